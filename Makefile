@@ -1,0 +1,82 @@
+# Grid Ledger: `make test` proves it, `make demo` shows it. Both install what they need, idempotently.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+ESPHOME_VENV := .venv-esphome
+NODE_BIN := node_modules/.bin
+FORGE := $(CURDIR)/$(NODE_BIN)/forge
+PIP_QUIET := --quiet --disable-pip-version-check --no-input
+
+# Python 3.13: a real python3.13 on PATH first, else the newest 3.13 that pyenv has.
+PYTHON313 = $(shell \
+  if python3.13 -c 'import sys' >/dev/null 2>&1; then command -v python3.13; \
+  elif command -v pyenv >/dev/null 2>&1; then \
+    ls -d "$$(pyenv root)"/versions/3.13.*/bin/python3.13 2>/dev/null | sort -V | tail -n 1; \
+  fi)
+
+.PHONY: help setup test lint typecheck contracts-test pytest bench demo abi clean
+
+help:
+	@echo "make demo   run Grid Ledger on a local chain, a simulated meter and Home Assistant"
+	@echo "make test   lint, type-check and run every test (contracts, integration, firmware)"
+	@echo "make bench  print the benchmark table (gas, latencies, throughput)"
+	@echo "make abi    regenerate custom_components/grid_ledger/abi from contracts/"
+
+setup: $(VENV)/.installed $(ESPHOME_VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: tests/requirements.txt custom_components/grid_ledger/manifest.json
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found (PATH or pyenv)"; exit 1; }
+	@test -x $(PY) || "$(PYTHON313)" -m venv $(VENV)
+	@# Home Assistant 2026.2.3 declares Python >=3.13.2; its harness runs on 3.13.0 as well.
+	@flag=$$($(PY) -c 'import sys; print("--ignore-requires-python" if sys.version_info < (3, 13, 2) else "")'); \
+	 $(PY) -m pip install $(PIP_QUIET) $$flag $$(grep -E '^pytest-homeassistant-custom-component==' tests/requirements.txt) 2>&1 | grep -v '^WARNING: Location' || true; \
+	 constraints=$$($(PY) -c 'import homeassistant, pathlib; print(pathlib.Path(homeassistant.__file__).parent / "package_constraints.txt")'); \
+	 reqs=$$($(PY) -c 'import json; print(" ".join(json.load(open("custom_components/grid_ledger/manifest.json"))["requirements"]))'); \
+	 $(PY) -m pip install $(PIP_QUIET) $$flag -c "$$constraints" -r tests/requirements.txt $$reqs 2>&1 | grep -v '^WARNING: Location' || true; \
+	 $(PY) -c 'import homeassistant, web3, coincurve, pytest_homeassistant_custom_component'
+	@touch $@
+
+$(ESPHOME_VENV)/.installed: esphome_configs/requirements.txt
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found (PATH or pyenv)"; exit 1; }
+	@test -x $(ESPHOME_VENV)/bin/python || "$(PYTHON313)" -m venv $(ESPHOME_VENV)
+	@$(ESPHOME_VENV)/bin/python -m pip install $(PIP_QUIET) -r esphome_configs/requirements.txt 2>&1 | grep -v '^WARNING: Location' || true
+	@$(ESPHOME_VENV)/bin/esphome version >/dev/null
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@# `npm install` honours package-lock.json; `npm ci` refuses it because the registry here
+	@# lacks the other platforms' optional forge/anvil/cast binaries that the lock names.
+	@npm install --no-audit --no-fund --loglevel=error
+	@$(NODE_BIN)/forge --version >/dev/null && $(NODE_BIN)/anvil --version >/dev/null
+	@touch $@
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	cd contracts && $(FORGE) fmt --check
+
+typecheck: setup
+	$(VENV)/bin/mypy --strict custom_components/grid_ledger
+
+contracts-test: setup
+	cd contracts && FOUNDRY_PROFILE=ci $(FORGE) test
+
+pytest: setup
+	$(PY) -m pytest --cov --cov-report=term -q
+
+test: lint typecheck contracts-test pytest
+
+bench: setup
+	$(PY) -m tests.bench
+
+abi: setup
+	$(PY) contracts/script/export_abi.py
+
+demo: setup
+	$(PY) -m tests.demo
+
+clean:
+	rm -rf contracts/out contracts/cache esphome_configs/.esphome .demo
