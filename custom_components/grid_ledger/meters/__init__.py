@@ -1,0 +1,1 @@
+"""Meter sources read directly by the integration, without Home Assistant imports."""
