@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {GridLedger} from "../src/GridLedger.sol";
+import {GridLedgerBase} from "../src/GridLedgerBase.sol";
+import {GridLedgerExtension} from "../src/GridLedgerExtension.sol";
+import {TestStablecoin} from "../src/test/TestStablecoin.sol";
+import {LedgerScript} from "./LedgerScript.sol";
+
+/// @notice Deploys GridLedger (and its extension, and the test stablecoin if asked) and records the addresses.
+/// @dev Environment (all optional):
+/// - PAYMENT: "native" (default), "token" (deploy the test stablecoin) or the address of an existing ERC-20.
+/// - MINT_AMOUNT: test stablecoin base units minted to the deployer (PAYMENT=token only; default 0).
+/// - PERIOD_LENGTH (3600), PAYMENT_WINDOW (600), GRACE (900), MAX_CLOCK_SKEW (300): seconds.
+/// - GENESIS: start of period 1 (default: the current block time rounded down to PERIOD_LENGTH).
+/// - ADMIN, TREASURY: default the deployer. ADMIN_TRANSFER_DELAY: seconds (default 0).
+/// - DEPLOYMENTS_PATH: JSON output (default deployments/<chain id>.json).
+contract Deploy is LedgerScript {
+    /// @dev The test stablecoin this run deployed (PAYMENT=token), else zero.
+    address private _deployedToken;
+
+    function run() external returns (GridLedger gridLedger, TestStablecoin stablecoin) {
+        vm.startBroadcast();
+        address deployer = broadcaster();
+        address token = _paymentToken(deployer);
+        stablecoin = TestStablecoin(_deployedToken);
+        uint32 periodLength = uint32(vm.envOr("PERIOD_LENGTH", uint256(3600)));
+        GridLedgerBase.Config memory c = GridLedgerBase.Config({
+            admin: vm.envOr("ADMIN", deployer),
+            adminTransferDelay: uint48(vm.envOr("ADMIN_TRANSFER_DELAY", uint256(0))),
+            paymentToken: token,
+            treasury: vm.envOr("TREASURY", deployer),
+            genesis: uint32(vm.envOr("GENESIS", block.timestamp - block.timestamp % periodLength)),
+            periodLength: periodLength,
+            paymentWindow: uint32(vm.envOr("PAYMENT_WINDOW", uint256(600))),
+            grace: uint32(vm.envOr("GRACE", uint256(900))),
+            maxClockSkew: uint32(vm.envOr("MAX_CLOCK_SKEW", uint256(300)))
+        });
+        GridLedgerExtension extension = new GridLedgerExtension(c);
+        gridLedger = new GridLedger(c, address(extension));
+        vm.stopBroadcast();
+        _record(gridLedger, address(extension), token, c);
+    }
+
+    function _paymentToken(address deployer) private returns (address) {
+        string memory payment = vm.envOr("PAYMENT", string("native"));
+        if (keccak256(bytes(payment)) == keccak256("native")) return address(0);
+        if (keccak256(bytes(payment)) == keccak256("token")) {
+            TestStablecoin coin = new TestStablecoin(deployer);
+            uint256 mint = vm.envOr("MINT_AMOUNT", uint256(0));
+            if (mint != 0) coin.mint(deployer, mint);
+            _deployedToken = address(coin);
+            return address(coin);
+        }
+        return vm.parseAddress(payment);
+    }
+
+    function _record(GridLedger gridLedger, address extension, address token, GridLedgerBase.Config memory c) private {
+        string memory key = "deployment";
+        vm.serializeUint(key, "chainId", block.chainid);
+        vm.serializeAddress(key, "extension", extension);
+        vm.serializeAddress(key, "paymentToken", token);
+        vm.serializeBool(key, "testStablecoin", token != address(0) && token == _deployedToken);
+        vm.serializeAddress(key, "admin", c.admin);
+        vm.serializeAddress(key, "treasury", c.treasury);
+        vm.serializeUint(key, "genesis", c.genesis);
+        vm.serializeUint(key, "periodLength", c.periodLength);
+        vm.serializeUint(key, "paymentWindow", c.paymentWindow);
+        vm.serializeUint(key, "grace", c.grace);
+        vm.serializeUint(key, "maxClockSkew", c.maxClockSkew);
+        vm.serializeUint(key, "fromBlock", block.number);
+        string memory json = vm.serializeAddress(key, "gridLedger", address(gridLedger));
+        string memory path = deploymentsPath();
+        vm.createDir(string.concat(vm.projectRoot(), "/deployments"), true);
+        vm.writeJson(json, path);
+    }
+}

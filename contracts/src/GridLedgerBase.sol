@@ -1,0 +1,562 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {
+    AccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+import {IGridLedgerTypes} from "./interfaces/IGridLedger.sol";
+import {LocalTime} from "./libraries/LocalTime.sol";
+import {MeterState} from "./libraries/MeterState.sol";
+
+/// @title GridLedgerBase
+/// @notice Storage, parameters and shared rules of `GridLedger` and `GridLedgerExtension`.
+/// @dev Both contracts inherit exactly this and add no storage, so the extension can run on the ledger's storage
+/// through `delegatecall`. See `MeterState` for the meter slot layout.
+abstract contract GridLedgerBase is
+    IGridLedgerTypes,
+    AccessControlDefaultAdminRules,
+    EIP712,
+    Pausable,
+    ReentrancyGuardTransient
+{
+    using MeterState for uint256[5];
+    using SafeERC20 for IERC20;
+
+    /// @notice Deployment parameters.
+    struct Config {
+        address admin;
+        uint48 adminTransferDelay;
+        address paymentToken;
+        address treasury;
+        uint32 genesis;
+        uint32 periodLength;
+        uint32 paymentWindow;
+        uint32 grace;
+        uint32 maxClockSkew;
+    }
+
+    struct TariffVersion {
+        uint32 from;
+        uint64 price;
+        int32 utcOffsetSeconds;
+        uint8 bandCount;
+        uint96 emergencyCredit;
+        uint96 lowCreditThreshold;
+        Band[3] bands;
+    }
+
+    struct FeederSlot {
+        address signer;
+        uint32 parentId;
+        uint16 lossToleranceBps;
+        uint32 lastTs;
+        bool initialized;
+        uint64 lastWh;
+    }
+
+    /// @dev One slot: read by every reading and payment.
+    struct Schedule {
+        bool paused;
+        uint32 holdFrom;
+        uint32 holdUntil;
+        int32 utcOffsetSeconds;
+        uint16 startMinute;
+        uint16 endMinute;
+        uint8 friendlyDays;
+    }
+
+    bytes32 public constant METER_REGISTRAR_ROLE = keccak256("METER_REGISTRAR_ROLE");
+    bytes32 public constant TARIFF_SETTER_ROLE = keccak256("TARIFF_SETTER_ROLE");
+    bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
+    bytes32 public constant PROTECTION_OFFICER_ROLE = keccak256("PROTECTION_OFFICER_ROLE");
+
+    /// @notice EIP-712 type hash of `Reading`.
+    bytes32 public constant READING_TYPEHASH = keccak256("Reading(uint32 meterId,uint64 wh,uint32 timestamp)");
+    /// @notice EIP-712 type hash of `FeederReading`.
+    bytes32 public constant FEEDER_READING_TYPEHASH =
+        keccak256("FeederReading(uint32 feederId,uint64 wh,uint32 timestamp)");
+    /// @notice `permitUntil` when no expiry is scheduled.
+    uint64 public constant PERMIT_FOREVER = type(uint64).max;
+    /// @notice The most time-of-use bands of a tariff.
+    uint256 public constant MAX_BANDS = 3;
+    uint16 internal constant MAX_LOSS_TOLERANCE_BPS = 10_000;
+    uint256 internal constant MINUTES_PER_DAY = 1440;
+
+    /// @notice The payment token; address(0) is the native coin.
+    address public immutable paymentToken;
+    /// @notice Start of period 1.
+    uint32 public immutable genesis;
+    /// @notice Billing period length in seconds.
+    uint32 public immutable periodLength;
+    /// @notice Seconds from a period's end to its bill's due date.
+    uint32 public immutable paymentWindow;
+    /// @notice Seconds a permit survives a lapse or the end of a pause.
+    uint32 public immutable grace;
+    /// @notice How far in the future a reading may be.
+    uint32 public immutable maxClockSkew;
+
+    /// @notice Where withdrawals go.
+    address public treasury;
+    Schedule internal _schedule;
+    mapping(uint32 meterId => uint256[5]) internal _meters;
+    mapping(uint32 feederId => FeederSlot) internal _feeders;
+    mapping(uint32 feederId => mapping(uint32 period => FeederPeriod)) internal _feederPeriods;
+    mapping(uint32 tariffId => TariffVersion[]) internal _tariffs;
+
+    /// @notice keccak256 of the deployment `Config`: the ledger checks its extension was built with the same one.
+    bytes32 public immutable configHash;
+
+    error InvalidConfig();
+
+    constructor(Config memory c)
+        AccessControlDefaultAdminRules(c.adminTransferDelay, c.admin)
+        EIP712("GridLedger", "1")
+    {
+        if (c.treasury == address(0)) revert ZeroAddress();
+        if (c.periodLength == 0 || c.genesis > block.timestamp) revert InvalidConfig();
+        paymentToken = c.paymentToken;
+        treasury = c.treasury;
+        genesis = c.genesis;
+        periodLength = c.periodLength;
+        paymentWindow = c.paymentWindow;
+        grace = c.grace;
+        maxClockSkew = c.maxClockSkew;
+        configHash = keccak256(abi.encode(c));
+        // The operator starts holding every role and hands them out as it organises itself.
+        _grantRole(METER_REGISTRAR_ROLE, c.admin);
+        _grantRole(TARIFF_SETTER_ROLE, c.admin);
+        _grantRole(PAUSER_ROLE, c.admin);
+        _grantRole(PROTECTION_OFFICER_ROLE, c.admin);
+        emit TreasurySet(c.treasury);
+    }
+
+    /// @inheritdoc Pausable
+    function paused() public view override returns (bool) {
+        return _schedule.paused;
+    }
+
+    /// @dev Validates and applies a meter reading; returns the selector of the reason it was rejected, or 0.
+    function _acceptReading(uint32 meterId, uint64 wh, uint32 ts, address recovered) internal returns (bytes4) {
+        uint256[5] storage s = _meters[meterId];
+        uint256 w = s[0];
+        address signer = address(uint160(w));
+        if (signer == address(0)) return UnknownMeter.selector;
+        if (wh > MeterState.MAX_WH) return RegisterOutOfRange.selector;
+        if (ts > block.timestamp + maxClockSkew) return FutureReading.selector;
+        uint256 lastTs = uint32(w >> 200);
+        if (ts <= lastTs) return StaleReading.selector;
+        uint256 lastWh = uint40(w >> 160);
+        if (wh < lastWh) return RegisterDecreased.selector;
+        // wh < 2^40 so the energy times 3600 < 2^52; maxPowerW < 2^20 and the interval < 2^32.
+        unchecked {
+            if ((wh - lastWh) * 3600 > ((w >> 232) & MeterState.MAX_POWER_W) * (ts - lastTs)) {
+                return ImplausiblePower.selector;
+            }
+        }
+        if (recovered != signer) return InvalidSignature.selector;
+
+        bool rolls = _periodOf(ts) > _periodOf(lastTs);
+        if (!rolls && w & (MeterState.FLAG_PREPAID | MeterState.FLAG_TOU) == 0) {
+            s[0] = (w & MeterState.READING_KEEP_MASK) | uint256(wh) << 160 | uint256(ts) << 200;
+        } else if (!rolls && w & MeterState.FLAG_TOU == 0 && _creditQuiet(s[1], wh)) {
+            s[0] = (w & MeterState.READING_KEEP_MASK) | uint256(wh) << 160 | uint256(ts) << 200;
+        } else {
+            _applyReadingSlow(meterId, s, wh, ts);
+        }
+        emit ReadingAccepted(meterId, wh, ts);
+        return bytes4(0);
+    }
+
+    /// @dev A flat prepaid reading below both credit thresholds changes nothing but the register.
+    function _creditQuiet(uint256 account, uint256 wh) internal pure returns (bool) {
+        bool lowQuiet = wh < uint40(account >> 160) || (account >> 241) & 1 != 0;
+        bool exhaustQuiet = wh < uint40(account >> 200) || uint32(account >> 96) != 0;
+        return lowQuiet && exhaustQuiet;
+    }
+
+    /// @dev Period roll-over, time-of-use band changes and prepaid credit checks.
+    function _applyReadingSlow(uint32 meterId, uint256[5] storage s, uint64 wh, uint32 ts) internal {
+        MeterState.Meter memory m = s.load();
+        uint32 period = _periodOf(ts);
+        if (period > m.openPeriod) _close(meterId, m, period);
+        TariffVersion storage tv = _version(m.tariffId, m.openPeriod);
+        if (m.tou) {
+            uint8 band = _bandOf(tv, ts);
+            if (band != m.band) {
+                m.bandWh[m.band] += m.lastWh - m.runStartWh;
+                m.runStartWh = m.lastWh;
+                m.band = band;
+            }
+        }
+        m.lastWh = wh;
+        m.lastTs = ts;
+        if (m.prepaid) _checkCredit(meterId, m, tv, ts);
+        s.store(m);
+    }
+
+    function _revertReading(bytes4 err, Reading calldata r, address recovered) internal view {
+        uint256 w = _meters[r.meterId][0];
+        uint32 lastTs = uint32(w >> 200);
+        uint64 lastWh = uint40(w >> 160);
+        if (err == UnknownMeter.selector) revert UnknownMeter(r.meterId);
+        if (err == RegisterOutOfRange.selector) revert RegisterOutOfRange(r.meterId, r.wh);
+        if (err == FutureReading.selector) revert FutureReading(r.meterId, r.timestamp, block.timestamp);
+        if (err == StaleReading.selector) revert StaleReading(r.meterId, r.timestamp, lastTs);
+        if (err == RegisterDecreased.selector) revert RegisterDecreased(r.meterId, r.wh, lastWh);
+        if (err == ImplausiblePower.selector) {
+            revert ImplausiblePower(
+                r.meterId,
+                uint256(r.wh - lastWh) * 3600 / (r.timestamp - lastTs),
+                uint32((w >> 232) & MeterState.MAX_POWER_W)
+            );
+        }
+        revert InvalidSignature(r.meterId, recovered);
+    }
+
+    function _readingDigest(uint32 meterId, uint64 wh, uint32 ts) internal view returns (bytes32) {
+        bytes32 typeHash = READING_TYPEHASH;
+        bytes32 structHash;
+        // keccak256(abi.encode(READING_TYPEHASH, meterId, wh, ts)) in unallocated memory: nothing outlives it.
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, typeHash)
+            mstore(add(p, 0x20), meterId)
+            mstore(add(p, 0x40), wh)
+            mstore(add(p, 0x60), ts)
+            structHash := keccak256(p, 0x80)
+        }
+        return _hashTypedDataV4(structHash);
+    }
+
+    function _feederReadingDigest(uint32 feederId, uint64 wh, uint32 ts) internal view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(FEEDER_READING_TYPEHASH, feederId, wh, ts)));
+    }
+
+    function _checkLoss(uint32 feederId, uint32 period) internal {
+        FeederPeriod storage fp = _feederPeriods[feederId][period];
+        fp.checked = true;
+        uint64 feederWh = fp.feederWh;
+        uint64 childrenWh = fp.childrenWh;
+        emit LossChecked(feederId, period, feederWh, childrenWh);
+        if (feederWh > childrenWh) {
+            uint256 lossBps = uint256(feederWh - childrenWh) * 10_000 / feederWh;
+            if (lossBps > _feeders[feederId].lossToleranceBps) {
+                emit LossDetected(feederId, period, feederWh, childrenWh, lossBps);
+            }
+        }
+    }
+
+    /// @dev Closes the meter's open period in memory: charges it, records the bill and opens `toPeriod`.
+    function _closeInMemory(MeterState.Meter memory m, uint32 toPeriod) internal view returns (uint64 energy) {
+        TariffVersion storage tv = _version(m.tariffId, m.openPeriod);
+        energy = m.lastWh - m.periodStartWh;
+        uint256 cost = _accruedWith(m, tv);
+        m.balance -= int256(cost);
+        uint32 closed = m.openPeriod;
+        m.billPeriod = closed;
+        m.billEnergyWh = energy;
+        m.billAmount = cost;
+        uint256 end = _periodStart(closed + 1);
+        if (m.prepaid) {
+            m.billDueAt = uint32(end);
+        } else {
+            m.billDueAt = uint32(end + paymentWindow);
+            if (m.balance < 0 && m.lapseAt == 0) m.lapseAt = m.billDueAt;
+        }
+        m.openPeriod = toPeriod;
+        m.periodStartWh = m.lastWh;
+        m.runStartWh = m.lastWh;
+        m.band = 0;
+        delete m.bandWh;
+        m.tariffId = m.nextTariffId;
+        TariffVersion storage next = _version(m.tariffId, toPeriod);
+        m.tou = next.bandCount != 0;
+        if (m.prepaid) _refreshCreditInMemory(m, next, _periodStart(toPeriod));
+    }
+
+    /// @dev `_closeInMemory` plus its effects outside the meter: feeder sums and events.
+    function _close(uint32 meterId, MeterState.Meter memory m, uint32 toPeriod) internal {
+        uint32 closed = m.openPeriod;
+        uint32 lapseBefore = m.lapseAt;
+        uint64 energy = _closeInMemory(m, toPeriod);
+        if (energy != 0) _feederPeriods[m.feederId][closed].childrenWh += energy;
+        emit BillIssued(meterId, closed, energy, m.billAmount, m.billDueAt);
+        // Postpaid permits move on when a period closes with nothing owed; prepaid ones when credit state changes.
+        if ((!m.prepaid && m.lapseAt == 0) || m.lapseAt != lapseBefore) {
+            emit PermitChanged(meterId, _permitUntil(m, _schedule));
+        }
+    }
+
+    /// @dev The charge of the open period's energy so far, exact: per band, floor(Wh * price / 1000).
+    function _accrued(MeterState.Meter memory m) internal view returns (uint256) {
+        return _accruedWith(m, _version(m.tariffId, m.openPeriod));
+    }
+
+    function _accruedWith(MeterState.Meter memory m, TariffVersion storage tv) internal view returns (uint256 cost) {
+        if (tv.bandCount == 0) return Math.mulDiv(m.lastWh - m.periodStartWh, tv.price, 1000);
+        for (uint8 b; b <= MAX_BANDS; ++b) {
+            uint256 wh = m.bandWh[b];
+            if (b == m.band) wh += m.lastWh - m.runStartWh;
+            if (wh != 0) cost += Math.mulDiv(wh, _bandPrice(tv, b), 1000);
+        }
+    }
+
+    /// @dev Prepaid: after a reading, flags low credit and exhaustion (beyond the emergency credit).
+    function _checkCredit(uint32 meterId, MeterState.Meter memory m, TariffVersion storage tv, uint256 ts) internal {
+        int256 available = m.balance - int256(_accruedWith(m, tv));
+        if (!m.lowNotified && available < int256(uint256(tv.lowCreditThreshold))) {
+            m.lowNotified = true;
+            emit LowCredit(meterId, available);
+        }
+        if (m.lapseAt == 0 && available + int256(uint256(tv.emergencyCredit)) < 0) {
+            m.lapseAt = uint32(ts);
+            emit PermitChanged(meterId, _permitUntil(m, _schedule));
+        }
+    }
+
+    /// @dev Prepaid: recomputes the credit state and the threshold registers after the balance or tariff changed.
+    function _refreshCredit(uint32 meterId, MeterState.Meter memory m, TariffVersion storage tv, uint256 nowTs)
+        internal
+    {
+        uint32 lapseBefore = m.lapseAt;
+        _refreshCreditInMemory(m, tv, nowTs);
+        if (m.lapseAt != lapseBefore) emit PermitChanged(meterId, _permitUntil(m, _schedule));
+    }
+
+    function _refreshCreditInMemory(MeterState.Meter memory m, TariffVersion storage tv, uint256 nowTs) internal view {
+        int256 available = m.balance - int256(_accruedWith(m, tv));
+        int256 emergency = int256(uint256(tv.emergencyCredit));
+        int256 low = int256(uint256(tv.lowCreditThreshold));
+        if (available + emergency >= 0) m.lapseAt = 0;
+        else if (m.lapseAt == 0) m.lapseAt = uint32(nowTs);
+        if (available >= low) m.lowNotified = false;
+        if (m.tou) {
+            // Time-of-use credit is checked exactly on every reading.
+            m.lowWh = 0;
+            m.exhaustWh = 0;
+        } else {
+            m.exhaustWh = _thresholdWh(m.periodStartWh, m.balance + emergency, tv.price);
+            m.lowWh = _thresholdWh(m.periodStartWh, m.balance - low, tv.price);
+        }
+    }
+
+    /// @dev The lowest register at which the open period's flat charge exceeds `credit`:
+    /// floor(e * price / 1000) > credit  <=>  e >= ceil((credit + 1) * 1000 / price).
+    function _thresholdWh(uint64 startWh, int256 credit, uint64 price) internal pure returns (uint64) {
+        if (credit < 0) return startWh;
+        if (price == 0) return uint64(MeterState.MAX_WH);
+        uint256 e = Math.ceilDiv((uint256(credit) + 1) * 1000, price);
+        return uint64(Math.min(uint256(startWh) + e, MeterState.MAX_WH));
+    }
+
+    function _payBill(uint32 meterId, uint256 value, uint256 maxAmount) internal {
+        uint256[5] storage s = _meters[meterId];
+        uint256 account = s[1];
+        uint32 openPeriod = uint32(account >> 128);
+        if (account & MeterState.ACCOUNT_PREPAID == 0 && openPeriod >= _periodOf(block.timestamp)) {
+            // Postpaid with its period open: only the account slot changes.
+            int256 balance = int96(uint96(account));
+            if (balance >= 0) revert NothingDue(meterId);
+            uint256 due = uint256(-balance);
+            uint256 paid = _collectDue(meterId, value, due, maxAmount);
+            // paid >= due = -balance, so the new balance is >= 0 and fits the slot's int96.
+            int256 newBalance = balance + int256(paid);
+            account = (account & ~((uint256(1) << 128) - 1)) | uint256(uint96(int96(newBalance)));
+            s[1] = account;
+            emit PaymentReceived(meterId, msg.sender, paid, newBalance);
+            emit PermitChanged(meterId, _permitFromAccount(account, _schedule));
+            _pullToken(paid);
+            return;
+        }
+        MeterState.Meter memory m = _meterLoaded(s, meterId);
+        _settleInMemory(meterId, m);
+        int256 owed = m.prepaid ? m.balance - int256(_accrued(m)) : m.balance;
+        if (owed >= 0) revert NothingDue(meterId);
+        uint256 paidSlow = _collectDue(meterId, value, uint256(-owed), maxAmount);
+        _credit(meterId, s, m, paidSlow);
+        _pullToken(paidSlow);
+    }
+
+    function _topUp(uint32 meterId, uint256 amount) internal {
+        if (amount == 0) revert ZeroAmount();
+        uint256[5] storage s = _meters[meterId];
+        MeterState.Meter memory m = _meterLoaded(s, meterId);
+        _settleInMemory(meterId, m);
+        _credit(meterId, s, m, amount);
+        _pullToken(amount);
+    }
+
+    /// @dev Adds a payment to a loaded meter, updates its permit state and stores it.
+    function _credit(uint32 meterId, uint256[5] storage s, MeterState.Meter memory m, uint256 amount) internal {
+        m.balance += int256(amount);
+        if (m.prepaid) {
+            _refreshCreditInMemory(m, _version(m.tariffId, m.openPeriod), block.timestamp);
+        } else if (m.balance >= 0) {
+            m.lapseAt = 0;
+        }
+        s.store(m);
+        emit PaymentReceived(meterId, msg.sender, amount, m.balance);
+        emit PermitChanged(meterId, _permitUntil(m, _schedule));
+    }
+
+    function _settleInMemory(uint32 meterId, MeterState.Meter memory m) internal {
+        uint32 current = _periodOf(block.timestamp);
+        if (current > m.openPeriod) _close(meterId, m, current);
+    }
+
+    /// @dev Checks the payment covers `due`; returns what is credited (native: all of `value`; token: `due`).
+    function _collectDue(uint32 meterId, uint256 value, uint256 due, uint256 maxAmount)
+        internal
+        view
+        returns (uint256)
+    {
+        if (paymentToken == address(0)) {
+            if (value < due) revert InsufficientPayment(meterId, value, due);
+            return value;
+        }
+        if (value != 0) revert WrongCurrency(paymentToken);
+        if (maxAmount < due) revert InsufficientPayment(meterId, maxAmount, due);
+        return due;
+    }
+
+    /// @dev Token deployments: pulls `amount` from the caller (after the state change: checks-effects-interactions).
+    function _pullToken(uint256 amount) internal {
+        if (paymentToken == address(0)) return;
+        if (msg.value != 0) revert WrongCurrency(paymentToken);
+        IERC20(paymentToken).safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @dev A failing permit is ignored (it may have been front-run); the transfer then needs the allowance anyway.
+    function _permitToken(uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) internal {
+        if (paymentToken == address(0)) revert WrongCurrency(address(0));
+        try IERC20Permit(paymentToken).permit(msg.sender, address(this), amount, deadline, v, r, s) {} catch {}
+    }
+
+    function _permitUntil(MeterState.Meter memory m, Schedule memory sc) internal view returns (uint64) {
+        return _permit(m.isProtected, m.prepaid, m.lapseAt, m.openPeriod, sc);
+    }
+
+    function _permitFromAccount(uint256 account, Schedule memory sc) internal view returns (uint64) {
+        return _permit(
+            (account >> 240) & 1 != 0,
+            account & MeterState.ACCOUNT_PREPAID != 0,
+            uint32(account >> 96),
+            uint32(account >> 128),
+            sc
+        );
+    }
+
+    /// @dev Raw expiry: grace after the lapse (unpaid due date or exhausted credit), or for a postpaid meter
+    /// with nothing owed, grace after the due date of the open period's bill. Then the pause hold, then the
+    /// friendly window.
+    function _permit(bool isProtected, bool prepaid, uint32 lapseAt, uint32 openPeriod, Schedule memory sc)
+        internal
+        view
+        returns (uint64)
+    {
+        if (isProtected) return PERMIT_FOREVER;
+        uint256 raw;
+        if (lapseAt != 0) raw = uint256(lapseAt) + grace;
+        else if (prepaid) return PERMIT_FOREVER;
+        else raw = _periodStart(openPeriod + 1) + paymentWindow + grace;
+        if (raw >= sc.holdFrom) {
+            if (sc.paused) return PERMIT_FOREVER;
+            if (raw < sc.holdUntil) raw = sc.holdUntil;
+        }
+        return uint64(LocalTime.defer(raw, _window(sc)));
+    }
+
+    /// @dev Pausing holds every permit running at the pause. A new hold starts at the pause only once every permit
+    /// the previous hold extended has ended (its end, moved out of the friendly window, has passed); otherwise the
+    /// holds merge and keep the earliest start.
+    function _pause() internal override whenNotPaused {
+        Schedule storage sc = _schedule;
+        uint256 heldUntil = sc.holdUntil == 0 ? 0 : LocalTime.defer(sc.holdUntil, _window(sc));
+        if (block.timestamp >= heldUntil) sc.holdFrom = uint32(block.timestamp);
+        sc.paused = true;
+        emit Paused(_msgSender());
+    }
+
+    /// @dev Held permits run at least a grace beyond the resume.
+    function _unpause() internal override whenPaused {
+        Schedule storage sc = _schedule;
+        sc.paused = false;
+        sc.holdUntil = uint32(block.timestamp + grace);
+        emit Unpaused(_msgSender());
+    }
+
+    function _meterSlots(uint32 meterId) internal view returns (uint256[5] storage s) {
+        s = _meters[meterId];
+        if (address(uint160(s[0])) == address(0)) revert UnknownMeter(meterId);
+    }
+
+    function _meterLoaded(uint256[5] storage s, uint32 meterId) internal view returns (MeterState.Meter memory m) {
+        m = s.load();
+        if (m.signer == address(0)) revert UnknownMeter(meterId);
+    }
+
+    /// @dev The stored state as it would be after closing the open period now.
+    function _projected(uint32 meterId) internal view returns (MeterState.Meter memory m) {
+        m = _meterSlots(meterId).load();
+        uint32 current = _periodOf(block.timestamp);
+        if (current > m.openPeriod) _closeInMemory(m, current);
+    }
+
+    function _periodOf(uint256 t) internal view returns (uint32) {
+        if (t < genesis) return 0;
+        return uint32((t - genesis) / periodLength + 1);
+    }
+
+    function _periodStart(uint32 period) internal view returns (uint256) {
+        if (period == 0) return 0;
+        return uint256(genesis) + uint256(period - 1) * periodLength;
+    }
+
+    function _version(uint32 tariffId, uint32 period) internal view returns (TariffVersion storage) {
+        TariffVersion[] storage versions = _tariffs[tariffId];
+        uint256 i = versions.length;
+        if (i == 0) revert UnknownTariff(tariffId);
+        while (i > 1 && versions[i - 1].from > period) --i;
+        return versions[i - 1];
+    }
+
+    /// @dev 0 is the base price; 1..3 the first matching band.
+    function _bandOf(TariffVersion storage tv, uint256 t) internal view returns (uint8) {
+        uint256 n = tv.bandCount;
+        if (n == 0) return 0;
+        uint256 minute = LocalTime.minuteOfDay(t, tv.utcOffsetSeconds);
+        for (uint256 i; i < n; ++i) {
+            Band storage b = tv.bands[i];
+            if (LocalTime.inWindow(minute, b.startMinute, b.endMinute)) return uint8(i + 1);
+        }
+        return 0;
+    }
+
+    function _bandPrice(TariffVersion storage tv, uint8 band) internal view returns (uint64) {
+        return band == 0 ? tv.price : tv.bands[band - 1].pricePerKWh;
+    }
+
+    function _tariffOut(TariffVersion storage tv) internal view returns (Tariff memory t) {
+        t.pricePerKWh = tv.price;
+        t.utcOffsetSeconds = tv.utcOffsetSeconds;
+        t.emergencyCredit = tv.emergencyCredit;
+        t.lowCreditThreshold = tv.lowCreditThreshold;
+        t.bands = new Band[](tv.bandCount);
+        for (uint256 i; i < tv.bandCount; ++i) {
+            t.bands[i] = tv.bands[i];
+        }
+    }
+
+    function _window(Schedule memory sc) internal pure returns (FriendlyWindow memory) {
+        return FriendlyWindow(sc.utcOffsetSeconds, sc.startMinute, sc.endMinute, sc.friendlyDays);
+    }
+}

@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+/// @title MeterState
+/// @notice A meter's state, packed by hand into five storage slots ordered by how hot they are.
+/// @dev Slot layout (bit offsets, low to high):
+/// - 0 `reading`: signer 0..159 | lastWh 160..199 | lastTs 200..231 | maxPowerW 232..251 | prepaid 252 | tou 253.
+///   The only slot a flat-tariff postpaid reading reads and writes.
+/// - 1 `account`: balance int96 0..95 | lapseAt 96..127 | openPeriod 128..159 | lowWh 160..199 | exhaustWh 200..239
+///   | protected 240 | lowNotified 241 | band 242..243 | prepaid 244 (copy of slot 0's flag). What payments and prepaid
+///   readings touch.
+/// - 2 `period`: feederId 0..31 | tariffId 32..63 | nextTariffId 64..95 | periodStartWh 96..135 | runStartWh 136..175
+///   | billPeriod 176..207 | billDueAt 208..239.
+/// - 3 `payer`: payer 0..159 | billEnergyWh 160..199.
+/// - 4 `bands`: billAmount uint96 0..95 | bandWh[4] 96..255 (40 bits each).
+/// `lapseAt` is when the permit's grace starts: the oldest unpaid bill's due date (postpaid) or the time credit ran
+/// out (prepaid); 0 when neither.
+library MeterState {
+    uint256 internal constant MAX_WH = type(uint40).max;
+    uint256 internal constant MAX_POWER_W = (1 << 20) - 1;
+
+    uint256 internal constant FLAG_PREPAID = 1 << 252;
+    uint256 internal constant FLAG_TOU = 1 << 253;
+    uint256 internal constant ACCOUNT_PREPAID = 1 << 244;
+    /// @dev Clears lastWh and lastTs in the reading slot.
+    uint256 internal constant READING_KEEP_MASK = ~(((uint256(1) << 72) - 1) << 160);
+
+    struct Meter {
+        // slot 0
+        address signer;
+        uint64 lastWh;
+        uint32 lastTs;
+        uint32 maxPowerW;
+        bool prepaid;
+        bool tou;
+        // slot 1
+        int256 balance;
+        uint32 lapseAt;
+        uint32 openPeriod;
+        uint64 lowWh;
+        uint64 exhaustWh;
+        bool isProtected;
+        bool lowNotified;
+        uint8 band;
+        // slot 2
+        uint32 feederId;
+        uint32 tariffId;
+        uint32 nextTariffId;
+        uint64 periodStartWh;
+        uint64 runStartWh;
+        uint32 billPeriod;
+        uint32 billDueAt;
+        // slot 3
+        address payer;
+        uint64 billEnergyWh;
+        // slot 4
+        uint256 billAmount;
+        uint64[4] bandWh;
+    }
+
+    function load(uint256[5] storage s) internal view returns (Meter memory m) {
+        uint256 w = s[0];
+        m.signer = address(uint160(w));
+        m.lastWh = uint64(uint40(w >> 160));
+        m.lastTs = uint32(w >> 200);
+        m.maxPowerW = uint32((w >> 232) & MAX_POWER_W);
+        m.prepaid = w & FLAG_PREPAID != 0;
+        m.tou = w & FLAG_TOU != 0;
+        loadAccount(m, s[1]);
+        w = s[2];
+        m.feederId = uint32(w);
+        m.tariffId = uint32(w >> 32);
+        m.nextTariffId = uint32(w >> 64);
+        m.periodStartWh = uint64(uint40(w >> 96));
+        m.runStartWh = uint64(uint40(w >> 136));
+        m.billPeriod = uint32(w >> 176);
+        m.billDueAt = uint32(w >> 208);
+        w = s[3];
+        m.payer = address(uint160(w));
+        m.billEnergyWh = uint64(uint40(w >> 160));
+        w = s[4];
+        m.billAmount = uint96(w);
+        for (uint256 i; i < 4; ++i) {
+            m.bandWh[i] = uint64(uint40(w >> (96 + 40 * i)));
+        }
+    }
+
+    function loadAccount(Meter memory m, uint256 w) internal pure {
+        m.balance = int96(uint96(w));
+        m.lapseAt = uint32(w >> 96);
+        m.openPeriod = uint32(w >> 128);
+        m.lowWh = uint64(uint40(w >> 160));
+        m.exhaustWh = uint64(uint40(w >> 200));
+        m.isProtected = (w >> 240) & 1 != 0;
+        m.lowNotified = (w >> 241) & 1 != 0;
+        m.band = uint8((w >> 242) & 3);
+    }
+
+    function store(uint256[5] storage s, Meter memory m) internal {
+        s[0] = packReading(m);
+        s[1] = packAccount(m);
+        s[2] = uint256(m.feederId) | uint256(m.tariffId) << 32 | uint256(m.nextTariffId) << 64
+            | uint256(uint40(m.periodStartWh)) << 96 | uint256(uint40(m.runStartWh)) << 136 | uint256(m.billPeriod)
+            << 176 | uint256(m.billDueAt) << 208;
+        s[3] = uint256(uint160(m.payer)) | uint256(uint40(m.billEnergyWh)) << 160;
+        uint256 w = uint256(_toUint96(m.billAmount));
+        for (uint256 i; i < 4; ++i) {
+            w |= uint256(uint40(m.bandWh[i])) << (96 + 40 * i);
+        }
+        s[4] = w;
+    }
+
+    function packReading(Meter memory m) internal pure returns (uint256) {
+        return uint256(uint160(m.signer)) | uint256(uint40(m.lastWh)) << 160 | uint256(m.lastTs) << 200
+            | uint256(m.maxPowerW) << 232 | (m.prepaid ? FLAG_PREPAID : 0) | (m.tou ? FLAG_TOU : 0);
+    }
+
+    function packAccount(Meter memory m) internal pure returns (uint256) {
+        return uint256(uint96(_toInt96(m.balance))) | uint256(m.lapseAt) << 96 | uint256(m.openPeriod) << 128
+            | uint256(uint40(m.lowWh)) << 160 | uint256(uint40(m.exhaustWh)) << 200 | (m.isProtected ? 1 << 240 : 0)
+            | (m.lowNotified ? 1 << 241 : 0) | uint256(m.band) << 242 | (m.prepaid ? ACCOUNT_PREPAID : 0);
+    }
+
+    error AmountOverflow(int256 value);
+
+    function _toInt96(int256 v) private pure returns (int96) {
+        if (v > type(int96).max || v < type(int96).min) revert AmountOverflow(v);
+        return int96(v);
+    }
+
+    function _toUint96(uint256 v) private pure returns (uint96) {
+        if (v > type(uint96).max) revert AmountOverflow(int256(v));
+        return uint96(v);
+    }
+}
