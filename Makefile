@@ -75,7 +75,14 @@ bench: setup
 abi: setup
 	$(PY) contracts/script/export_abi.py
 
-demo: setup
+# The integrations the demo's Home Assistant loads, installed before it starts (it runs with
+# --skip-pip, so it never installs packages into the environment itself).
+$(VENV)/.demo-installed: $(VENV)/.installed tests/demo/requirements.py
+	@constraints=$$($(PY) -c 'import homeassistant, pathlib; print(pathlib.Path(homeassistant.__file__).parent / "package_constraints.txt")'); \
+	 $(PY) -m pip install $(PIP_QUIET) -c "$$constraints" $$($(PY) -m tests.demo.requirements) 2>&1 | grep -v '^WARNING: Location' || true
+	@touch $@
+
+demo: setup $(VENV)/.demo-installed
 	$(PY) -m tests.demo
 
 clean:

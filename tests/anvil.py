@@ -69,7 +69,7 @@ class Anvil:
             args += ["--block-time", str(self.block_time)]
         if self.state_path is not None:
             args += ["--state", str(self.state_path)]
-        self.process = subprocess.Popen(  # noqa: S603 - fixed executable from node_modules
+        self.process = subprocess.Popen(
             args,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -1,0 +1,1 @@
+"""The demo: Grid Ledger on real parts (anvil, the ESPHome simulator, Home Assistant)."""

@@ -1,0 +1,131 @@
+"""Configure the demo's Home Assistant the way a household would: through the real config flows
+(ESPHome, then Grid Ledger), then a dashboard and the Energy dashboard's grid source."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from tests.demo.stack import METER_ID, DemoKeys, DemoStack, timeline
+
+DASHBOARD_FILE = "grid_ledger_dashboard.yaml"
+
+
+async def wait_for_entity(stack: DemoStack, predicate: Any, what: str, within: float = 60) -> str:
+    assert stack.hass is not None
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        for entity_id, state in (await asyncio.to_thread(stack.hass.states)).items():
+            if predicate(entity_id, state) and state["state"] not in ("unavailable", "unknown"):
+                return entity_id
+        await asyncio.sleep(1)
+    raise TimeoutError(f"no {what} entity appeared in Home Assistant within {within} s")
+
+
+async def configure_home_assistant(stack: DemoStack, keys: DemoKeys) -> None:
+    hass = stack.hass
+    assert hass is not None
+    assert stack.anvil is not None
+    if not hass.config_entries("esphome"):
+        await asyncio.to_thread(
+            hass.run_flow, "esphome", {"host": "127.0.0.1", "port": stack.meter_port}
+        )
+        timeline("ESPHome integration added the meter simulator")
+    energy = await wait_for_entity(
+        stack,
+        lambda e, s: (
+            e.startswith("sensor.")
+            and "grid_ledger_sim" in e
+            and s["attributes"].get("device_class") == "energy"
+        ),
+        "meter energy",
+    )
+    relay = await wait_for_entity(
+        stack, lambda e, s: e.startswith("switch.") and "grid_ledger_sim" in e, "meter relay"
+    )
+    if not hass.config_entries("grid_ledger"):
+        await asyncio.to_thread(
+            hass.run_flow,
+            "grid_ledger",
+            {"url": stack.anvil.rpc_url, "contract_address": stack.deployment["gridLedger"]},
+            {"next_step_id": "wallet_key"},
+            {"wallet_key": keys.household_wallet},
+            {
+                "meter_id": METER_ID,
+                "meter_key": keys.meter,
+                "energy_entity": energy,
+                "relay_entity": relay,
+            },
+        )
+        timeline(f"Grid Ledger configured for meter {METER_ID} ({energy}, {relay})")
+    entities = await grid_ledger_entities(stack)
+    write_dashboard(stack, entities, energy, relay)
+    await hass.websocket(
+        {
+            "type": "energy/save_prefs",
+            "energy_sources": [
+                {
+                    "type": "grid",
+                    "flow_from": [
+                        {
+                            "stat_energy_from": entities["energy"],
+                            "stat_cost": None,
+                            "entity_energy_price": entities["price"],
+                            "number_energy_price": None,
+                        }
+                    ],
+                    "flow_to": [],
+                    "cost_adjustment_day": 0,
+                }
+            ],
+            "device_consumption": [],
+        }
+    )
+    timeline("Energy dashboard: grid consumption from the attested register, priced by tariff")
+
+
+async def grid_ledger_entities(stack: DemoStack) -> dict[str, str]:
+    """Our entities by translation key, from HA's entity registry."""
+    assert stack.hass is not None
+    (registry,) = await stack.hass.websocket({"type": "config/entity_registry/list"})
+    return {
+        entry["translation_key"]: entry["entity_id"]
+        for entry in registry
+        if entry["platform"] == "grid_ledger" and entry.get("translation_key")
+    }
+
+
+def write_dashboard(stack: DemoStack, entities: dict[str, str], energy: str, relay: str) -> None:
+    assert stack.hass is not None
+
+    def rows(*keys: str) -> str:
+        return "".join(f"          - {entities[k]}\n" for k in keys if k in entities)
+
+    (stack.hass.config_dir / DASHBOARD_FILE).write_text(
+        f"""\
+title: Grid Ledger
+views:
+  - title: Meter
+    path: "0"
+    cards:
+      - type: entities
+        title: Supply permit
+        entities:
+{rows("permit_active", "permit_until", "bill_overdue", "node_reachable")}
+      - type: entities
+        title: Bill
+        entities:
+{rows("amount_due", "balance", "bill_due", "cost", "price")}
+      - type: entities
+        title: Wallet
+        entities:
+{rows("wallet_coin", "wallet_token", "last_reading")}
+      - type: entities
+        title: Meter
+        entities:
+          - {energy}
+          - {relay}
+{rows("energy", "submit_reading")}
+"""
+    )
