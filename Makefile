@@ -17,7 +17,7 @@ PYTHON313 = $(shell \
     ls -d "$$(pyenv root)"/versions/3.13.*/bin/python3.13 2>/dev/null | sort -V | tail -n 1; \
   fi)
 
-.PHONY: help setup test lint typecheck contracts-test pytest bench demo abi clean
+.PHONY: help setup chromium test lint typecheck contracts-test pytest bench demo screenshot abi clean
 
 help:
 	@echo "make demo   run Grid Ledger on a local chain, a simulated meter and Home Assistant"
@@ -25,7 +25,13 @@ help:
 	@echo "make bench  print the benchmark table (gas, latencies, throughput)"
 	@echo "make abi    regenerate custom_components/grid_ledger/abi from contracts/"
 
-setup: $(VENV)/.installed $(ESPHOME_VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed $(ESPHOME_VENV)/.installed node_modules/.installed chromium
+
+# Debian's Chromium for the browser test (Playwright drives it; it downloads no browser).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 $(VENV)/.installed: tests/requirements.txt custom_components/grid_ledger/manifest.json
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found (PATH or pyenv)"; exit 1; }
@@ -64,7 +70,7 @@ typecheck: setup
 contracts-test: setup
 	cd contracts && FOUNDRY_PROFILE=ci $(FORGE) test
 
-pytest: setup
+pytest: setup $(VENV)/.demo-installed
 	$(PY) -m pytest --cov --cov-report=term -q
 
 test: lint typecheck contracts-test pytest
@@ -84,6 +90,9 @@ $(VENV)/.demo-installed: $(VENV)/.installed tests/demo/requirements.py
 
 demo: setup $(VENV)/.demo-installed
 	$(PY) -m tests.demo
+
+screenshot: setup $(VENV)/.demo-installed
+	SCREENSHOT_TO=docs/dashboard.png $(PY) -m pytest tests/e2e -q
 
 clean:
 	rm -rf contracts/out contracts/cache esphome_configs/.esphome .demo

@@ -96,36 +96,47 @@ async def grid_ledger_entities(stack: DemoStack) -> dict[str, str]:
     }
 
 
+CARDS = {
+    "Supply permit": {
+        "permit_active": "Permit active",
+        "permit_until": "Permit until",
+        "bill_overdue": "Bill overdue",
+        "node_reachable": "Chain node",
+    },
+    "Bill": {
+        "amount_due": "Amount due",
+        "balance": "Balance",
+        "bill_due": "Bill due",
+        "cost": "Energy cost",
+        "price": "Tariff price",
+    },
+    "Wallet": {
+        "wallet_coin": "Gas (coin)",
+        "wallet_token": "Stablecoin",
+        "last_reading": "Last reading submitted",
+    },
+    "Meter": {
+        "energy": "Attested energy",
+        "submit_reading": "Submit a reading now",
+    },
+}
+
+
 def write_dashboard(stack: DemoStack, entities: dict[str, str], energy: str, relay: str) -> None:
+    """A YAML dashboard (HA rereads it on every load) with short names for our entities."""
     assert stack.hass is not None
-
-    def rows(*keys: str) -> str:
-        return "".join(f"          - {entities[k]}\n" for k in keys if k in entities)
-
+    meter_rows = [f"          - entity: {energy}\n            name: Meter register\n"]
+    meter_rows.append(f"          - entity: {relay}\n            name: Supply relay\n")
+    cards = []
+    for title, rows in CARDS.items():
+        lines = meter_rows[:] if title == "Meter" else []
+        lines += [
+            f"          - entity: {entities[key]}\n            name: {name}\n"
+            for key, name in rows.items()
+            if key in entities
+        ]
+        cards.append(f"      - type: entities\n        title: {title}\n        entities:\n")
+        cards.append("".join(lines))
     (stack.hass.config_dir / DASHBOARD_FILE).write_text(
-        f"""\
-title: Grid Ledger
-views:
-  - title: Meter
-    path: "0"
-    cards:
-      - type: entities
-        title: Supply permit
-        entities:
-{rows("permit_active", "permit_until", "bill_overdue", "node_reachable")}
-      - type: entities
-        title: Bill
-        entities:
-{rows("amount_due", "balance", "bill_due", "cost", "price")}
-      - type: entities
-        title: Wallet
-        entities:
-{rows("wallet_coin", "wallet_token", "last_reading")}
-      - type: entities
-        title: Meter
-        entities:
-          - {energy}
-          - {relay}
-{rows("energy", "submit_reading")}
-"""
+        'title: Grid Ledger\nviews:\n  - title: Meter\n    path: "0"\n    cards:\n' + "".join(cards)
     )

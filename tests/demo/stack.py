@@ -85,6 +85,7 @@ class DemoStack:
     ha_port: int = int(os.environ.get("DEMO_HA_PORT", "8123"))
     meter_port: int = int(os.environ.get("DEMO_METER_PORT", "6053"))
     state_dir: Path = DEMO_DIR
+    deployment_file: str = DEPLOYMENT_FILE
     anvil: Anvil | None = None
     meter: SimulatorProcess | None = None
     hass: HomeAssistant | None = None
@@ -118,7 +119,7 @@ class DemoStack:
             cwd=CONTRACTS,
             env={
                 **os.environ,
-                "DEPLOYMENTS_PATH": DEPLOYMENT_FILE,
+                "DEPLOYMENTS_PATH": self.deployment_file,
                 **{k: str(v) for k, v in env.items()},
             },
             check=True,
@@ -137,7 +138,7 @@ class DemoStack:
     def deploy(self, keys: DemoKeys) -> None:
         """Deploy and register as an operator would, unless the kept chain already has it."""
         assert self.anvil is not None
-        path = CONTRACTS / DEPLOYMENT_FILE
+        path = CONTRACTS / self.deployment_file
         if path.exists():
             deployment = json.loads(path.read_text())
             code = self.anvil.rpc("eth_getCode", deployment["gridLedger"], "latest")
