@@ -14,7 +14,8 @@ def test_anvil_serves_funded_accounts(anvil: Anvil) -> None:
     assert int(anvil.rpc("eth_chainId"), 16) == 31337
     assert len(anvil.accounts) == 10
     address, key = anvil.accounts[0]
-    assert key.startswith("0x") and len(key) == 66
+    assert key.startswith("0x")
+    assert len(key) == 66
     assert int(anvil.rpc("eth_getBalance", address, "latest"), 16) > 10**21
 
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 import re
 
-from homeassistant.const import __version__ as HA_VERSION
+from homeassistant.const import __version__ as ha_version
 
 REPO = Path(__file__).resolve().parent.parent
 COMPONENT = REPO / "custom_components" / "grid_ledger"
@@ -51,7 +51,7 @@ def test_manifest_requirements_are_pinned_and_installed() -> None:
 
 def test_hacs_json_matches_the_tested_home_assistant() -> None:
     assert HACS["name"] == MANIFEST["name"]
-    assert HACS["homeassistant"] == HA_VERSION
+    assert HACS["homeassistant"] == ha_version
     assert set(HACS) <= {
         "name",
         "content_in_root",
