@@ -40,6 +40,7 @@ class Anvil:
     accounts: list[tuple[str, str]] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
     _config_dir: tempfile.TemporaryDirectory[str] | None = None
+    _stderr_path: Path = Path()
     _request_id: int = 0
 
     @property
@@ -69,30 +70,37 @@ class Anvil:
             args += ["--block-time", str(self.block_time)]
         if self.state_path is not None:
             args += ["--state", str(self.state_path)]
-        self.process = subprocess.Popen(
-            args,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        # stderr goes to a file: an unread pipe could fill up and stall the node.
+        self._stderr_path = Path(self._config_dir.name) / "stderr.log"
+        with self._stderr_path.open("wb") as stderr:
+            self.process = subprocess.Popen(
+                args, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+            )
+        try:
+            self._wait_ready(config_out, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, config_out: Path, timeout: float) -> None:
+        """Wait for the RPC to answer and for anvil to have written its accounts in full."""
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                err = self.process.stderr.read().decode() if self.process.stderr else ""
+                err = self._stderr_path.read_text(errors="replace")
                 raise RuntimeError(f"anvil exited with {self.process.returncode}: {err}")
-            if config_out.exists():
-                try:
-                    self.rpc("eth_chainId")
-                except OSError:
-                    pass
-                else:
-                    config = json.loads(config_out.read_text())
-                    self.accounts = list(
-                        zip(config["available_accounts"], config["private_keys"], strict=True)
-                    )
-                    return self
-            time.sleep(0.05)
-        self.stop()
+            try:
+                config = json.loads(config_out.read_text())
+                self.rpc("eth_chainId")
+            except (OSError, ValueError):  # not listening yet, or config half written
+                time.sleep(0.05)
+                continue
+            self.accounts = list(
+                zip(config["available_accounts"], config["private_keys"], strict=True)
+            )
+            return
         raise TimeoutError(f"anvil did not answer on {self.rpc_url} within {timeout} s")
 
     def stop(self) -> None:
@@ -104,8 +112,6 @@ class Anvil:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
-        if self.process is not None and self.process.stderr is not None:
-            self.process.stderr.close()
         self.process = None
         if self._config_dir is not None:
             self._config_dir.cleanup()

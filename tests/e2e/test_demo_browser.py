@@ -36,7 +36,12 @@ def demo(tmp_path: Path, socket_enabled: None) -> Iterator[tuple[DemoStack, Demo
         stack.deploy(keys)
         stack.start_meter()
         stack.start_home_assistant()
-        asyncio.run(configure_home_assistant(stack, keys))
+        # A private loop: asyncio.run() would clear the current loop the HA harness relies on.
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(configure_home_assistant(stack, keys))
+        finally:
+            loop.close()
         yield stack, keys
     finally:
         stack.stop()
