@@ -1,0 +1,115 @@
+"""Grid Ledger: sign a household's meter readings and bill them on an Ethereum contract."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from homeassistant.const import CONF_PASSWORD, CONF_URL, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.typing import ConfigType
+
+from .chain import (
+    CannotConnectError,
+    EventFollower,
+    GridLedgerClient,
+    GridLedgerError,
+    InvalidKeyError,
+    ReadingSigner,
+    TransactionSender,
+    decrypt_keystore,
+)
+from .const import (
+    CONF_CHAIN_ID,
+    CONF_CONTRACT,
+    CONF_KEYSTORE,
+    CONF_METER_KEY,
+    CONF_READING_INTERVAL,
+    CONF_WALLET_KEY,
+    CONF_WALLET_TYPE,
+    DEFAULT_READING_INTERVAL,
+    DOMAIN,
+    WALLET_KEYSTORE,
+)
+from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator, GridLedgerRuntimeData
+from .readings import ReadingPipeline
+from .repairs import async_watch_entities
+from .services import async_setup_services
+
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    async_setup_services(hass)
+    return True
+
+
+async def async_wallet_key(hass: HomeAssistant, entry: GridLedgerConfigEntry) -> str:
+    """The wallet's private key; a keystore is decrypted off the event loop."""
+    if entry.data[CONF_WALLET_TYPE] != WALLET_KEYSTORE:
+        return str(entry.data[CONF_WALLET_KEY])
+    try:
+        return await hass.async_add_executor_job(
+            decrypt_keystore, entry.data[CONF_KEYSTORE], entry.data[CONF_PASSWORD]
+        )
+    except InvalidKeyError as err:
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN, translation_key="keystore_locked"
+        ) from err
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -> bool:
+    wallet_key = await async_wallet_key(hass, entry)
+    client = GridLedgerClient(
+        entry.data[CONF_URL],
+        entry.data[CONF_CONTRACT],
+        session=async_get_clientsession(hass),
+        expected_chain_id=entry.data[CONF_CHAIN_ID],
+    )
+    try:
+        info = await client.connect()
+    except CannotConnectError as err:
+        await client.close()
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN, translation_key="cannot_connect"
+        ) from err
+    except GridLedgerError as err:
+        await client.close()
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="contract_unusable",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    entry.async_on_unload(client.close)
+
+    sender = TransactionSender(client, wallet_key)
+    coordinator = GridLedgerCoordinator(hass, entry, client, info, sender.address)
+    await coordinator.async_config_entry_first_refresh()
+    signer = ReadingSigner(entry.data[CONF_METER_KEY], info.chain_id, info.address)
+    pipeline = ReadingPipeline(hass, entry, client, sender, signer, coordinator)
+    await pipeline.async_load()
+    entry.runtime_data = GridLedgerRuntimeData(client, sender, coordinator, pipeline)
+
+    interval = timedelta(minutes=entry.options.get(CONF_READING_INTERVAL, DEFAULT_READING_INTERVAL))
+    entry.async_on_unload(pipeline.async_start(interval))
+    follower = EventFollower(client, coordinator.meter_id, coordinator.async_on_events)
+    follower.start()
+    entry.async_on_unload(follower.stop)
+    entry.async_on_unload(async_watch_entities(hass, entry))
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    if pipeline.pending is not None:
+        entry.async_create_background_task(hass, pipeline.async_retry(), f"{DOMAIN} outbox")
+    return True
+
+
+async def _async_options_updated(hass: HomeAssistant, entry: GridLedgerConfigEntry) -> None:
+    await hass.config_entries.async_reload(entry.entry_id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -> bool:
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

@@ -1,0 +1,106 @@
+"""Keys and EIP-712 reading signatures.
+
+eth-keys signs through coincurve (libsecp256k1) when it is installed, which is what makes
+signing cheap enough to do on the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from eth_abi.abi import encode
+from eth_account import Account
+from eth_keys.datatypes import PrivateKey
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from .errors import InvalidKeyError
+from .models import Reading, SignedReading
+
+DOMAIN_NAME = "GridLedger"
+DOMAIN_VERSION = "1"
+DOMAIN_TYPEHASH = keccak(
+    b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
+READING_TYPEHASH = keccak(b"Reading(uint32 meterId,uint64 wh,uint32 timestamp)")
+
+
+def parse_private_key(value: str) -> PrivateKey:
+    """Parse a 32-byte hex private key, with or without `0x`."""
+    text = value.strip().removeprefix("0x").removeprefix("0X")
+    try:
+        raw = bytes.fromhex(text)
+        if len(raw) != 32:
+            raise ValueError("a private key is 32 bytes")
+        return PrivateKey(raw)
+    except (ValueError, Exception) as err:
+        raise InvalidKeyError("not a private key") from err
+
+
+def generate_private_key() -> str:
+    """A new random private key as 0x-hex."""
+    return "0x" + PrivateKey(secrets.token_bytes(32)).to_bytes().hex()
+
+
+def address_of(private_key: str) -> str:
+    """The checksummed address of a private key."""
+    return str(parse_private_key(private_key).public_key.to_checksum_address())
+
+
+def decrypt_keystore(keystore: str | dict[str, Any], password: str) -> str:
+    """Decrypt a Web3 Secret Storage (keystore v3) file; slow by design (scrypt), so run it in an
+    executor."""
+    try:
+        data = json.loads(keystore) if isinstance(keystore, str) else keystore
+        raw: bytes = Account.decrypt(data, password)
+    except (ValueError, TypeError, KeyError) as err:
+        raise InvalidKeyError("keystore could not be decrypted") from err
+    return "0x" + raw.hex()
+
+
+def domain_separator(chain_id: int, contract: str) -> bytes:
+    """The contract's EIP-712 domain separator, computed locally."""
+    return keccak(
+        encode(
+            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+            [
+                DOMAIN_TYPEHASH,
+                keccak(text=DOMAIN_NAME),
+                keccak(text=DOMAIN_VERSION),
+                chain_id,
+                to_checksum_address(contract),
+            ],
+        )
+    )
+
+
+class ReadingSigner:
+    """Signs readings with a meter key for one contract on one chain."""
+
+    def __init__(self, private_key: str, chain_id: int, contract: str) -> None:
+        self._key = parse_private_key(private_key)
+        self.address = str(self._key.public_key.to_checksum_address())
+        self._domain = domain_separator(chain_id, contract)
+
+    def __repr__(self) -> str:
+        return f"ReadingSigner(address={self.address})"
+
+    def digest(self, reading: Reading) -> bytes:
+        struct_hash = keccak(
+            encode(
+                ["bytes32", "uint32", "uint64", "uint32"],
+                [READING_TYPEHASH, reading.meter_id, reading.wh, reading.timestamp],
+            )
+        )
+        return keccak(b"\x19\x01" + self._domain + struct_hash)
+
+    def sign(self, reading: Reading) -> SignedReading:
+        signature = self._key.sign_msg_hash(self.digest(reading))
+        raw = (
+            signature.r.to_bytes(32, "big")
+            + signature.s.to_bytes(32, "big")
+            + bytes([signature.v + 27])
+        )
+        return SignedReading(reading, raw)

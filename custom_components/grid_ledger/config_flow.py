@@ -1,0 +1,331 @@
+"""Config flow: chain → wallet → meter; options, reauthentication and reconfiguration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from homeassistant.components.sensor import SensorDeviceClass
+from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
+from homeassistant.const import CONF_PASSWORD, CONF_URL, Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import selector
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+import voluptuous as vol
+
+from .chain import (
+    CannotConnectError,
+    GridLedgerClient,
+    GridLedgerError,
+    InvalidKeyError,
+    LedgerInfo,
+    NotGridLedgerError,
+    RevertedError,
+    UnsupportedVersionError,
+    WrongChainError,
+    address_of,
+    decrypt_keystore,
+    generate_private_key,
+)
+from .const import (
+    CONF_CHAIN_ID,
+    CONF_CONTRACT,
+    CONF_CURRENCY,
+    CONF_ENERGY_ENTITY,
+    CONF_KEYSTORE,
+    CONF_METER_ID,
+    CONF_METER_KEY,
+    CONF_READING_INTERVAL,
+    CONF_RELAY_ENTITY,
+    CONF_WALLET_KEY,
+    CONF_WALLET_TYPE,
+    DEFAULT_READING_INTERVAL,
+    DOMAIN,
+    LOGGER,
+    WALLET_GENERATED,
+    WALLET_KEY,
+    WALLET_KEYSTORE,
+)
+
+SECRET = selector.TextSelector(selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD))
+URL = selector.TextSelector(selector.TextSelectorConfig(type=selector.TextSelectorType.URL))
+CHAIN_SCHEMA = vol.Schema({vol.Required(CONF_URL): URL, vol.Required(CONF_CONTRACT): str})
+KEY_SCHEMA = vol.Schema({vol.Required(CONF_WALLET_KEY): SECRET})
+KEYSTORE_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_KEYSTORE): selector.TextSelector(
+            selector.TextSelectorConfig(multiline=True)
+        ),
+        vol.Required(CONF_PASSWORD): SECRET,
+    }
+)
+METER_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_METER_ID): selector.NumberSelector(
+            selector.NumberSelectorConfig(
+                min=1, max=2**32 - 1, step=1, mode=selector.NumberSelectorMode.BOX
+            )
+        ),
+        vol.Required(CONF_METER_KEY): SECRET,
+        vol.Required(CONF_ENERGY_ENTITY): selector.EntitySelector(
+            selector.EntitySelectorConfig(
+                domain=Platform.SENSOR, device_class=SensorDeviceClass.ENERGY
+            )
+        ),
+        vol.Required(CONF_RELAY_ENTITY): selector.EntitySelector(
+            selector.EntitySelectorConfig(domain=Platform.SWITCH)
+        ),
+    }
+)
+
+
+async def async_check_chain(
+    hass: HomeAssistant, url: str, contract: str, chain_id: int | None = None
+) -> tuple[LedgerInfo | None, dict[str, str]]:
+    """Connect once; errors are keyed by the field to correct."""
+    try:
+        client = GridLedgerClient(
+            url, contract, session=async_get_clientsession(hass), expected_chain_id=chain_id
+        )
+    except NotGridLedgerError:
+        return None, {CONF_CONTRACT: "invalid_address"}
+    try:
+        return await client.connect(), {}
+    except CannotConnectError:
+        return None, {CONF_URL: "cannot_connect"}
+    except WrongChainError:
+        return None, {CONF_URL: "wrong_chain"}
+    except UnsupportedVersionError:
+        return None, {CONF_CONTRACT: "unsupported_version"}
+    except NotGridLedgerError:
+        return None, {CONF_CONTRACT: "not_grid_ledger"}
+    except GridLedgerError:
+        LOGGER.exception("Unexpected error checking %s", contract)
+        return None, {"base": "unknown"}
+    finally:
+        await client.close()
+
+
+class GridLedgerConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Adds one meter of one Grid Ledger contract."""
+
+    VERSION = 1
+
+    def __init__(self) -> None:
+        self._data: dict[str, Any] = {}
+        self._info: LedgerInfo | None = None
+        self._wallet_key = ""
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: Any) -> GridLedgerOptionsFlow:
+        return GridLedgerOptionsFlow()
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            self._info, errors = await async_check_chain(
+                self.hass, user_input[CONF_URL], user_input[CONF_CONTRACT]
+            )
+            if self._info is not None:
+                self._data = {
+                    CONF_URL: user_input[CONF_URL],
+                    CONF_CONTRACT: self._info.address,
+                    CONF_CHAIN_ID: self._info.chain_id,
+                }
+                return await self.async_step_wallet()
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(CHAIN_SCHEMA, user_input),
+            errors=errors,
+        )
+
+    async def async_step_wallet(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        assert self._info is not None
+        return self.async_show_menu(
+            step_id="wallet",
+            menu_options=["wallet_key", "wallet_keystore", "wallet_generate"],
+            description_placeholders={
+                "chain_id": str(self._info.chain_id),
+                "version": self._info.version,
+            },
+        )
+
+    async def async_step_wallet_key(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                address_of(user_input[CONF_WALLET_KEY])
+            except InvalidKeyError:
+                errors[CONF_WALLET_KEY] = "invalid_key"
+            else:
+                self._wallet_key = user_input[CONF_WALLET_KEY]
+                self._data |= {CONF_WALLET_TYPE: WALLET_KEY, CONF_WALLET_KEY: self._wallet_key}
+                return await self.async_step_meter()
+        return self.async_show_form(step_id="wallet_key", data_schema=KEY_SCHEMA, errors=errors)
+
+    async def async_step_wallet_keystore(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                self._wallet_key = await self.hass.async_add_executor_job(
+                    decrypt_keystore, user_input[CONF_KEYSTORE], user_input[CONF_PASSWORD]
+                )
+            except InvalidKeyError:
+                errors[CONF_PASSWORD] = "invalid_keystore"
+            else:
+                self._data |= {
+                    CONF_WALLET_TYPE: WALLET_KEYSTORE,
+                    CONF_KEYSTORE: user_input[CONF_KEYSTORE],
+                    CONF_PASSWORD: user_input[CONF_PASSWORD],
+                }
+                return await self.async_step_meter()
+        return self.async_show_form(
+            step_id="wallet_keystore", data_schema=KEYSTORE_SCHEMA, errors=errors
+        )
+
+    async def async_step_wallet_generate(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        if not self._wallet_key:
+            self._wallet_key = generate_private_key()
+        if user_input is not None:
+            self._data |= {CONF_WALLET_TYPE: WALLET_GENERATED, CONF_WALLET_KEY: self._wallet_key}
+            return await self.async_step_meter()
+        return self.async_show_form(
+            step_id="wallet_generate",
+            description_placeholders={"address": address_of(self._wallet_key)},
+        )
+
+    async def async_step_meter(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
+        wallet = address_of(self._wallet_key)
+        if user_input is not None:
+            meter_id = int(user_input[CONF_METER_ID])
+            errors = await self._async_check_meter(meter_id, user_input[CONF_METER_KEY], wallet)
+            if not errors:
+                await self.async_set_unique_id(
+                    f"{self._data[CONF_CHAIN_ID]}-{self._data[CONF_CONTRACT].lower()}-{meter_id}"
+                )
+                self._abort_if_unique_id_configured()
+                return self.async_create_entry(
+                    title=f"Meter {meter_id}",
+                    data={**self._data, **user_input, CONF_METER_ID: meter_id},
+                    options={CONF_READING_INTERVAL: DEFAULT_READING_INTERVAL},
+                )
+        return self.async_show_form(
+            step_id="meter",
+            data_schema=self.add_suggested_values_to_schema(
+                METER_SCHEMA,
+                {k: v for k, v in (user_input or {}).items() if k != CONF_METER_KEY},
+            ),
+            errors=errors,
+            description_placeholders={"address": wallet},
+        )
+
+    async def _async_check_meter(
+        self, meter_id: int, meter_key: str, wallet: str
+    ) -> dict[str, str]:
+        try:
+            signer = address_of(meter_key)
+        except InvalidKeyError:
+            return {CONF_METER_KEY: "invalid_key"}
+        client = GridLedgerClient(
+            self._data[CONF_URL],
+            self._data[CONF_CONTRACT],
+            session=async_get_clientsession(self.hass),
+        )
+        try:
+            meter = await client.meter(meter_id)
+        except RevertedError:
+            return {CONF_METER_ID: "unknown_meter"}
+        except CannotConnectError:
+            return {"base": "cannot_connect"}
+        finally:
+            await client.close()
+        if meter.payer.lower() != wallet.lower():
+            return {CONF_METER_ID: "meter_not_bound"}
+        if meter.signer.lower() != signer.lower():
+            return {CONF_METER_KEY: "meter_key_mismatch"}
+        return {}
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                await self.hass.async_add_executor_job(
+                    decrypt_keystore, entry.data[CONF_KEYSTORE], user_input[CONF_PASSWORD]
+                )
+            except InvalidKeyError:
+                errors[CONF_PASSWORD] = "invalid_keystore"
+            else:
+                return self.async_update_reload_and_abort(
+                    entry, data_updates={CONF_PASSWORD: user_input[CONF_PASSWORD]}
+                )
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=vol.Schema({vol.Required(CONF_PASSWORD): SECRET}),
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            info, errors = await async_check_chain(
+                self.hass,
+                user_input[CONF_URL],
+                entry.data[CONF_CONTRACT],
+                entry.data[CONF_CHAIN_ID],
+            )
+            if info is not None:
+                return self.async_update_reload_and_abort(
+                    entry, data_updates={CONF_URL: user_input[CONF_URL]}
+                )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema({vol.Required(CONF_URL): URL}), user_input or entry.data
+            ),
+            errors=errors,
+        )
+
+
+class GridLedgerOptionsFlow(OptionsFlow):
+    """Reading interval and the currency the billing token stands for."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        if user_input is not None:
+            return self.async_create_entry(
+                data={**user_input, CONF_READING_INTERVAL: int(user_input[CONF_READING_INTERVAL])}
+            )
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_READING_INTERVAL): selector.NumberSelector(
+                    selector.NumberSelectorConfig(
+                        min=1, max=1440, step=1, unit_of_measurement="min"
+                    )
+                ),
+                vol.Required(CONF_CURRENCY): selector.TextSelector(),
+            }
+        )
+        suggested = {
+            CONF_READING_INTERVAL: DEFAULT_READING_INTERVAL,
+            CONF_CURRENCY: self.hass.config.currency,
+            **self.config_entry.options,
+        }
+        return self.async_show_form(
+            step_id="init", data_schema=self.add_suggested_values_to_schema(schema, suggested)
+        )

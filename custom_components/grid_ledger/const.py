@@ -1,0 +1,38 @@
+"""Constants of the Grid Ledger integration."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+from typing import Final
+
+DOMAIN: Final = "grid_ledger"
+LOGGER = logging.getLogger(__package__)
+
+CONF_CONTRACT: Final = "contract_address"
+CONF_CHAIN_ID: Final = "chain_id"
+CONF_WALLET_TYPE: Final = "wallet_type"
+CONF_WALLET_KEY: Final = "wallet_key"
+CONF_KEYSTORE: Final = "keystore"
+CONF_METER_ID: Final = "meter_id"
+CONF_METER_KEY: Final = "meter_key"
+CONF_ENERGY_ENTITY: Final = "energy_entity"
+CONF_RELAY_ENTITY: Final = "relay_entity"
+CONF_READING_INTERVAL: Final = "reading_interval"
+CONF_CURRENCY: Final = "currency"
+
+WALLET_KEY: Final = "key"
+WALLET_KEYSTORE: Final = "keystore"
+WALLET_GENERATED: Final = "generated"
+
+DEFAULT_READING_INTERVAL: Final = 15  # minutes
+REFRESH_INTERVAL: Final = timedelta(minutes=5)
+UNREACHABLE_REPAIR_AFTER: Final = timedelta(minutes=30)
+NATIVE_COIN_UNIT: Final = "ETH"
+
+ISSUE_NODE_UNREACHABLE: Final = "node_unreachable"
+ISSUE_WALLET_NO_GAS: Final = "wallet_no_gas"
+ISSUE_ENTITY_MISSING: Final = "entity_missing"
+ISSUE_REGISTER_BACKWARDS: Final = "register_backwards"
+
+SECRET_KEYS: Final = {CONF_WALLET_KEY, CONF_METER_KEY, CONF_KEYSTORE, "password"}

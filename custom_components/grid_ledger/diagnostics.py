@@ -1,0 +1,34 @@
+"""Diagnostics: entry, contract state and outbox, with every key and the RPC URL redacted."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_URL
+from homeassistant.core import HomeAssistant
+
+from .const import SECRET_KEYS
+from .coordinator import GridLedgerConfigEntry
+
+TO_REDACT = {*SECRET_KEYS, CONF_URL, "signature"}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: GridLedgerConfigEntry
+) -> dict[str, Any]:
+    runtime = entry.runtime_data
+    coordinator = runtime.coordinator
+    return {
+        "entry": {
+            "data": async_redact_data(dict(entry.data), TO_REDACT),
+            "options": dict(entry.options),
+        },
+        "contract": asdict(coordinator.info),
+        "wallet": runtime.sender.address,
+        "meter_signer": runtime.pipeline.signer.address,
+        "last_update_success": coordinator.last_update_success,
+        "state": asdict(coordinator.data) if coordinator.data is not None else None,
+        "outbox": async_redact_data(dict(runtime.pipeline.outbox), TO_REDACT),
+    }

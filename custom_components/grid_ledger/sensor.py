@@ -1,0 +1,172 @@
+"""Sensors: attested energy, price, money, bill and permit times, wallet balances."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import EntityCategory, UnitOfEnergy
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
+
+from .const import CONF_CURRENCY, NATIVE_COIN_UNIT
+from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator
+from .entity import GridLedgerEntity
+
+PARALLEL_UPDATES = 0
+StateValue = float | int | datetime | None
+
+
+def _money(coordinator: GridLedgerCoordinator, amount: int) -> float:
+    return amount / float(10**coordinator.info.token_decimals)
+
+
+def _time(timestamp: int) -> datetime | None:
+    return dt_util.utc_from_timestamp(timestamp) if timestamp else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class GridLedgerSensorDescription(SensorEntityDescription):
+    """How one sensor reads the coordinator."""
+
+    value_fn: Callable[[GridLedgerCoordinator], StateValue]
+    exists_fn: Callable[[GridLedgerCoordinator], bool] = lambda _: True
+    monetary: bool = False
+
+
+def _permit_until(coordinator: GridLedgerCoordinator) -> datetime | None:
+    until = coordinator.data.permit_until
+    return None if until >= coordinator.info.permit_forever else _time(until)
+
+
+def _last_reading(coordinator: GridLedgerCoordinator) -> datetime | None:
+    submitted = coordinator.config_entry.runtime_data.pipeline.last_submitted
+    return _time(submitted["timestamp"]) if submitted else None
+
+
+SENSORS: tuple[GridLedgerSensorDescription, ...] = (
+    GridLedgerSensorDescription(
+        key="energy",
+        translation_key="energy",
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        value_fn=lambda c: c.data.meter.last_wh,
+    ),
+    GridLedgerSensorDescription(
+        key="price",
+        translation_key="price",
+        suggested_display_precision=4,
+        value_fn=lambda c: _money(c, c.data.price_per_kwh),
+    ),
+    GridLedgerSensorDescription(
+        key="cost",
+        translation_key="cost",
+        device_class=SensorDeviceClass.MONETARY,
+        state_class=SensorStateClass.TOTAL,
+        monetary=True,
+        suggested_display_precision=2,
+        value_fn=lambda c: _money(c, c.data.bill.amount),
+    ),
+    GridLedgerSensorDescription(
+        key="balance",
+        translation_key="balance",
+        device_class=SensorDeviceClass.MONETARY,
+        state_class=SensorStateClass.TOTAL,
+        monetary=True,
+        suggested_display_precision=2,
+        value_fn=lambda c: _money(c, c.data.balance),
+    ),
+    GridLedgerSensorDescription(
+        key="amount_due",
+        translation_key="amount_due",
+        device_class=SensorDeviceClass.MONETARY,
+        state_class=SensorStateClass.TOTAL,
+        monetary=True,
+        suggested_display_precision=2,
+        value_fn=lambda c: _money(c, c.data.amount_due),
+    ),
+    GridLedgerSensorDescription(
+        key="bill_due",
+        translation_key="bill_due",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda c: _time(c.data.bill.due_at),
+    ),
+    GridLedgerSensorDescription(
+        key="permit_until",
+        translation_key="permit_until",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=_permit_until,
+    ),
+    GridLedgerSensorDescription(
+        key="wallet_coin",
+        translation_key="wallet_coin",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        native_unit_of_measurement=NATIVE_COIN_UNIT,
+        suggested_display_precision=6,
+        value_fn=lambda c: c.data.wallet_coin / 10**18,
+    ),
+    GridLedgerSensorDescription(
+        key="wallet_token",
+        translation_key="wallet_token",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        suggested_display_precision=2,
+        value_fn=lambda c: _money(c, c.data.wallet_token or 0),
+        exists_fn=lambda c: c.info.payment_token is not None,
+    ),
+    GridLedgerSensorDescription(
+        key="last_reading",
+        translation_key="last_reading",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_last_reading,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: GridLedgerConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    coordinator = entry.runtime_data.coordinator
+    currency = entry.options.get(CONF_CURRENCY, hass.config.currency)
+    async_add_entities(
+        GridLedgerSensor(coordinator, description, currency)
+        for description in SENSORS
+        if description.exists_fn(coordinator)
+    )
+
+
+class GridLedgerSensor(GridLedgerEntity, SensorEntity):
+    """A figure read from the contract."""
+
+    entity_description: GridLedgerSensorDescription
+
+    def __init__(
+        self,
+        coordinator: GridLedgerCoordinator,
+        description: GridLedgerSensorDescription,
+        currency: str,
+    ) -> None:
+        super().__init__(coordinator, description)
+        if description.monetary:
+            self._attr_native_unit_of_measurement = currency
+        elif description.key == "price":
+            self._attr_native_unit_of_measurement = f"{currency}/{UnitOfEnergy.KILO_WATT_HOUR}"
+        elif description.key == "wallet_token":
+            self._attr_native_unit_of_measurement = coordinator.info.token_symbol
+
+    @property
+    def native_value(self) -> StateValue:
+        return self.entity_description.value_fn(self.coordinator)
