@@ -648,8 +648,8 @@ class PaymentEngine:
         if not any(tx["variants"] for tx in intent["txs"]):
             # Decided, never signed: nothing can have reached the node.
             return await self._complete(intent, PaymentStatus.DROPPED, None, None)
-        deadline = time.monotonic() + self._receipt_timeout
-        next_bump = time.monotonic() + self._bump_after
+        deadline = asyncio.get_running_loop().time() + self._receipt_timeout
+        next_bump = asyncio.get_running_loop().time() + self._bump_after
         next_broadcast = 0.0
         last_error: CannotConnectError | None = None
         while True:
@@ -659,7 +659,7 @@ class PaymentEngine:
                     return await self._mined(intent, cast(dict[str, Any], receipt))
                 if state == "dead":
                     return await self._complete(intent, PaymentStatus.DROPPED, None, None)
-                now = time.monotonic()
+                now = asyncio.get_running_loop().time()
                 if now >= next_bump:
                     await self._bump(intent)
                     next_bump = now + self._bump_after
@@ -678,7 +678,7 @@ class PaymentEngine:
                         self.address, await self._client.coin_balance(self.address), None
                     ) from rejected.error
                 raise rejected.error from rejected
-            if time.monotonic() >= deadline:
+            if asyncio.get_running_loop().time() >= deadline:
                 if last_error is not None:
                     raise last_error
                 raise PaymentPendingError(intent["txs"][-1]["variants"][-1]["hash"])

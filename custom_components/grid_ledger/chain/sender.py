@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any, cast
 
 from eth_account import Account
@@ -129,7 +128,7 @@ class TransactionSender:
     async def _wait(self, tx_hash: str, call: Any, base: dict[str, Any]) -> Receipt:
         """Wait for a receipt; a failed transaction raises its decoded revert."""
         w3 = self._client.w3
-        deadline = time.monotonic() + self._receipt_timeout
+        deadline = asyncio.get_running_loop().time() + self._receipt_timeout
         while True:
             try:
                 receipt = await self._client.guard(
@@ -141,7 +140,7 @@ class TransactionSender:
                     err, CannotConnectError
                 ):
                     raise
-            if time.monotonic() > deadline:
+            if asyncio.get_running_loop().time() > deadline:
                 raise TransactionTimeoutError(tx_hash)
             await asyncio.sleep(self._poll_interval)
         if int(receipt["status"]) != 1:
