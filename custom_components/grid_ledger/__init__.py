@@ -11,6 +11,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
+from .billing import Billing
 from .chain import (
     CannotConnectError,
     EventFollower,
@@ -34,11 +35,12 @@ from .const import (
     WALLET_KEYSTORE,
 )
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator, GridLedgerRuntimeData
+from .enforcement import PermitEnforcer
 from .readings import ReadingPipeline
 from .repairs import async_watch_entities
 from .services import async_setup_services
 
-PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR]
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.CALENDAR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
@@ -92,6 +94,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -
     pipeline = ReadingPipeline(hass, entry, client, sender, signer, coordinator)
     await pipeline.async_load()
     entry.runtime_data = GridLedgerRuntimeData(client, sender, coordinator, pipeline)
+    enforcer = PermitEnforcer(hass, entry, coordinator)
+    await enforcer.async_load()
+    entry.runtime_data.enforcer = enforcer
+    billing = Billing(hass, entry, client, sender, coordinator, wallet_key)
+    await billing.async_load()
+    entry.runtime_data.billing = billing
 
     interval = timedelta(minutes=entry.options.get(CONF_READING_INTERVAL, DEFAULT_READING_INTERVAL))
     entry.async_on_unload(pipeline.async_start(interval))
@@ -102,6 +110,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_on_unload(enforcer.async_start())  # after the platforms: the device exists
+    entry.async_on_unload(billing.async_start())
     if pipeline.pending is not None:
         entry.async_create_background_task(hass, pipeline.async_retry(), f"{DOMAIN} outbox")
     return True

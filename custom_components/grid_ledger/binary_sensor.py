@@ -1,4 +1,4 @@
-"""Binary sensors: permit active, bill overdue, node reachable."""
+"""Binary sensors: permit active, bill overdue, trip imminent, node reachable."""
 
 from __future__ import annotations
 
@@ -57,6 +57,33 @@ BINARY_SENSORS: tuple[GridLedgerBinarySensorDescription, ...] = (
 )
 
 
+def _trip_imminent(coordinator: GridLedgerCoordinator) -> bool:
+    enforcer = coordinator.config_entry.runtime_data.enforcer
+    return enforcer is not None and enforcer.trip_imminent()
+
+
+TRIP_IMMINENT = GridLedgerBinarySensorDescription(
+    key="trip_imminent",
+    translation_key="trip_imminent",
+    device_class=BinarySensorDeviceClass.PROBLEM,
+    is_on_fn=_trip_imminent,
+)
+
+
+def _wallet_gas_low(coordinator: GridLedgerCoordinator) -> bool:
+    billing = coordinator.config_entry.runtime_data.billing
+    return billing is not None and bool(billing.gas_low)
+
+
+WALLET_GAS_LOW = GridLedgerBinarySensorDescription(
+    key="wallet_gas_low",
+    translation_key="wallet_gas_low",
+    device_class=BinarySensorDeviceClass.PROBLEM,
+    entity_category=EntityCategory.DIAGNOSTIC,
+    is_on_fn=_wallet_gas_low,
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: GridLedgerConfigEntry,
@@ -66,6 +93,8 @@ async def async_setup_entry(
     async_add_entities(
         GridLedgerBinarySensor(coordinator, description) for description in BINARY_SENSORS
     )
+    async_add_entities([TripImminentBinarySensor(coordinator, TRIP_IMMINENT)])
+    async_add_entities([WalletGasLowBinarySensor(coordinator, WALLET_GAS_LOW)])
 
 
 class GridLedgerBinarySensor(GridLedgerEntity, BinarySensorEntity):
@@ -80,3 +109,21 @@ class GridLedgerBinarySensor(GridLedgerEntity, BinarySensorEntity):
     @property
     def is_on(self) -> bool:
         return self.entity_description.is_on_fn(self.coordinator)
+
+
+class TripImminentBinarySensor(GridLedgerBinarySensor):
+    """On within the shortest warning lead before a trip; turns on and off on time."""
+
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        if (enforcer := self.coordinator.config_entry.runtime_data.enforcer) is not None:
+            self.async_on_remove(enforcer.async_add_listener(self.async_write_ha_state))
+
+
+class WalletGasLowBinarySensor(GridLedgerBinarySensor):
+    """On while the wallet's coin cannot cover the gas of the next transactions."""
+
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        if (billing := self.coordinator.config_entry.runtime_data.billing) is not None:
+            self.async_on_remove(billing.async_add_listener(self.async_write_ha_state))

@@ -28,24 +28,32 @@ from .chain import (
     generate_private_key,
 )
 from .const import (
+    CONF_AUTO_PAY,
     CONF_CHAIN_ID,
     CONF_CONTRACT,
     CONF_CURRENCY,
     CONF_ENERGY_ENTITY,
+    CONF_FAIL_SAFE,
     CONF_KEYSTORE,
     CONF_METER_ID,
     CONF_METER_KEY,
     CONF_READING_INTERVAL,
     CONF_RELAY_ENTITY,
+    CONF_SPENDING_CAP,
     CONF_WALLET_KEY,
     CONF_WALLET_TYPE,
+    CONF_WARNING_LEADS,
+    DEFAULT_FAIL_SAFE,
     DEFAULT_READING_INTERVAL,
+    DEFAULT_SPENDING_CAP,
+    DEFAULT_WARNING_LEADS,
     DOMAIN,
     LOGGER,
     WALLET_GENERATED,
     WALLET_KEY,
     WALLET_KEYSTORE,
 )
+from .policy import FailSafe
 
 SECRET = selector.TextSelector(selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD))
 URL = selector.TextSelector(selector.TextSelectorConfig(type=selector.TextSelectorType.URL))
@@ -76,6 +84,22 @@ METER_SCHEMA = vol.Schema(
             selector.EntitySelectorConfig(domain=Platform.SWITCH)
         ),
     }
+)
+
+FAIL_SAFE_SELECTOR = selector.SelectSelector(
+    selector.SelectSelectorConfig(
+        options=[policy.value for policy in FailSafe],
+        translation_key=CONF_FAIL_SAFE,
+        mode=selector.SelectSelectorMode.LIST,
+    )
+)
+WARNING_LEAD_MINUTES = (10080, 2880, 1440, 720, 360, 180, 60, 30, 15, 5)
+WARNING_LEADS_SELECTOR = selector.SelectSelector(
+    selector.SelectSelectorConfig(
+        options=[str(minutes) for minutes in WARNING_LEAD_MINUTES],
+        multiple=True,
+        translation_key=CONF_WARNING_LEADS,
+    )
 )
 
 
@@ -308,6 +332,9 @@ class GridLedgerOptionsFlow(OptionsFlow):
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         if user_input is not None:
+            if CONF_WARNING_LEADS in user_input:
+                leads = {int(minutes) for minutes in user_input[CONF_WARNING_LEADS]}
+                user_input[CONF_WARNING_LEADS] = sorted(leads, reverse=True)
             return self.async_create_entry(
                 data={**user_input, CONF_READING_INTERVAL: int(user_input[CONF_READING_INTERVAL])}
             )
@@ -319,13 +346,29 @@ class GridLedgerOptionsFlow(OptionsFlow):
                     )
                 ),
                 vol.Required(CONF_CURRENCY): selector.TextSelector(),
+                vol.Optional(CONF_FAIL_SAFE): FAIL_SAFE_SELECTOR,
+                vol.Optional(CONF_WARNING_LEADS): WARNING_LEADS_SELECTOR,
+                vol.Optional(CONF_AUTO_PAY): selector.BooleanSelector(),
+                vol.Optional(CONF_SPENDING_CAP): selector.NumberSelector(
+                    selector.NumberSelectorConfig(
+                        min=0, step="any", mode=selector.NumberSelectorMode.BOX
+                    )
+                ),
             }
         )
         suggested = {
             CONF_READING_INTERVAL: DEFAULT_READING_INTERVAL,
             CONF_CURRENCY: self.hass.config.currency,
+            CONF_FAIL_SAFE: DEFAULT_FAIL_SAFE,
+            CONF_AUTO_PAY: False,
+            CONF_SPENDING_CAP: DEFAULT_SPENDING_CAP,
+            CONF_WARNING_LEADS: [str(minutes) for minutes in DEFAULT_WARNING_LEADS],
             **self.config_entry.options,
         }
+        if CONF_WARNING_LEADS in self.config_entry.options:
+            suggested[CONF_WARNING_LEADS] = [
+                str(minutes) for minutes in self.config_entry.options[CONF_WARNING_LEADS]
+            ]
         return self.async_show_form(
             step_id="init", data_schema=self.add_suggested_values_to_schema(schema, suggested)
         )

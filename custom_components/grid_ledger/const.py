@@ -20,6 +20,10 @@ CONF_ENERGY_ENTITY: Final = "energy_entity"
 CONF_RELAY_ENTITY: Final = "relay_entity"
 CONF_READING_INTERVAL: Final = "reading_interval"
 CONF_CURRENCY: Final = "currency"
+CONF_AUTO_PAY: Final = "auto_pay"
+CONF_SPENDING_CAP: Final = "spending_cap"
+CONF_FAIL_SAFE: Final = "fail_safe"
+CONF_WARNING_LEADS: Final = "warning_leads"  # minutes before a trip
 
 WALLET_KEY: Final = "key"
 WALLET_KEYSTORE: Final = "keystore"
@@ -29,10 +33,24 @@ DEFAULT_READING_INTERVAL: Final = 15  # minutes
 REFRESH_INTERVAL: Final = timedelta(minutes=5)
 UNREACHABLE_REPAIR_AFTER: Final = timedelta(minutes=30)
 NATIVE_COIN_UNIT: Final = "ETH"
+DEFAULT_SPENDING_CAP: Final = 0.0  # per billing period, in the payment currency's units
+
+EVENT_BILL_ISSUED: Final = "grid_ledger_bill_issued"
+EVENT_PAYMENT_APPROVAL_REQUESTED: Final = "grid_ledger_payment_approval_requested"
+EVENT_PAYMENT_CONFIRMED: Final = "grid_ledger_payment_confirmed"
+EVENT_LOW_CREDIT: Final = "grid_ledger_low_credit"
 
 ISSUE_NODE_UNREACHABLE: Final = "node_unreachable"
 ISSUE_WALLET_NO_GAS: Final = "wallet_no_gas"
+ISSUE_WALLET_GAS_LOW: Final = "wallet_gas_low"
 ISSUE_ENTITY_MISSING: Final = "entity_missing"
 ISSUE_REGISTER_BACKWARDS: Final = "register_backwards"
+
+DEFAULT_FAIL_SAFE: Final = "fail_open"
+DEFAULT_WARNING_LEADS: Final = (24 * 60, 60)  # minutes: a day and an hour
+
+EVENT_TRIP_WARNING: Final = "grid_ledger_trip_warning"
+EVENT_TRIPPED: Final = "grid_ledger_tripped"
+EVENT_RESTORED: Final = "grid_ledger_restored"
 
 SECRET_KEYS: Final = {CONF_WALLET_KEY, CONF_METER_KEY, CONF_KEYSTORE, "password"}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -30,7 +31,11 @@ from .const import (
 )
 
 if TYPE_CHECKING:
+    from .billing import Billing
+    from .enforcement import PermitEnforcer
     from .readings import ReadingPipeline
+
+PERMIT_EVENTS = frozenset({"PaymentReceived", "PermitChanged", "ProtectionSet"})
 
 
 @dataclass
@@ -41,6 +46,8 @@ class GridLedgerRuntimeData:
     sender: TransactionSender
     coordinator: GridLedgerCoordinator
     pipeline: ReadingPipeline
+    enforcer: PermitEnforcer | None = None
+    billing: Billing | None = None
 
 
 type GridLedgerConfigEntry = ConfigEntry[GridLedgerRuntimeData]
@@ -71,6 +78,7 @@ class GridLedgerCoordinator(DataUpdateCoordinator[MeterState]):
         self.wallet = wallet
         self.meter_id: int = entry.data[CONF_METER_ID]
         self.unreachable_since: float | None = None
+        self._event_listeners: list[Callable[[list[LedgerEvent]], None]] = []
 
     async def _async_update_data(self) -> MeterState:
         try:
@@ -103,7 +111,34 @@ class GridLedgerCoordinator(DataUpdateCoordinator[MeterState]):
                 translation_placeholders={"rpc_url": self.client.rpc_url},
             )
 
+    @property
+    def device_id(self) -> str | None:
+        """The device registry id of this meter's device (None before the entities exist)."""
+        info = self.info
+        identifier = f"{info.chain_id}-{info.address.lower()}-{self.meter_id}"
+        device = dr.async_get(self.hass).async_get_device(identifiers={(DOMAIN, identifier)})
+        return None if device is None else device.id
+
+    @callback
+    def async_add_event_listener(
+        self, listener: Callable[[list[LedgerEvent]], None]
+    ) -> CALLBACK_TYPE:
+        """Also hand this meter's raw contract events to `listener`; returns its remover."""
+        self._event_listeners.append(listener)
+
+        @callback
+        def _remove() -> None:
+            self._event_listeners.remove(listener)
+
+        return _remove
+
     async def async_on_events(self, events: list[LedgerEvent]) -> None:
         """The contract changed something of this meter: read it again."""
         LOGGER.debug("Contract events: %s", [event.name for event in events])
+        for listener in list(self._event_listeners):
+            listener(events)
+        if PERMIT_EVENTS.intersection(event.name for event in events):
+            # A permit change is acted on at once (a restore within the block), past the debouncer.
+            await self.async_refresh()
+            return
         await self.async_request_refresh()

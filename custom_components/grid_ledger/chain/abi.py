@@ -11,20 +11,48 @@ from eth_utils.abi import event_abi_to_log_topic, function_abi_to_4byte_selector
 ABI_DIR = Path(__file__).resolve().parent.parent / "abi"
 ABI_NAMES = ("GridLedger.json", "IGridLedger.json")
 
+# The ERC-20 functions the client reads and payments call (with ERC-2612 `nonces` and
+# `DOMAIN_SEPARATOR`, answered only by tokens that take permits).
 ERC20_ABI: list[dict[str, Any]] = [
     {
         "type": "function",
         "name": name,
-        "stateMutability": "view",
-        "inputs": inputs,
+        "stateMutability": mutability,
+        "inputs": [{"name": arg, "type": kind} for arg, kind in inputs],
         "outputs": [{"name": "", "type": output}],
     }
-    for name, inputs, output in (
-        ("symbol", [], "string"),
-        ("decimals", [], "uint8"),
-        ("balanceOf", [{"name": "account", "type": "address"}], "uint256"),
+    for name, mutability, inputs, output in (
+        ("symbol", "view", [], "string"),
+        ("decimals", "view", [], "uint8"),
+        ("balanceOf", "view", [("account", "address")], "uint256"),
+        ("allowance", "view", [("owner", "address"), ("spender", "address")], "uint256"),
+        ("approve", "nonpayable", [("spender", "address"), ("value", "uint256")], "bool"),
+        ("nonces", "view", [("owner", "address")], "uint256"),
+        ("DOMAIN_SEPARATOR", "view", [], "bytes32"),
     )
 ]
+
+# OpenZeppelin's ERC-20 errors (IERC6093): the token's reverts surface through the ledger's calls.
+ERC20_ERRORS: dict[bytes, dict[str, Any]] = {
+    function_abi_to_4byte_selector(cast(Any, item)): item
+    for item in (
+        {
+            "type": "error",
+            "name": name,
+            "inputs": [{"name": arg, "type": kind} for arg, kind in inputs],
+        }
+        for name, inputs in (
+            (
+                "ERC20InsufficientBalance",
+                [("sender", "address"), ("balance", "uint256"), ("needed", "uint256")],
+            ),
+            (
+                "ERC20InsufficientAllowance",
+                [("spender", "address"), ("allowance", "uint256"), ("needed", "uint256")],
+            ),
+        )
+    )
+}
 
 
 def load_abi(directory: Path = ABI_DIR) -> list[dict[str, Any]]:

@@ -257,6 +257,12 @@ class GridLedgerClient:
             wallet_token=int(results[6]) if info.payment_token is not None else None,
         )
 
+    async def low_credit_threshold(self, tariff_id: int) -> int:
+        """The prepaid credit (base units) under which the contract emits `LowCredit`."""
+        await self._open()
+        tariff = await self.guard(self._contract.functions.tariff(tariff_id).call)
+        return int(tariff[3])
+
     async def coin_balance(self, account: str) -> int:
         await self._open()
         return int(await self.guard(lambda: self._w3.eth.get_balance(to_checksum_address(account))))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+import contextlib
 import copy
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -32,7 +33,6 @@ import uuid
 from eth_abi.abi import decode, encode
 from eth_account import Account
 from eth_typing import ChecksumAddress
-from eth_utils.abi import function_abi_to_4byte_selector
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
@@ -46,7 +46,7 @@ from custom_components.grid_ledger.policy import (
     gas_low,
 )
 
-from .abi import GRID_LEDGER_ABI
+from .abi import ERC20_ABI, ERC20_ERRORS, GRID_LEDGER_ABI
 from .client import GridLedgerClient, decode_revert
 from .errors import (
     CannotConnectError,
@@ -71,46 +71,6 @@ PERMIT_TYPEHASH = keccak(
     b"Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)"
 )
 REPLACED = ("replacement transaction underpriced", "replacement underpriced")
-
-TOKEN_ABI: list[dict[str, Any]] = [
-    {
-        "type": "function",
-        "name": name,
-        "stateMutability": mutability,
-        "inputs": [{"name": arg, "type": kind} for arg, kind in inputs],
-        "outputs": [{"name": "", "type": output}],
-    }
-    for name, mutability, inputs, output in (
-        ("balanceOf", "view", [("account", "address")], "uint256"),
-        ("allowance", "view", [("owner", "address"), ("spender", "address")], "uint256"),
-        ("approve", "nonpayable", [("spender", "address"), ("value", "uint256")], "bool"),
-        ("nonces", "view", [("owner", "address")], "uint256"),
-        ("DOMAIN_SEPARATOR", "view", [], "bytes32"),
-    )
-]
-
-# OpenZeppelin's ERC-20 errors (IERC6093): the token's reverts surface through the ledger's calls.
-TOKEN_ERRORS: dict[bytes, dict[str, Any]] = {
-    function_abi_to_4byte_selector(cast(Any, item)): item
-    for item in (
-        {
-            "type": "error",
-            "name": name,
-            "inputs": [{"name": arg, "type": kind} for arg, kind in inputs],
-        }
-        for name, inputs in (
-            (
-                "ERC20InsufficientBalance",
-                [("sender", "address"), ("balance", "uint256"), ("needed", "uint256")],
-            ),
-            (
-                "ERC20InsufficientAllowance",
-                [("spender", "address"), ("allowance", "uint256"), ("needed", "uint256")],
-            ),
-        )
-    )
-}
-
 
 # ------------------------------------------------------------------------------------ errors
 
@@ -288,7 +248,7 @@ def decode_payment_revert(data: str | bytes | None) -> RevertedError:
     if err.name != "Unknown":
         return err
     raw = bytes.fromhex(str(err.args_by_name["data"]).removeprefix("0x"))
-    if (item := TOKEN_ERRORS.get(raw[:4])) is None:
+    if (item := ERC20_ERRORS.get(raw[:4])) is None:
         return err
     types = [arg["type"] for arg in item["inputs"]]
     names = [arg["name"] for arg in item["inputs"]]
@@ -392,6 +352,10 @@ class PaymentEngine:
                 return None
             return await self._finish(intent)
 
+    async def result(self, request_id: str) -> PaymentResult | None:
+        """The recorded result of a finished request (one of the last few), if any."""
+        return await self._done(request_id)
+
     async def pending(self) -> dict[str, Any] | None:
         """The recorded unfinished intent (for diagnostics), without its raw transactions."""
         intent = await self._pending()
@@ -480,14 +444,22 @@ class PaymentEngine:
             # Nothing of ours is in flight any more: read the chain and sign anew. A fresh
             # intent dies only when another transaction of this wallet took its nonce.
             for _ in range(MAX_ATTEMPTS):
-                intent = await self._decide(kind, meter_id, amount, request_id)
-                await self._sign(intent)
+                async with self._sender.nonce_lock:  # the wallet's readings share its nonces
+                    intent = await self._decide(kind, meter_id, amount, request_id)
+                    await self._sign(intent)
+                    await self._first_broadcast(intent)
                 result = await self._finish(intent)
                 if result.status is PaymentStatus.REVERTED:
                     raise PaymentRevertedError(result.error or "Unknown", None, result.tx_hash)
                 if result.status is PaymentStatus.CONFIRMED:
                     return result
             raise PaymentPendingError(result.tx_hash or "")
+
+    async def _first_broadcast(self, intent: dict[str, Any]) -> None:
+        """Hand the signed transactions to the node before the nonce lock is released; a
+        failure here is met again, and settled, by `_finish`."""
+        with contextlib.suppress(CannotConnectError, _RejectedError):
+            await self._broadcast(intent)
 
     @staticmethod
     def _same_request(
@@ -846,7 +818,7 @@ class PaymentEngine:
         return int(await self._client.guard(self._ledger.functions.amountDue(meter_id).call))
 
     def _token(self, token: str) -> AsyncContract:
-        return self._client.w3.eth.contract(address=to_checksum_address(token), abi=TOKEN_ABI)
+        return self._client.w3.eth.contract(address=to_checksum_address(token), abi=ERC20_ABI)
 
     async def _token_balance(self, token: str) -> int:
         erc20 = self._token(token)
@@ -934,7 +906,7 @@ class PaymentEngine:
 
 async def token_supports_permit(client: GridLedgerClient, token: str, owner: str) -> bool:
     """ERC-2612 detection: the token answers `DOMAIN_SEPARATOR()` and `nonces(owner)`."""
-    functions = client.w3.eth.contract(address=to_checksum_address(token), abi=TOKEN_ABI).functions
+    functions = client.w3.eth.contract(address=to_checksum_address(token), abi=ERC20_ABI).functions
     try:
         separator = await client.guard(functions.DOMAIN_SEPARATOR().call)
         await client.guard(functions.nonces(to_checksum_address(owner)).call)

@@ -55,6 +55,15 @@ class TransactionSender:
     def __repr__(self) -> str:
         return f"TransactionSender(address={self.address})"
 
+    @property
+    def nonce_lock(self) -> asyncio.Lock:
+        """Held from reading the wallet's next nonce until its transaction is broadcast.
+
+        Anything else that signs for this wallet (payments) takes it too, so two transactions
+        never get the same nonce.
+        """
+        return self._lock
+
     async def _retrying[T](self, call: Any) -> T:
         """Retry a node call on transient errors, with exponential backoff."""
         for attempt in range(self._retries + 1):
@@ -66,13 +75,17 @@ class TransactionSender:
                 await asyncio.sleep(self._backoff * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def fees(self) -> tuple[int, int]:
-        """EIP-1559 (max fee, priority fee): room for the base fee to double twice."""
+    async def fees(self, *, retry: bool = True) -> tuple[int, int]:
+        """EIP-1559 (max fee, priority fee): room for the base fee to double twice.
+
+        `retry=False` asks the node once (for estimates that may simply wait for the next try).
+        """
         w3 = self._client.w3
-        block: BlockData = await self._retrying(lambda: w3.eth.get_block("latest"))
+        ask: Any = self._retrying if retry else self._client.guard
+        block: BlockData = await ask(lambda: w3.eth.get_block("latest"))
         base_fee = int(block.get("baseFeePerGas", 0))
         try:
-            priority = int(await self._retrying(lambda: w3.eth.max_priority_fee))
+            priority = int(await ask(lambda: w3.eth.max_priority_fee))
         except GridLedgerError:
             priority = DEFAULT_PRIORITY_FEE
         return 2 * base_fee + priority, priority

@@ -1,0 +1,121 @@
+"""The full cycle against anvil: readings → bill → auto-pay → permit → (auto-pay off) → warnings →
+trip → pay → restore, as one household lives it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.core import Event, HomeAssistant, callback
+import pytest
+
+from custom_components.grid_ledger.const import (
+    CONF_AUTO_PAY,
+    CONF_SPENDING_CAP,
+    DOMAIN,
+    EVENT_BILL_ISSUED,
+    EVENT_PAYMENT_CONFIRMED,
+)
+from custom_components.grid_ledger.enforcement import iso_time
+
+from .conftest import set_register
+from .enforcement_fixtures import (
+    Grid,
+    grid_fixture,  # noqa: F401
+    node_fixture,  # noqa: F401
+    poll_events,
+    relay_state,
+    settle,
+    setup_grid_entry,
+    wait_for,
+)
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+
+async def submit_reading(
+    hass: HomeAssistant, grid: Grid, entry_id: str, kwh: float
+) -> dict[str, Any]:
+    """Ten minutes on, the household's register reads `kwh`: HA signs it and submits it."""
+    await set_register(hass, kwh)
+    await grid.move_to(hass, grid.chain_time() + 600)  # the reading timer may submit it first
+    response = await hass.services.async_call(
+        DOMAIN, "submit_reading", {"config_entry_id": entry_id}, blocking=True, return_response=True
+    )
+    assert response is not None
+    assert response["submitted"] is True
+    return dict(response)
+
+
+async def test_full_cycle(hass: HomeAssistant, grid: Grid) -> None:
+    payments: list[dict[str, Any]] = []
+    bills: list[dict[str, Any]] = []
+
+    @callback
+    def _record(event: Event[Any]) -> None:
+        (bills if event.event_type == EVENT_BILL_ISSUED else payments).append(dict(event.data))
+
+    hass.bus.async_listen(EVENT_BILL_ISSUED, _record)
+    hass.bus.async_listen(EVENT_PAYMENT_CONFIRMED, _record)
+    genesis = int(grid.contract.functions.genesis().call())
+    period = 3600
+    entry = await setup_grid_entry(hass, grid, {CONF_AUTO_PAY: True, CONF_SPENDING_CAP: 1.0})
+    coordinator = entry.runtime_data.coordinator
+    first_permit = grid.permit_until()
+    assert first_permit == genesis + period + 1500
+
+    # Readings in period 1; the first reading after the period's end issues its bill.
+    await submit_reading(hass, grid, entry.entry_id, 1.7)
+    await grid.move_to(hass, genesis + period)
+    await submit_reading(hass, grid, entry.entry_id, 1.8)
+    await wait_for(hass, lambda: bills != [] and payments != [])
+
+    # Auto-pay paid it within the cap: nothing due, the permit runs a period longer.
+    assert bills[0]["period"] == 1
+    assert bills[0]["energy_kwh"] == pytest.approx(0.7)
+    assert payments[0]["amount"] == bills[0]["amount"]
+    assert grid.amount_due() == 0
+    second_permit = grid.permit_until()
+    assert second_permit == genesis + 2 * period + 1500
+    await wait_for(hass, lambda: coordinator.data.permit_until == second_permit)
+
+    # The household turns auto-pay off; period 2's bill stays unpaid.
+    hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_AUTO_PAY: False})
+    await settle(hass)
+    coordinator = entry.runtime_data.coordinator
+    await submit_reading(hass, grid, entry.entry_id, 2.1)
+    await grid.move_to(hass, genesis + 2 * period)
+    await submit_reading(hass, grid, entry.entry_id, 2.2)
+    await wait_for(hass, lambda: len(bills) == 2)
+    assert len(payments) == 1
+    assert grid.amount_due() > 0
+    assert grid.permit_until() == second_permit  # due date + grace: the trip is scheduled
+
+    # Warnings for both permits, in order: the day-ahead one at once (it was due before the permit
+    # was known), the hour-ahead one when its time came.
+    warnings = grid.of("grid_ledger_trip_warning")
+    assert [(w["permit_until"], w["lead_time"]) for w in warnings] == [
+        (iso_time(first_permit), 86400),
+        (iso_time(first_permit), 3600),
+        (iso_time(second_permit), 86400),
+        (iso_time(second_permit), 3600),
+    ]
+    assert grid.of("grid_ledger_tripped") == []
+
+    # The trip, at the permit's end exactly.
+    await grid.move_to(hass, second_permit - 1)
+    assert relay_state(hass) == "on"
+    await grid.move_to(hass, second_permit)
+    assert relay_state(hass) == "off"
+    assert [e["reason"] for e in grid.of("grid_ledger_tripped")] == ["permit_expired"]
+
+    # The household pays with the action; the payment's block restores the supply.
+    response = await hass.services.async_call(
+        DOMAIN, "pay_bill", {"config_entry_id": entry.entry_id}, blocking=True, return_response=True
+    )
+    assert response is not None
+    assert str(response["tx_hash"]).startswith("0x")
+    assert grid.amount_due() == 0
+    await poll_events(hass, grid, lambda: relay_state(hass) == "on")
+    third_permit = grid.permit_until()
+    assert third_permit > second_permit
+    assert grid.of("grid_ledger_restored")[-1]["permit_until"] == iso_time(third_permit)
