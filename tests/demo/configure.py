@@ -100,6 +100,7 @@ CARDS = {
     "Supply permit": {
         "permit_active": "Permit active",
         "permit_until": "Permit until",
+        "trip_imminent": "Trip imminent",
         "bill_overdue": "Bill overdue",
         "node_reachable": "Chain node",
     },
@@ -113,6 +114,7 @@ CARDS = {
     "Wallet": {
         "wallet_coin": "Gas (coin)",
         "wallet_token": "Stablecoin",
+        "wallet_gas_low": "Gas running low",
         "last_reading": "Last reading submitted",
     },
     "Meter": {
@@ -137,6 +139,11 @@ def write_dashboard(stack: DemoStack, entities: dict[str, str], energy: str, rel
         ]
         cards.append(f"      - type: entities\n        title: {title}\n        entities:\n")
         cards.append("".join(lines))
+    if "schedule" in entities:
+        cards.append(
+            "      - type: calendar\n        initial_view: listWeek\n        entities:\n"
+            f"          - {entities['schedule']}\n"
+        )
     (stack.hass.config_dir / DASHBOARD_FILE).write_text(
         'title: Grid Ledger\nviews:\n  - title: Meter\n    path: "0"\n    cards:\n' + "".join(cards)
     )
