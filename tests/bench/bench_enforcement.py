@@ -4,8 +4,9 @@
   off. The trip runs from a point-in-time callback at `permitUntil`, which first reads the
   contract once more.
 - payment sent → relay on: from broadcasting the payment to the relay switch reporting on, so
-  the wait for its block is included (an upper bound on mined → relay on). The contract's `PaymentReceived`/`PermitChanged` events
-  reach the integration by block polling (HTTP, every 2 s) or a log subscription (WebSocket).
+  the wait for its block is included (an upper bound on mined → relay on). The contract's
+  `PaymentReceived`/`PermitChanged` events reach the integration by block polling (HTTP, every
+  2 s) or a log subscription (WebSocket).
 
 anvil mines a block every 2 s (an L2-like chain), so the payment target is 1 block + 1 s = 3 s.
 Each sample is a fresh ledger whose period ends a few seconds after set-up, one meter that used
