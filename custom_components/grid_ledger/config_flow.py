@@ -1,4 +1,4 @@
-"""Config flow: chain → wallet → meter; options, reauthentication and reconfiguration."""
+"""Config flow: chain → wallet → meter (→ serial meter); options, reauth and reconfigure."""
 
 from __future__ import annotations
 
@@ -29,29 +29,45 @@ from .chain import (
 )
 from .const import (
     CONF_AUTO_PAY,
+    CONF_BAUDRATE,
     CONF_CHAIN_ID,
     CONF_CONTRACT,
     CONF_CURRENCY,
     CONF_ENERGY_ENTITY,
+    CONF_ENERGY_SOURCE,
     CONF_FAIL_SAFE,
     CONF_KEYSTORE,
     CONF_METER_ID,
     CONF_METER_KEY,
     CONF_READING_INTERVAL,
     CONF_RELAY_ENTITY,
+    CONF_SERIAL_PORT,
     CONF_SPENDING_CAP,
     CONF_WALLET_KEY,
     CONF_WALLET_TYPE,
     CONF_WARNING_LEADS,
+    DEFAULT_BAUDRATE,
     DEFAULT_FAIL_SAFE,
     DEFAULT_READING_INTERVAL,
     DEFAULT_SPENDING_CAP,
     DEFAULT_WARNING_LEADS,
     DOMAIN,
     LOGGER,
+    SERIAL_READ_TIMEOUT,
+    SOURCE_ENTITY,
+    SOURCE_SERIAL,
     WALLET_GENERATED,
     WALLET_KEY,
     WALLET_KEYSTORE,
+)
+from .meters.iec62056 import (
+    BAUDRATES,
+    FrameError,
+    MeterTimeoutError,
+    RegisterMissingError,
+    SerialPortError,
+    UnitError,
+    read_meter,
 )
 from .policy import FailSafe
 
@@ -75,13 +91,31 @@ METER_SCHEMA = vol.Schema(
             )
         ),
         vol.Required(CONF_METER_KEY): SECRET,
-        vol.Required(CONF_ENERGY_ENTITY): selector.EntitySelector(
+        vol.Required(CONF_ENERGY_SOURCE, default=SOURCE_ENTITY): selector.SelectSelector(
+            selector.SelectSelectorConfig(
+                options=[SOURCE_ENTITY, SOURCE_SERIAL],
+                translation_key=CONF_ENERGY_SOURCE,
+                mode=selector.SelectSelectorMode.LIST,
+            )
+        ),
+        vol.Optional(CONF_ENERGY_ENTITY): selector.EntitySelector(
             selector.EntitySelectorConfig(
                 domain=Platform.SENSOR, device_class=SensorDeviceClass.ENERGY
             )
         ),
         vol.Required(CONF_RELAY_ENTITY): selector.EntitySelector(
             selector.EntitySelectorConfig(domain=Platform.SWITCH)
+        ),
+    }
+)
+SERIAL_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_SERIAL_PORT): selector.TextSelector(),
+        vol.Required(CONF_BAUDRATE, default=str(DEFAULT_BAUDRATE)): selector.SelectSelector(
+            selector.SelectSelectorConfig(
+                options=[str(rate) for rate in sorted(BAUDRATES.values())],
+                mode=selector.SelectSelectorMode.DROPDOWN,
+            )
         ),
     }
 )
@@ -128,6 +162,21 @@ async def async_check_chain(
         return None, {"base": "unknown"}
     finally:
         await client.close()
+
+
+async def async_check_serial_meter(port: str, baudrate: int) -> dict[str, str]:
+    """Read the meter once; errors are keyed by the field to correct."""
+    try:
+        await read_meter(port, baudrate, SERIAL_READ_TIMEOUT)
+    except SerialPortError:
+        return {CONF_SERIAL_PORT: "cannot_open_port"}
+    except MeterTimeoutError:
+        return {CONF_SERIAL_PORT: "meter_timeout"}
+    except FrameError:
+        return {CONF_BAUDRATE: "bad_frame"}
+    except (UnitError, RegisterMissingError):
+        return {"base": "no_import_register"}
+    return {}
 
 
 class GridLedgerConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -230,16 +279,25 @@ class GridLedgerConfigFlow(ConfigFlow, domain=DOMAIN):
         wallet = address_of(self._wallet_key)
         if user_input is not None:
             meter_id = int(user_input[CONF_METER_ID])
-            errors = await self._async_check_meter(meter_id, user_input[CONF_METER_KEY], wallet)
+            serial = user_input[CONF_ENERGY_SOURCE] == SOURCE_SERIAL
+            if not serial and CONF_ENERGY_ENTITY not in user_input:
+                errors = {CONF_ENERGY_ENTITY: "energy_entity_required"}
+            else:
+                errors = await self._async_check_meter(meter_id, user_input[CONF_METER_KEY], wallet)
             if not errors:
                 await self.async_set_unique_id(
                     f"{self._data[CONF_CHAIN_ID]}-{self._data[CONF_CONTRACT].lower()}-{meter_id}"
                 )
                 self._abort_if_unique_id_configured()
-                return self.async_create_entry(
-                    title=f"Meter {meter_id}",
-                    data={**self._data, **user_input, CONF_METER_ID: meter_id},
-                    options={CONF_READING_INTERVAL: DEFAULT_READING_INTERVAL},
+                self._data |= {
+                    CONF_METER_ID: meter_id,
+                    CONF_METER_KEY: user_input[CONF_METER_KEY],
+                    CONF_RELAY_ENTITY: user_input[CONF_RELAY_ENTITY],
+                }
+                if serial:
+                    return await self.async_step_meter_serial()
+                return self._async_create_meter_entry(
+                    {CONF_ENERGY_ENTITY: user_input[CONF_ENERGY_ENTITY]}
                 )
         return self.async_show_form(
             step_id="meter",
@@ -249,6 +307,31 @@ class GridLedgerConfigFlow(ConfigFlow, domain=DOMAIN):
             ),
             errors=errors,
             description_placeholders={"address": wallet},
+        )
+
+    async def async_step_meter_serial(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            port, baudrate = user_input[CONF_SERIAL_PORT], int(user_input[CONF_BAUDRATE])
+            errors = await async_check_serial_meter(port, baudrate)
+            if not errors:
+                return self._async_create_meter_entry(
+                    {CONF_SERIAL_PORT: port, CONF_BAUDRATE: baudrate}
+                )
+        return self.async_show_form(
+            step_id="meter_serial",
+            data_schema=self.add_suggested_values_to_schema(SERIAL_SCHEMA, user_input),
+            errors=errors,
+        )
+
+    def _async_create_meter_entry(self, source: dict[str, Any]) -> ConfigFlowResult:
+        """The entry of the meter chosen, with the keys of its one energy source."""
+        return self.async_create_entry(
+            title=f"Meter {self._data[CONF_METER_ID]}",
+            data=self._data | source,
+            options={CONF_READING_INTERVAL: DEFAULT_READING_INTERVAL},
         )
 
     async def _async_check_meter(

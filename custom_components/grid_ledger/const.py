@@ -18,6 +18,9 @@ CONF_METER_ID: Final = "meter_id"
 CONF_METER_KEY: Final = "meter_key"
 CONF_ENERGY_ENTITY: Final = "energy_entity"
 CONF_RELAY_ENTITY: Final = "relay_entity"
+CONF_ENERGY_SOURCE: Final = "energy_source"  # a flow choice only: entries hold one source's keys
+CONF_SERIAL_PORT: Final = "serial_port"
+CONF_BAUDRATE: Final = "baudrate"
 CONF_READING_INTERVAL: Final = "reading_interval"
 CONF_CURRENCY: Final = "currency"
 CONF_AUTO_PAY: Final = "auto_pay"
@@ -28,6 +31,11 @@ CONF_WARNING_LEADS: Final = "warning_leads"  # minutes before a trip
 WALLET_KEY: Final = "key"
 WALLET_KEYSTORE: Final = "keystore"
 WALLET_GENERATED: Final = "generated"
+
+SOURCE_ENTITY: Final = "entity"
+SOURCE_SERIAL: Final = "serial"
+DEFAULT_BAUDRATE: Final = 9600
+SERIAL_READ_TIMEOUT: Final = 15.0  # seconds for a whole IEC 62056-21 readout
 
 DEFAULT_READING_INTERVAL: Final = 15  # minutes
 REFRESH_INTERVAL: Final = timedelta(minutes=5)

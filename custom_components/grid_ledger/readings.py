@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 import time
-from typing import Any, TypedDict
+from typing import Any, Protocol, TypedDict
 
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, UnitOfEnergy
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -31,14 +31,18 @@ from .chain import (
     TransactionSender,
 )
 from .const import (
+    CONF_BAUDRATE,
     CONF_ENERGY_ENTITY,
     CONF_METER_ID,
+    CONF_SERIAL_PORT,
     DOMAIN,
     ISSUE_REGISTER_BACKWARDS,
     ISSUE_WALLET_NO_GAS,
     LOGGER,
+    SERIAL_READ_TIMEOUT,
 )
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator
+from .meters.iec62056 import Iec62056Error, read_meter
 
 STORAGE_VERSION = 1
 WH_PER_UNIT = {
@@ -66,6 +70,67 @@ class Outbox(TypedDict):
     last_submitted: Submitted | None
 
 
+class RegisterSource(Protocol):
+    """Where the meter's cumulative energy register comes from."""
+
+    @property
+    def name(self) -> str:
+        """What the household chose, as it is shown in issues."""
+
+    async def async_read_wh(self) -> int | None:
+        """The register in whole Wh; None when there is no trustworthy value now."""
+
+
+class EntityRegister:
+    """The state of a Home Assistant energy sensor."""
+
+    def __init__(self, hass: HomeAssistant, entity_id: str) -> None:
+        self.hass = hass
+        self.name = entity_id
+
+    async def async_read_wh(self) -> int | None:
+        state = self.hass.states.get(self.name)
+        if state is None or state.state in (STATE_UNKNOWN, STATE_UNAVAILABLE):
+            return None
+        factor = WH_PER_UNIT.get(state.attributes.get("unit_of_measurement", ""))
+        try:
+            value = Decimal(state.state)
+        except InvalidOperation:
+            return None
+        if factor is None or not value.is_finite():
+            return None
+        return int(value * factor)  # whole Wh, rounded down: never attest more than measured
+
+
+class SerialRegister:
+    """The import register (OBIS 1.8.0) of an IEC 62056-21 meter behind an optical head."""
+
+    def __init__(self, port: str, baudrate: int) -> None:
+        self.name = port
+        self.baudrate = baudrate
+        self._failing = False
+
+    async def async_read_wh(self) -> int | None:
+        try:
+            readout = await read_meter(self.name, self.baudrate, SERIAL_READ_TIMEOUT)
+        except Iec62056Error as err:
+            # The next good readout covers the gap: registers are cumulative.
+            if not self._failing:
+                LOGGER.warning("No reading from the meter on %s: %s", self.name, err)
+            self._failing = True
+            return None
+        if self._failing:
+            LOGGER.info("The meter on %s answers again", self.name)
+            self._failing = False
+        return readout.import_wh
+
+
+def register_source(hass: HomeAssistant, entry: GridLedgerConfigEntry) -> RegisterSource:
+    if CONF_SERIAL_PORT in entry.data:
+        return SerialRegister(entry.data[CONF_SERIAL_PORT], entry.data[CONF_BAUDRATE])
+    return EntityRegister(hass, entry.data[CONF_ENERGY_ENTITY])
+
+
 class ReadingPipeline:
     """Takes, signs, keeps and submits one meter's readings."""
 
@@ -85,6 +150,7 @@ class ReadingPipeline:
         self.signer = signer
         self.coordinator = coordinator
         self.meter_id: int = entry.data[CONF_METER_ID]
+        self.source = register_source(hass, entry)
         self.store: Store[Outbox] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}")
         self.outbox: Outbox = {"pending": None, "last_submitted": None}
         self._lock = asyncio.Lock()
@@ -101,20 +167,6 @@ class ReadingPipeline:
     @property
     def last_submitted(self) -> Submitted | None:
         return self.outbox["last_submitted"]
-
-    def register_wh(self) -> int | None:
-        """The energy entity's register in Wh; None while it has no usable value."""
-        state = self.hass.states.get(self.entry.data[CONF_ENERGY_ENTITY])
-        if state is None or state.state in (STATE_UNKNOWN, STATE_UNAVAILABLE):
-            return None
-        factor = WH_PER_UNIT.get(state.attributes.get("unit_of_measurement", ""))
-        try:
-            value = Decimal(state.state)
-        except InvalidOperation:
-            return None
-        if factor is None or not value.is_finite():
-            return None
-        return int(value * factor)  # whole Wh, rounded down: never attest more than measured
 
     def _baseline(self) -> tuple[int, int]:
         """The highest register and timestamp known to be on-chain or on the way."""
@@ -135,7 +187,7 @@ class ReadingPipeline:
             return await self._async_take_reading()
 
     async def _async_take_reading(self) -> SignedReading | None:
-        if (wh := self.register_wh()) is None:
+        if (wh := await self.source.async_read_wh()) is None:
             return None
         last_wh, last_timestamp = self._baseline()
         issue_id = f"{ISSUE_REGISTER_BACKWARDS}_{self.meter_id}"
@@ -148,7 +200,7 @@ class ReadingPipeline:
                 severity=ir.IssueSeverity.ERROR,
                 translation_key=ISSUE_REGISTER_BACKWARDS,
                 translation_placeholders={
-                    "entity_id": self.entry.data[CONF_ENERGY_ENTITY],
+                    "entity_id": self.source.name,
                     "wh": str(wh),
                     "last_wh": str(last_wh),
                 },

@@ -40,7 +40,7 @@ def async_report_missing(hass: HomeAssistant, entry_id: str, key: str, entity_id
 def async_watch_entities(hass: HomeAssistant, entry: Any) -> CALLBACK_TYPE:
     """Raise a fixable issue when the energy or relay entity is gone, now or later."""
     registry = er.async_get(hass)
-    entity_ids = {entry.data[key]: key for key in WATCHED}
+    entity_ids = {entry.data[key]: key for key in WATCHED if key in entry.data}  # serial: no sensor
     for entity_id, key in entity_ids.items():
         if registry.async_get(entity_id) is None and hass.states.get(entity_id) is None:
             async_report_missing(hass, entry.entry_id, key, entity_id)
