@@ -17,10 +17,11 @@ PYTHON313 = $(shell \
     ls -d "$$(pyenv root)"/versions/3.13.*/bin/python3.13 2>/dev/null | sort -V | tail -n 1; \
   fi)
 
-.PHONY: help setup chromium test lint typecheck contracts-test pytest bench demo screenshot abi clean
+.PHONY: help setup chromium test lint typecheck contracts-test pytest bench demo demo-scenario screenshot abi clean
 
 help:
 	@echo "make demo   run Grid Ledger on a local chain, a simulated meter and Home Assistant"
+	@echo "make demo-scenario  run the billing lifecycle headless and print its timeline"
 	@echo "make test   lint, type-check and run every test (contracts, integration, firmware)"
 	@echo "make bench  print the benchmark table (gas, latencies, throughput)"
 	@echo "make abi    regenerate custom_components/grid_ledger/abi from contracts/"
@@ -91,8 +92,11 @@ $(VENV)/.demo-installed: $(VENV)/.installed tests/demo/requirements.py
 demo: setup $(VENV)/.demo-installed
 	$(PY) -m tests.demo
 
+demo-scenario: setup $(VENV)/.demo-installed
+	$(PY) -m tests.demo.scenario
+
 screenshot: setup $(VENV)/.demo-installed
-	SCREENSHOT_TO=docs/dashboard.png $(PY) -m pytest tests/e2e -q
+	SCREENSHOT_TO=docs/dashboard.png $(PY) -m pytest tests/e2e/test_demo_browser.py -q
 
 clean:
 	rm -rf contracts/out contracts/cache esphome_configs/.esphome .demo

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 import json
 import os
@@ -149,22 +151,18 @@ class HomeAssistant:
         entries = self.request("GET", f"/api/config/config_entries/entry?domain={domain}")
         return list(entries)
 
-    def run_flow(self, handler: str, *steps: dict[str, Any]) -> dict[str, Any]:
+    def run_flow(self, handler: str, *steps: dict[str, Any], kind: str = "flow") -> dict[str, Any]:
         """Run a config flow through HA's REST API, one dict of user input per step.
 
-        A menu step takes `{"next_step_id": ...}`, as the frontend sends it.
+        A menu step takes `{"next_step_id": ...}`, as the frontend sends it. `kind="options/flow"`
+        runs a config entry's options flow (`handler` is then the entry id).
         """
-        result = self.request(
-            "POST",
-            "/api/config/config_entries/flow",
-            {"handler": handler, "show_advanced_options": False},
-        )
+        base = f"/api/config/config_entries/{kind}"
+        result = self.request("POST", base, {"handler": handler, "show_advanced_options": False})
         for user_input in steps:
             if result["type"] not in ("form", "menu"):
                 break
-            result = self.request(
-                "POST", f"/api/config/config_entries/flow/{result['flow_id']}", user_input
-            )
+            result = self.request("POST", f"{base}/{result['flow_id']}", user_input)
             if result["type"] == "form" and result.get("errors"):
                 raise RuntimeError(f"{handler} flow step {result['step_id']}: {result['errors']}")
         if result["type"] != "create_entry":
@@ -174,9 +172,9 @@ class HomeAssistant:
     def states(self) -> dict[str, dict[str, Any]]:
         return {s["entity_id"]: s for s in self.request("GET", "/api/states")}
 
-    async def websocket(self, *commands: dict[str, Any]) -> list[Any]:
-        """Send commands over HA's WebSocket API; return each result (raises on an error)."""
-        results: list[Any] = []
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+        """An authenticated connection to HA's WebSocket API."""
         async with (
             aiohttp.ClientSession() as session,
             session.ws_connect(f"{self.url}/api/websocket") as ws,
@@ -185,6 +183,12 @@ class HomeAssistant:
             await ws.send_json({"type": "auth", "access_token": self.token})
             if (await ws.receive_json())["type"] != "auth_ok":
                 raise RuntimeError("Home Assistant refused the access token")
+            yield ws
+
+    async def websocket(self, *commands: dict[str, Any]) -> list[Any]:
+        """Send commands over HA's WebSocket API; return each result (raises on an error)."""
+        results: list[Any] = []
+        async with self.connect() as ws:
             for number, command in enumerate(commands, start=1):
                 await ws.send_json({"id": number, **command})
                 while (reply := await ws.receive_json())["id"] != number:

@@ -86,6 +86,10 @@ class DemoStack:
     meter_port: int = int(os.environ.get("DEMO_METER_PORT", "6053"))
     state_dir: Path = DEMO_DIR
     deployment_file: str = DEPLOYMENT_FILE
+    period_length: int = PERIOD_LENGTH
+    payment_window: int = PAYMENT_WINDOW
+    grace: int = GRACE
+    genesis: int | None = None  # start of period 1; None: the Deploy script's default
     anvil: Anvil | None = None
     meter: SimulatorProcess | None = None
     hass: HomeAssistant | None = None
@@ -135,6 +139,13 @@ class DemoStack:
             command += ["--value", value]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
+    def cast_call(self, to: str, signature: str, *args: str) -> int:
+        """A view call that returns one integer, e.g. `amountDue(uint32)(uint256)`."""
+        assert self.anvil is not None
+        command = [str(CAST), "call", "--rpc-url", self.anvil.rpc_url, to, signature, *args]
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        return int(output.split()[0])
+
     def deploy(self, keys: DemoKeys) -> None:
         """Deploy and register as an operator would, unless the kept chain already has it."""
         assert self.anvil is not None
@@ -149,9 +160,10 @@ class DemoStack:
         self.forge_script(
             "Deploy",
             PAYMENT="token",
-            PERIOD_LENGTH=PERIOD_LENGTH,
-            PAYMENT_WINDOW=PAYMENT_WINDOW,
-            GRACE=GRACE,
+            PERIOD_LENGTH=self.period_length,
+            PAYMENT_WINDOW=self.payment_window,
+            GRACE=self.grace,
+            **({} if self.genesis is None else {"GENESIS": self.genesis}),
         )
         self.deployment = json.loads(path.read_text())
         timeline(f"GridLedger deployed at {self.deployment['gridLedger']}")
