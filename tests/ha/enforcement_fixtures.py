@@ -7,6 +7,7 @@ same instant. The relay is a real `switch` entity: a template switch over an `in
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -107,12 +108,15 @@ class Grid:
 
 async def wait_for(hass: HomeAssistant, predicate: Callable[[], bool], seconds: float = 15) -> None:
     """Let real I/O (the node) progress while HA's clock stands still, until `predicate`."""
-    deadline = time.perf_counter_ns() + int(seconds * 1e9)
-    while not predicate():
-        if time.perf_counter_ns() > deadline:
-            raise AssertionError("condition not reached in time")
-        await hass.async_add_executor_job(time.sleep, 0.01)
-        await hass.async_block_till_done()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    try:
+        async with asyncio.timeout_at(deadline):
+            while not predicate():
+                await hass.async_add_executor_job(time.sleep, 0.01)
+                await hass.async_block_till_done()
+    except TimeoutError:
+        raise AssertionError(f"condition not reached in {seconds} s") from None
 
 
 async def settle(hass: HomeAssistant, seconds: float = 0.1) -> None:
