@@ -72,7 +72,7 @@ contracts-test: setup
 	cd contracts && FOUNDRY_PROFILE=ci $(FORGE) test
 
 pytest: setup $(VENV)/.demo-installed
-	$(PY) -m pytest --cov --cov-report=term -q
+	$(PY) -m pytest --cov --cov-report=term -q tests
 
 test: lint typecheck contracts-test pytest
 
