@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 import json
 from pathlib import Path
 from typing import Any
@@ -386,4 +386,45 @@ async def test_sender_treats_a_lost_answer_as_sent(
         receipt = await sender.send(client.submit_reading_call(signed))
     assert calls == 2
     assert receipt.block_number > 0
+    assert int(ledger.contract.functions.meter(meter.meter_id).call()[7]) == 1001
+
+
+async def until[T](check: Callable[[], T], seconds: float = 10) -> T:
+    """Poll `check` until it returns something truthy."""
+    for _ in range(int(seconds / 0.02)):
+        if result := check():
+            return result
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"not reached in {seconds} s")
+
+
+async def test_sender_hands_a_forgotten_transaction_to_the_node_again(
+    local_chain: LocalChain,
+) -> None:
+    """The node drops the reading's transaction from its pool (as a restarted or evicting node
+    does): the sender sends the same bytes again and gets its receipt, well before its timeout."""
+    ledger = local_chain.ledger
+    node = ledger.anvil
+    meter = register_meter(ledger)
+    client = GridLedgerClient(node.rpc_url, ledger.address)
+    await client.connect()
+    signed = signer_for(ledger, meter).sign(
+        Reading(meter.meter_id, 1001, next_timestamp(ledger, meter))
+    )
+    sender = TransactionSender(client, meter.wallet_key, poll_interval=0.05, rebroadcast_after=0.2)
+    node.rpc("evm_setAutomine", False)
+    try:
+        sending = asyncio.ensure_future(sender.send(client.submit_reading_call(signed)))
+        [tx_hash] = await until(
+            lambda: node.rpc("eth_getBlockByNumber", "pending", False)["transactions"]
+        )
+        node.rpc("anvil_dropTransaction", tx_hash)
+        assert node.rpc("eth_getTransactionByHash", tx_hash) is None
+        await until(lambda: node.rpc("eth_getTransactionByHash", tx_hash))  # sent again
+        node.rpc("evm_mine")
+        receipt = await asyncio.wait_for(sending, 10)
+    finally:
+        node.rpc("evm_setAutomine", True)
+        await client.close()
+    assert receipt.tx_hash == tx_hash
     assert int(ledger.contract.functions.meter(meter.meter_id).call()[7]) == 1001

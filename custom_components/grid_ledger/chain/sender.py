@@ -42,6 +42,7 @@ class TransactionSender:
         backoff: float = 0.5,
         receipt_timeout: float = 120.0,
         poll_interval: float = 0.1,
+        rebroadcast_after: float = 2.0,
     ) -> None:
         self._client = client
         self._key = parse_private_key(private_key)
@@ -50,6 +51,7 @@ class TransactionSender:
         self._backoff = backoff
         self._receipt_timeout = receipt_timeout
         self._poll_interval = poll_interval
+        self._rebroadcast_after = rebroadcast_after
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -119,8 +121,9 @@ class TransactionSender:
             )
             signed = Account.sign_transaction(tx, self._key.to_bytes())
             tx_hash = "0x" + bytes(signed.hash).hex()
-            await self._send_raw(bytes(signed.raw_transaction))
-        return await self._wait(tx_hash, call, base)
+            raw = bytes(signed.raw_transaction)
+            await self._send_raw(raw)
+        return await self._wait(tx_hash, raw, call, base)
 
     async def _send_raw(self, raw: bytes) -> None:
         w3 = self._client.w3
@@ -138,10 +141,14 @@ class TransactionSender:
             else:
                 return
 
-    async def _wait(self, tx_hash: str, call: Any, base: dict[str, Any]) -> Receipt:
-        """Wait for a receipt; a failed transaction raises its decoded revert."""
+    async def _wait(self, tx_hash: str, raw: bytes, call: Any, base: dict[str, Any]) -> Receipt:
+        """Wait for a receipt, handing the same signed bytes to the node again while none comes
+        (a node that restarted or evicted it forgot it); a failed transaction raises its decoded
+        revert."""
         w3 = self._client.w3
-        deadline = asyncio.get_running_loop().time() + self._receipt_timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._receipt_timeout
+        next_broadcast = loop.time() + self._rebroadcast_after
         while True:
             try:
                 receipt = await self._client.guard(
@@ -153,8 +160,11 @@ class TransactionSender:
                     err, CannotConnectError
                 ):
                     raise
-            if asyncio.get_running_loop().time() > deadline:
+            if (now := loop.time()) > deadline:
                 raise TransactionTimeoutError(tx_hash)
+            if now >= next_broadcast:
+                next_broadcast = now + self._rebroadcast_after
+                await self._rebroadcast(raw)
             await asyncio.sleep(self._poll_interval)
         if int(receipt["status"]) != 1:
             raise await self._revert_reason(call, base, int(receipt["blockNumber"]))
@@ -164,6 +174,15 @@ class TransactionSender:
             gas_used=int(receipt["gasUsed"]),
             effective_gas_price=int(receipt.get("effectiveGasPrice", 0)),
         )
+
+    async def _rebroadcast(self, raw: bytes) -> None:
+        """Send the same transaction again; whatever the node answers (it knows it, it was
+        mined, the nonce went to another), the receipt and the deadline decide."""
+        w3 = self._client.w3
+        try:
+            await self._client.guard(lambda: w3.eth.send_raw_transaction(raw))
+        except GridLedgerError as err:
+            _LOGGER.debug("Rebroadcast not taken: %s", err)
 
     async def _revert_reason(self, call: Any, base: dict[str, Any], block: int) -> RevertedError:
         """Replay a failed call on the state its block left, to name the revert."""
