@@ -120,6 +120,8 @@ def envs(anvil: Anvil, chain_w3: Web3) -> dict[str, Env]:
 @pytest.fixture
 def clean_chain(anvil: Anvil, envs: dict[str, Env], socket_enabled: None) -> Iterator[None]:
     """Every test starts from the unpaid bills and leaves the node as it found it."""
+    for env in envs.values():
+        assert env.amount_due() == env.due, "the previous test left the bill paid"
     snapshot = anvil.snapshot()
     yield
     reset_node(anvil, snapshot)
@@ -129,7 +131,7 @@ def reset_node(anvil: Anvil, snapshot: str) -> None:
     """Back to `snapshot` with an empty pool and automine on (revert keeps both as they are)."""
     anvil.rpc("evm_setAutomine", True)
     anvil.rpc("anvil_dropAllTransactions")
-    anvil.revert(snapshot)
+    assert anvil.revert(snapshot), f"snapshot {snapshot} was not restored"
 
 
 @pytest.fixture
