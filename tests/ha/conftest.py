@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 import itertools
 from pathlib import Path
@@ -149,6 +150,15 @@ def make_entry(ledger: Ledger, meter: MeterSetup, rpc_url: str | None = None) ->
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/grid_ledger."""
+
+
+async def until[T](check: Callable[[], T], seconds: float = 20.0) -> T:
+    """Wait in real time (the node works on its own) until `check` returns something truthy,
+    and return it."""
+    async with asyncio.timeout(seconds):
+        while not (result := check()):  # noqa: ASYNC110 - the condition is the chain's, not an event's
+            await asyncio.sleep(0.05)
+    return result
 
 
 async def set_register(hass: Any, value: float | str, unit: str = "kWh") -> None:

@@ -3,8 +3,6 @@ once, put to the household above it, the wallet's gas watched, low credit announ
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 import itertools
@@ -31,7 +29,7 @@ from custom_components.grid_ledger.const import (
 )
 from tests.chain_fixtures import POSTPAID, PREPAID
 
-from .conftest import RELAY_ENTITY, Ledger, MeterSetup, entry_data, set_register
+from .conftest import RELAY_ENTITY, Ledger, MeterSetup, entry_data, set_register, until
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -130,13 +128,6 @@ def device_id(hass: HomeAssistant, ledger: Ledger, meter: MeterSetup) -> str:
     device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, identifier)})
     assert device is not None
     return device.id
-
-
-async def until(done: Callable[[], bool], seconds: float = 20.0) -> None:
-    """Wait in real time (the event follower polls the node every 2 s)."""
-    async with asyncio.timeout(seconds):
-        while not done():  # noqa: ASYNC110 - the condition is the chain's, not an event's
-            await asyncio.sleep(0.05)
 
 
 async def refresh(hass: HomeAssistant, entry: MockConfigEntry) -> None:

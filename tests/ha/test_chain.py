@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 import json
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ from custom_components.grid_ledger.chain.abi import load_abi
 from custom_components.grid_ledger.chain.client import map_error
 from tests.anvil import free_port
 
-from .conftest import Ledger, LocalChain, MeterSetup, deploy, register_meter
+from .conftest import Ledger, LocalChain, MeterSetup, deploy, register_meter, until
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -389,15 +389,6 @@ async def test_sender_treats_a_lost_answer_as_sent(
     assert int(ledger.contract.functions.meter(meter.meter_id).call()[7]) == 1001
 
 
-async def until[T](check: Callable[[], T], seconds: float = 10) -> T:
-    """Poll `check` until it returns something truthy."""
-    for _ in range(int(seconds / 0.02)):
-        if result := check():
-            return result
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"not reached in {seconds} s")
-
-
 async def test_sender_hands_a_forgotten_transaction_to_the_node_again(
     local_chain: LocalChain,
 ) -> None:
@@ -416,11 +407,11 @@ async def test_sender_hands_a_forgotten_transaction_to_the_node_again(
     try:
         sending = asyncio.ensure_future(sender.send(client.submit_reading_call(signed)))
         [tx_hash] = await until(
-            lambda: node.rpc("eth_getBlockByNumber", "pending", False)["transactions"]
+            lambda: node.rpc("eth_getBlockByNumber", "pending", False)["transactions"], 10
         )
         node.rpc("anvil_dropTransaction", tx_hash)
         assert node.rpc("eth_getTransactionByHash", tx_hash) is None
-        await until(lambda: node.rpc("eth_getTransactionByHash", tx_hash))  # sent again
+        await until(lambda: node.rpc("eth_getTransactionByHash", tx_hash), 10)  # sent again
         node.rpc("evm_mine")
         receipt = await asyncio.wait_for(sending, 10)
     finally:
