@@ -17,7 +17,7 @@ PYTHON313 = $(shell \
     ls -d "$$(pyenv root)"/versions/3.13.*/bin/python3.13 2>/dev/null | sort -V | tail -n 1; \
   fi)
 
-.PHONY: help setup chromium test lint typecheck contracts-test pytest bench demo demo-scenario screenshot abi clean
+.PHONY: help setup chromium test lint typecheck ha-compat contracts-test pytest bench demo demo-scenario screenshot abi clean
 
 help:
 	@echo "make demo   run Grid Ledger on a local chain, a simulated meter and Home Assistant"
@@ -43,7 +43,7 @@ $(VENV)/.installed: tests/requirements.txt custom_components/grid_ledger/manifes
 	 constraints=$$($(PY) -c 'import homeassistant, pathlib; print(pathlib.Path(homeassistant.__file__).parent / "package_constraints.txt")'); \
 	 reqs=$$($(PY) -c 'import json; print(" ".join(json.load(open("custom_components/grid_ledger/manifest.json"))["requirements"]))'); \
 	 $(PY) -m pip install $(PIP_QUIET) $$flag -c "$$constraints" -r tests/requirements.txt $$reqs 2>&1 | grep -v '^WARNING: Location' || true; \
-	 $(PY) -c 'import homeassistant, web3, coincurve, pytest_homeassistant_custom_component'
+	 $(PY) -c 'import homeassistant, web3, serialx, pytest_homeassistant_custom_component'
 	@touch $@
 
 $(ESPHOME_VENV)/.installed: esphome_configs/requirements.txt
@@ -68,13 +68,18 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy --strict custom_components/grid_ledger
 
+# The manifest's requirements resolve from wheels on the newest Home Assistant release, its Python
+# and its package constraints (kept per release in ~/.cache/grid-ledger). Needs the registry.
+ha-compat: $(VENV)/.installed
+	$(PY) -m tests.ha_compat
+
 contracts-test: setup
 	cd contracts && FOUNDRY_PROFILE=ci $(FORGE) test
 
 pytest: setup $(VENV)/.demo-installed
 	$(PY) -m pytest --cov --cov-report=term -q tests
 
-test: lint typecheck contracts-test pytest
+test: lint typecheck ha-compat contracts-test pytest
 
 bench: setup
 	$(PY) -m tests.bench

@@ -1,4 +1,4 @@
-"""An IEC 62056-21 mode C meter on a pseudo-terminal, for pyserial to open by its path.
+"""An IEC 62056-21 mode C meter on a pseudo-terminal, for the reader to open by its path.
 
 It answers the sign-on with `identification`, reads the acknowledgement, waits until the
 reader has switched the line to the agreed baud rate and then sends `message`. Either

@@ -1,7 +1,9 @@
 """Keys and EIP-712 reading signatures.
 
-eth-keys signs through coincurve (libsecp256k1) when it is installed, which is what makes
-signing cheap enough to do on the event loop.
+Signing goes through coincurve (libsecp256k1) when it is installed, an optional speed-up: it has
+no wheel for every Python Home Assistant runs on, so it is not a requirement. Without it eth-keys'
+pure-Python backend signs the same bytes (both use RFC 6979 nonces), in a few milliseconds, which
+a household's few readings an hour can afford.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from typing import Any
 
 from eth_abi.abi import encode
 from eth_account import Account
+from eth_keys.backends.base import BaseECCBackend
+from eth_keys.backends.coincurve import CoinCurveECCBackend, is_coincurve_available
+from eth_keys.backends.native.main import NativeECCBackend
 from eth_keys.datatypes import PrivateKey
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -27,21 +32,32 @@ DOMAIN_TYPEHASH = keccak(
 READING_TYPEHASH = keccak(b"Reading(uint32 meterId,uint64 wh,uint32 timestamp)")
 
 
-def parse_private_key(value: str) -> PrivateKey:
+def ecc_backend(*, coincurve: bool | None = None) -> BaseECCBackend:
+    """libsecp256k1 through coincurve when it is importable (or `coincurve=True`), else the
+    pure-Python backend."""
+    if coincurve is None:
+        coincurve = is_coincurve_available()
+    return CoinCurveECCBackend() if coincurve else NativeECCBackend()
+
+
+ECC_BACKEND = ecc_backend()
+
+
+def parse_private_key(value: str, backend: BaseECCBackend = ECC_BACKEND) -> PrivateKey:
     """Parse a 32-byte hex private key, with or without `0x`."""
     text = value.strip().removeprefix("0x").removeprefix("0X")
     try:
         raw = bytes.fromhex(text)
         if len(raw) != 32:
             raise ValueError("a private key is 32 bytes")
-        return PrivateKey(raw)
+        return PrivateKey(raw, backend=backend)
     except (ValueError, Exception) as err:
         raise InvalidKeyError("not a private key") from err
 
 
 def generate_private_key() -> str:
     """A new random private key as 0x-hex."""
-    return "0x" + PrivateKey(secrets.token_bytes(32)).to_bytes().hex()
+    return "0x" + PrivateKey(secrets.token_bytes(32), backend=ECC_BACKEND).to_bytes().hex()
 
 
 def address_of(private_key: str) -> str:
@@ -79,8 +95,15 @@ def domain_separator(chain_id: int, contract: str) -> bytes:
 class ReadingSigner:
     """Signs readings with a meter key for one contract on one chain."""
 
-    def __init__(self, private_key: str, chain_id: int, contract: str) -> None:
-        self._key = parse_private_key(private_key)
+    def __init__(
+        self,
+        private_key: str,
+        chain_id: int,
+        contract: str,
+        *,
+        backend: BaseECCBackend = ECC_BACKEND,
+    ) -> None:
+        self._key = parse_private_key(private_key, backend)
         self.address = str(self._key.public_key.to_checksum_address())
         self._domain = domain_separator(chain_id, contract)
 

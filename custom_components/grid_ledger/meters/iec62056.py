@@ -16,10 +16,9 @@ import asyncio
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 import re
-from typing import Any, Final
+from typing import Final
 
-import serial
-import serial_asyncio
+import serialx
 
 STX: Final = 0x02
 ETX: Final = 0x03
@@ -50,6 +49,8 @@ IMPORT_REGISTER: Final = "1.8.0"
 EXPORT_REGISTER: Final = "2.8.0"
 # A real readout is a few kB; more is a runaway stream, not a meter.
 MAX_MESSAGE_BYTES: Final = 64 * 1024
+# Seconds a closing port may take to hand back its file descriptor.
+CLOSE_TIMEOUT: Final = 2.0
 
 _IDENTIFICATION = re.compile(rb"/([A-Za-z]{3})([0-9])((?:\\[0-9A-Za-z])*)([\x21-\x7e]{1,16})\r\n")
 # address(value[*unit]) followed by any further value groups, which are checked but not kept
@@ -245,10 +246,29 @@ _STX: Final = add_parity(bytes([STX]))
 _ETX: Final = add_parity(bytes([ETX]))
 
 
+async def _open(
+    port: str,
+) -> tuple[asyncio.StreamReader, serialx.SerialStreamWriter[serialx.BaseSerialTransport]]:
+    """The port at the sign-on speed, 8N1 (parity is done in software), with a bounded buffer."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=MAX_MESSAGE_BYTES, loop=loop)
+    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+    transport, _ = await serialx.create_serial_connection(
+        loop,
+        lambda: protocol,
+        port,
+        baudrate=SIGN_ON_BAUDRATE,
+        parity=serialx.Parity.NONE,
+        stopbits=serialx.StopBits.ONE,
+        byte_size=8,
+    )
+    return reader, serialx.SerialStreamWriter(transport, protocol, reader, loop)
+
+
 async def read_meter(
     port: str, baudrate: int = 9600, read_timeout: float = 15.0, *, address: str = ""
 ) -> MeterReadout:
-    """Read a mode C meter on `port` (a serial device path or pyserial URL).
+    """Read a mode C meter on `port` (a serial device path or a serialx URL).
 
     `baudrate` is the highest data rate the optical head accepts; the readout runs at the
     lower of it and the meter's own maximum. `address` selects one meter on a shared bus.
@@ -256,21 +276,13 @@ async def read_meter(
     """
     proposed_limit = _baud_character(baudrate)
     phase = "opening the port"
-    transport: Any = None
+    writer: serialx.SerialStreamWriter[serialx.BaseSerialTransport] | None = None
     try:
         async with asyncio.timeout(read_timeout):
             try:
-                reader, writer = await serial_asyncio.open_serial_connection(
-                    url=port,
-                    baudrate=SIGN_ON_BAUDRATE,
-                    bytesize=serial.EIGHTBITS,
-                    parity=serial.PARITY_NONE,
-                    stopbits=serial.STOPBITS_ONE,
-                    limit=MAX_MESSAGE_BYTES,
-                )
-            except (serial.SerialException, OSError) as err:
+                reader, writer = await _open(port)
+            except (serialx.SerialException, OSError) as err:
                 raise SerialPortError(f"cannot open {port}: {err}") from err
-            transport = writer.transport
             request = f"/?{address}!\r\n".encode("ascii")
             writer.write(add_parity(request))
             await writer.drain()
@@ -287,7 +299,7 @@ async def read_meter(
             await writer.drain()
             # The acknowledgement leaves at 300 baud (10 bits a character) before the switch.
             await asyncio.sleep(len(acknowledgement) * 10 / SIGN_ON_BAUDRATE + 0.05)
-            transport.serial.baudrate = BAUDRATES[rate_char]
+            await writer.transport.reconfigure_port(baudrate=BAUDRATES[rate_char])
 
             phase = "waiting for the data message"
             preamble = check_parity(await reader.readuntil(_STX))
@@ -303,9 +315,19 @@ async def read_meter(
         raise SerialPortError(f"{port}: port closed while {phase}") from err
     except asyncio.LimitOverrunError as err:
         raise FrameError(f"{port}: over {MAX_MESSAGE_BYTES} bytes while {phase}") from err
-    except serial.SerialException as err:
+    except (serialx.SerialException, OSError) as err:
         raise SerialPortError(f"{port}: {err}") from err
     finally:
-        if transport is not None:
-            transport.close()
+        if writer is not None:
+            await _close(writer)
     return readout_from_message(identification, message)
+
+
+async def _close(writer: serialx.SerialStreamWriter[serialx.BaseSerialTransport]) -> None:
+    """Close the port; an adapter that does not let go in time is dropped."""
+    writer.transport.close()
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT):
+            await writer.transport.wait_closed()
+    except TimeoutError:
+        writer.transport.abort()
