@@ -21,7 +21,7 @@ from custom_components.grid_ledger.const import (
     CONF_SERIAL_PORT,
     DOMAIN,
 )
-from tests.meters.emulator import DEFAULT_BLOCK, MeterEmulator, build_message
+from tests.meters.emulator import DEFAULT_BLOCK, TARIFFS_ONLY, MeterEmulator, build_message
 
 from .conftest import (
     RELAY_ENTITY,
@@ -189,6 +189,23 @@ async def test_readings_from_the_serial_meter_land_on_chain(
     assert energy is not None
     assert float(energy.state) == pytest.approx(4321.792)
     assert serial_meter.parity_errors == 0
+
+
+async def test_a_tariff_only_meter_on_a_noisy_lf_line_lands_readings(
+    hass: HomeAssistant, ledger: Ledger
+) -> None:
+    """No 1.8.0 total, lines ending in LF, noise before the identification: still read."""
+    block = TARIFFS_ONLY.replace("\r\n", "\n") + "!\n"
+    async with Meter(
+        b"/EMH5eHZ010C\n", build_message(block, end=False), noise=b"\x00\xff\r\n"
+    ) as emulator:
+        meter = register_meter(ledger, initial_wh=4_321_785)
+        entry = serial_entry(ledger, meter, emulator.port)
+        await setup(hass, entry)
+        response = await submit(hass, entry)
+    assert response["submitted"] is True
+    assert response["wh"] == 4_321_789  # 1.8.1 + 1.8.2
+    assert accepted(ledger, meter.meter_id) == [4_321_789]
 
 
 @pytest.mark.usefixtures("short_timeout")

@@ -1,10 +1,10 @@
 """An IEC 62056-21 mode C meter on a pseudo-terminal, for the reader to open by its path.
 
-It answers the sign-on with `identification`, reads the acknowledgement, waits until the
-reader has switched the line to the agreed baud rate and then sends `message`. Either
-answer may be None: the meter stays silent. Characters travel as 7E1 does on the wire
-(even parity in bit 7 of 8N1); the emulator checks the parity and speeds of what it gets.
-"""
+It answers the sign-on with `noise` (raw bytes, parity bits as given) and `identification`,
+reads the acknowledgement, waits until the reader has switched the line to the agreed baud
+rate and then sends `message`. Either answer may be None: the meter stays silent. Characters
+travel as 7E1 does on the wire (even parity in bit 7 of 8N1); the emulator checks the parity
+and speeds of what it gets."""
 
 from __future__ import annotations
 
@@ -33,6 +33,27 @@ DEFAULT_BLOCK = (
     "2.8.0(000123.456*kWh)\r\n"
     "F.F(00)\r\n"
 )
+# Blocks shaped like readouts of meters in the field (written for these tests): tariffs
+# without a 1.8.0 total, and registers the reader does not use, in units it does not know.
+TARIFFS_ONLY = (
+    "0.0.0(87654321)\r\n"
+    "0.2.0(V1.07)\r\n"
+    "1.8.1(003000.000*kWh)\r\n"
+    "1.8.2(001321.789*kWh)\r\n"
+    "2.8.1(000100.000*kWh)\r\n"
+    "2.8.2(000023.4567*kWh)\r\n"
+    "F.F(00000000)\r\n"
+)
+UNUSED_REGISTERS = (
+    "0.0.0(12345678)\r\n"
+    "0.3.0(1000*Imp/kWh)\r\n"
+    "0.4.2(0001*Imp/kvarh)\r\n"
+    "0.9.1(12:30:45)\r\n"
+    "0.9.2(25/11/25)\r\n"
+    "1.6.0(02.381*kW)(2511241815)\r\n"
+    "1.8.0(004321.789*kWh)\r\n"
+    "C.1.0(Meter with a long firmware description, 60 characters...)\r\n"
+)
 
 
 def build_message(block: str, *, end: bool = True, bcc_delta: int = 0) -> bytes:
@@ -51,10 +72,12 @@ class MeterEmulator:
         message: bytes | None = DEFAULT_MESSAGE,
         *,
         echo: bool = False,
+        noise: bytes = b"",
     ) -> None:
         self.identification = identification
         self.message = message
         self.echo = echo
+        self.noise = noise
         # Sent instead of add_parity(message), for parity faults.
         self.raw_message: bytes | None = None
         self._master, self._slave = os.openpty()
@@ -112,6 +135,7 @@ class MeterEmulator:
             self._send(self.sign_on)
         if self.identification is None:
             return
+        os.write(self._master, self.noise)
         self._send(self.identification)
         self.acknowledgement = await self._read_line()
         if self.echo:

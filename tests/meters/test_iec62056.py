@@ -22,7 +22,14 @@ from custom_components.grid_ledger.meters.iec62056 import (
     read_meter,
     readout_from_message,
 )
-from tests.meters.emulator import DEFAULT_BLOCK, MeterEmulator, build_message
+from tests.meters.emulator import (
+    DEFAULT_BLOCK,
+    DEFAULT_IDENTIFICATION,
+    TARIFFS_ONLY,
+    UNUSED_REGISTERS,
+    MeterEmulator,
+    build_message,
+)
 
 IDENT = MeterIdentification("ISK", 9600, "MT174-0001")
 
@@ -181,3 +188,96 @@ def test_identification_parsing() -> None:
     )
     with pytest.raises(FrameError):
         parse_identification(b"/EMH6\r\n")
+
+
+async def test_tariff_registers_add_up_when_the_meter_has_no_total() -> None:
+    async with MeterEmulator(message=build_message(TARIFFS_ONLY)) as meter:
+        readout = await read_meter(meter.port, read_timeout=5)
+    assert readout.import_wh == 4_321_789
+    assert readout.export_wh == 123_456  # 100 kWh + 23.4567 kWh, rounded down once
+
+
+def test_tariffs_are_summed_exactly_then_rounded_down() -> None:
+    block = "1.8.1(0.0006*kWh)\r\n1.8.2(0.0006*kWh)\r\n1.8.3(1*Wh)\r\n2.8.0(7*Wh)\r\n"
+    readout = readout_from_message(IDENT, build_message(block))
+    assert readout.import_wh == 2  # 0.6 + 0.6 + 1 Wh; rounding each would give 1
+    assert readout.export_wh == 7
+
+
+def test_the_total_wins_over_its_tariffs() -> None:
+    block = "1.8.0(000010.000*kWh)\r\n1.8.1(000004.000*kWh)\r\n1.8.2(000005.000*kWh)\r\n"
+    assert readout_from_message(IDENT, build_message(block)).import_wh == 10_000
+
+
+@pytest.mark.parametrize(
+    ("block", "error", "match"),
+    [
+        ("1.8.1(1*kWh)\r\n1-0:1.8.1(2*kWh)\r\n", FrameError, "1.8.1 appears 2 times"),
+        ("1.8.1(1*kWh)\r\n1.8.2(2*Imp)\r\n", UnitError, "1.8.2.*'Imp'"),
+        ("1.8.1*12(1*kWh)\r\n2.8.1(2*kWh)\r\n", RegisterMissingError, r"1\.8\.1 …"),
+    ],
+    ids=["duplicate-tariff", "tariff-without-energy-unit", "only-historical-tariffs"],
+)
+def test_tariff_registers_are_checked_like_totals(
+    block: str, error: type[Iec62056Error], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        readout_from_message(IDENT, build_message(block))
+
+
+async def test_registers_the_reader_does_not_use_may_carry_any_unit() -> None:
+    async with MeterEmulator(message=build_message(UNUSED_REGISTERS)) as meter:
+        readout = await read_meter(meter.port, read_timeout=5)
+    assert readout.import_wh == 4_321_789
+    assert readout.export_wh is None
+    assert DataSet("0.3.0", "1000", "Imp/kWh") in readout.data_sets
+    assert DataSet("0.9.2", "25/11/25", None) in readout.data_sets
+
+
+@pytest.mark.parametrize(
+    "noise",
+    [
+        b"\x00\xff\x13\x7f",  # bytes with either parity, then the identification on that line
+        add_parity(b"ERR") + b"\x80\x01\r\n",  # a line of noise before the identification line
+        add_parity(b"//?!\r\n") + b"\xaf\x41\r\n",  # slashes that start no identification
+    ],
+    ids=["same-line", "line-before", "stray-slashes"],
+)
+async def test_noise_before_the_identification_is_skipped(noise: bytes) -> None:
+    async with MeterEmulator(noise=noise) as meter:
+        readout = await read_meter(meter.port, read_timeout=5)
+    assert readout.identification == MeterIdentification("ISK", 9600, "MT174-0001")
+    assert readout.import_wh == 4_321_789
+    assert meter.data_speed == 9600
+
+
+async def test_lines_ending_in_lf_alone() -> None:
+    block = TARIFFS_ONLY.replace("\r\n", "\n") + "!\n"
+    async with MeterEmulator(b"/EMH5\\2eHZ010C\n", build_message(block, end=False)) as meter:
+        readout = await read_meter(meter.port, read_timeout=5)
+    assert readout.identification == MeterIdentification("EMH", 9600, "eHZ010C")
+    assert readout.import_wh == 4_321_789
+    assert readout.export_wh == 123_456
+
+
+@pytest.mark.parametrize(
+    ("identification", "noise", "block"),
+    [
+        (b"/EMH5eHZ010C\n", b"", TARIFFS_ONLY.replace("\r\n", "\n") + "!\n"),
+        (DEFAULT_IDENTIFICATION, b"\x00\xff\r\n", UNUSED_REGISTERS + "!\r\n"),
+    ],
+    ids=["lf-tariffs", "noise-unused-units"],
+)
+async def test_a_field_shaped_frame_with_a_wrong_bcc_gives_no_reading(
+    identification: bytes, noise: bytes, block: str
+) -> None:
+    message = build_message(block, end=False, bcc_delta=0x01)
+    async with MeterEmulator(identification, message, noise=noise) as meter:
+        with pytest.raises(ChecksumError, match="BCC"):
+            await read_meter(meter.port, read_timeout=5)
+
+
+async def test_only_noise_is_a_frame_error_not_a_silent_meter() -> None:
+    async with MeterEmulator(noise=b"\x00\xff garbage\r\n", identification=b"") as meter:
+        with pytest.raises(FrameError, match="no mode C identification"):
+            await read_meter(meter.port, read_timeout=1)

@@ -5,6 +5,11 @@ an acknowledgement proposing the data baud rate, then the data message
 ``STX data-block ! CR LF ETX BCC``. Only a frame that passes every check becomes a
 `MeterReadout`; anything else raises a subclass of `Iec62056Error`.
 
+Meters differ in the field: some publish only tariff registers (1.8.1, 1.8.2 …) and no 1.8.0
+total, registers this reader has no use for carry any unit (``Imp/kWh``), line noise may come
+before the identification, and some end lines with LF alone. All of that is read; a frame whose
+BCC fails still gives no reading.
+
 The port runs 8N1 and the even parity bit is added and checked here: on the wire that is
 exactly 7E1 (ten bits a character either way), and it also works on adapters and
 pseudo-terminals without 7-bit modes, with parity errors reported like any other fault.
@@ -45,21 +50,26 @@ WH_PER_UNIT: Final[dict[str, int]] = {
     "MWh": 1_000_000,
     "MWH": 1_000_000,
 }
-IMPORT_REGISTER: Final = "1.8.0"
-EXPORT_REGISTER: Final = "2.8.0"
+# OBIS energy registers by kind: C.8.0 is the total, C.8.1 to C.8.63 its tariffs.
+IMPORT: Final = "1"  # active energy from the grid (A+)
+EXPORT: Final = "2"  # active energy to the grid (A-)
+MAX_TARIFF: Final = 63
 # A real readout is a few kB; more is a runaway stream, not a meter.
 MAX_MESSAGE_BYTES: Final = 64 * 1024
 # Seconds a closing port may take to hand back its file descriptor.
 CLOSE_TIMEOUT: Final = 2.0
 
-_IDENTIFICATION = re.compile(rb"/([A-Za-z]{3})([0-9])((?:\\[0-9A-Za-z])*)([\x21-\x7e]{1,16})\r\n")
+_IDENTIFICATION = re.compile(rb"/([A-Za-z]{3})([0-9])((?:\\[0-9A-Za-z])*)([\x21-\x7e]{1,16})\r?\n")
+# What starts an identification; anything before it on the line is noise.
+_IDENTIFICATION_START = re.compile(rb"/[A-Za-z]{3}")
 # address(value[*unit]) followed by any further value groups, which are checked but not kept
 _DATA_SET = re.compile(
     r"([^()/!*\s]{1,16}(?:\*[^()/!*\s]{1,3})?)"
-    r"\(([^()/!*\r\n]{0,32})(?:\*([^()/!*\r\n]{1,16}))?\)"
-    r"(?:\([^()/!\r\n]{0,48}\))*"
+    r"\(([^()!*\r\n]{0,128})(?:\*([^()!*\r\n]{1,16}))?\)"
+    r"(?:\([^()!\r\n]{0,128}\))*"
 )
-_OBIS_CURRENT = re.compile(r"(?:\d{1,3}-\d{1,3}:)?(\d{1,3}\.\d{1,3}\.\d{1,3})(?:\*255)?")
+_LINE_END = re.compile(r"\r?\n")
+_OBIS_CURRENT = re.compile(r"(?:\d{1,3}-\d{1,3}:)?(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\*255)?")
 _ENERGY_VALUE = re.compile(r"\d{1,15}(?:\.\d{1,9})?")
 
 
@@ -92,7 +102,7 @@ class UnitError(Iec62056Error):
 
 
 class RegisterMissingError(Iec62056Error):
-    """The data block lacks the import register (OBIS 1.8.0)."""
+    """The data block has no import register (OBIS 1.8.0, nor its tariffs 1.8.1 …)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +125,8 @@ class DataSet:
 
 @dataclass(frozen=True, slots=True)
 class MeterReadout:
-    """A complete, checked readout."""
+    """A complete, checked readout. Each energy is the C.8.0 total, or the sum of the tariffs
+    when the meter publishes no total; `export_wh` is None for a meter without export."""
 
     identification: MeterIdentification
     import_wh: int
@@ -137,7 +148,7 @@ def check_parity(data: bytes) -> bytes:
 
 
 def parse_identification(line: bytes) -> MeterIdentification:
-    """Parse ``/XXXZ[\\W]ident CR LF``; only mode C (a digit for Z) is accepted."""
+    """Parse ``/XXXZ[\\W]ident [CR] LF``; only mode C (a digit for Z) is accepted."""
     match = _IDENTIFICATION.fullmatch(line)
     if match is None:
         raise FrameError(f"not a mode C identification: {line[:40]!r}")
@@ -146,6 +157,27 @@ def parse_identification(line: bytes) -> MeterIdentification:
     if baudrate is None:
         raise FrameError(f"unknown baud rate character {baud_char!r} in {line[:40]!r}")
     return MeterIdentification(manufacturer.decode(), baudrate, model.decode())
+
+
+def _seven_bit(data: bytes) -> bytes:
+    """Received bytes without their parity bits, for messages."""
+    return bytes(byte & 0x7F for byte in data)
+
+
+def find_identification(line: bytes) -> MeterIdentification | None:
+    """The identification in a line as received (parity bits included), after any noise; None
+    for a line without one (noise, or the optical head's echo of the sign-on)."""
+    start = line.find(_SLASH)
+    while start != -1:
+        try:
+            text = check_parity(line[start:])
+        except ParityError:
+            pass
+        else:
+            if _IDENTIFICATION_START.match(text):
+                return parse_identification(text)
+        start = line.find(_SLASH, start + 1)
+    return None
 
 
 def block_check_character(payload: bytes) -> int:
@@ -170,15 +202,16 @@ def parse_data_message(message: bytes) -> tuple[DataSet, ...]:
     if any(byte >= 0x80 or (byte < 0x20 and byte not in (0x0D, 0x0A)) for byte in block):
         raise FrameError("data block holds bytes outside 7-bit printable text")
     text = block.decode("ascii")
-    if not text.endswith("!\r\n"):
-        raise FrameError("data block does not end with '!' CR LF")
-    return parse_data_block(text[: -len("!\r\n")])
+    for end in ("!\r\n", "!\n"):
+        if text.endswith(end):
+            return parse_data_block(text.removesuffix(end))
+    raise FrameError("data block does not end with '!' CR LF")
 
 
 def parse_data_block(text: str) -> tuple[DataSet, ...]:
-    """Parse CR LF separated lines of one or more ``address(value[*unit])...`` data sets."""
+    """Parse [CR] LF separated lines of one or more ``address(value[*unit])...`` data sets."""
     data_sets: list[DataSet] = []
-    for line in text.split("\r\n"):
+    for line in _LINE_END.split(text):
         if not line:
             continue
         position = 0
@@ -194,6 +227,11 @@ def parse_data_block(text: str) -> tuple[DataSet, ...]:
 
 def energy_wh(data_set: DataSet) -> int:
     """A register value in whole Wh (rounded down, so a register never runs ahead)."""
+    return int(_energy(data_set))
+
+
+def _energy(data_set: DataSet) -> Decimal:
+    """A register value in Wh, exactly."""
     if not _ENERGY_VALUE.fullmatch(data_set.value):
         raise FrameError(f"{data_set.address}: not an energy value: {data_set.value!r}")
     if data_set.unit is None:
@@ -202,34 +240,51 @@ def energy_wh(data_set: DataSet) -> int:
     if factor is None:
         raise UnitError(f"{data_set.address}: unknown energy unit {data_set.unit!r}")
     try:
-        return int(Decimal(data_set.value) * factor)
+        return Decimal(data_set.value) * factor
     except InvalidOperation as err:  # pragma: no cover - the pattern admits only decimals
         raise FrameError(f"{data_set.address}: bad value {data_set.value!r}") from err
 
 
-def _register(data_sets: tuple[DataSet, ...], obis: str) -> DataSet | None:
-    """The current value of a register; historical values (``*NN``) do not count."""
-    found = [
-        data_set
-        for data_set in data_sets
-        if (match := _OBIS_CURRENT.fullmatch(data_set.address)) and match.group(1) == obis
-    ]
-    if len(found) > 1:
-        raise FrameError(f"register {obis} appears {len(found)} times")
-    return found[0] if found else None
+def _energy_registers(data_sets: tuple[DataSet, ...], kind: str) -> dict[int, DataSet]:
+    """The current ``kind.8.tariff`` registers by tariff (0: the total); historical values
+    (``*NN``) do not count, and a register given twice makes the readout ambiguous."""
+    found: dict[int, list[DataSet]] = {}
+    for data_set in data_sets:
+        match = _OBIS_CURRENT.fullmatch(data_set.address)
+        if match is None or match.group(1, 2) != (kind, "8"):
+            continue
+        tariff = int(match.group(3))
+        if tariff <= MAX_TARIFF:
+            found.setdefault(tariff, []).append(data_set)
+    for tariff, sets in found.items():
+        if len(sets) > 1:
+            raise FrameError(f"register {kind}.8.{tariff} appears {len(sets)} times")
+    return {tariff: sets[0] for tariff, sets in found.items()}
+
+
+def _energy_wh(data_sets: tuple[DataSet, ...], kind: str) -> int | None:
+    """The total of one kind of energy in whole Wh: C.8.0, else the sum of its tariffs."""
+    registers = _energy_registers(data_sets, kind)
+    if 0 in registers:
+        return energy_wh(registers[0])
+    if not registers:
+        return None
+    # Summed exactly and rounded down once: the total never runs ahead of the tariffs.
+    return int(sum(_energy(data_set) for data_set in registers.values()))
 
 
 def readout_from_message(identification: MeterIdentification, message: bytes) -> MeterReadout:
     """Build a readout from a data message; every check applies."""
     data_sets = parse_data_message(message)
-    imported = _register(data_sets, IMPORT_REGISTER)
-    if imported is None:
-        raise RegisterMissingError(f"no {IMPORT_REGISTER} register in the data block")
-    exported = _register(data_sets, EXPORT_REGISTER)
+    import_wh = _energy_wh(data_sets, IMPORT)
+    if import_wh is None:
+        raise RegisterMissingError(
+            f"no {IMPORT}.8.0 register nor its tariffs ({IMPORT}.8.1 …) in the data block"
+        )
     return MeterReadout(
         identification=identification,
-        import_wh=energy_wh(imported),
-        export_wh=None if exported is None else energy_wh(exported),
+        import_wh=import_wh,
+        export_wh=_energy_wh(data_sets, EXPORT),
         data_sets=data_sets,
     )
 
@@ -241,7 +296,8 @@ def _baud_character(baudrate: int) -> str:
     raise ValueError(f"{baudrate} is not a mode C baud rate ({sorted(BAUDRATES.values())})")
 
 
-_CR_LF: Final = add_parity(b"\r\n")
+_LF: Final = add_parity(b"\n")
+_SLASH: Final = add_parity(b"/")
 _STX: Final = add_parity(bytes([STX]))
 _ETX: Final = add_parity(bytes([ETX]))
 
@@ -277,6 +333,7 @@ async def read_meter(
     proposed_limit = _baud_character(baudrate)
     phase = "opening the port"
     writer: serialx.SerialStreamWriter[serialx.BaseSerialTransport] | None = None
+    unanswered: bytes | None = None
     try:
         async with asyncio.timeout(read_timeout):
             try:
@@ -288,10 +345,12 @@ async def read_meter(
             await writer.drain()
 
             phase = "waiting for the identification"
-            line = check_parity(await reader.readuntil(_CR_LF))
-            if line == request:  # optical heads may echo what they send
-                line = check_parity(await reader.readuntil(_CR_LF))
-            identification = parse_identification(line)
+            identification = None
+            while identification is None:
+                line = await reader.readuntil(_LF)
+                identification = find_identification(line)
+                if identification is None and line != add_parity(request):
+                    unanswered = line  # not the optical head's echo: something else answers
 
             rate_char = min(proposed_limit, _baud_character(identification.max_baudrate))
             acknowledgement = bytes([ACK]) + f"0{rate_char}0\r\n".encode("ascii")
@@ -308,6 +367,10 @@ async def read_meter(
             body = await reader.readuntil(_ETX)
             message = bytes([STX]) + check_parity(body + await reader.readexactly(1))
     except TimeoutError as err:
+        if unanswered is not None and phase == "waiting for the identification":
+            raise FrameError(
+                f"{port}: no mode C identification, only {_seven_bit(unanswered)[-40:]!r}"
+            ) from err
         raise MeterTimeoutError(
             f"{port}: no complete answer while {phase} ({read_timeout} s)"
         ) from err
