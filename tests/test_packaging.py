@@ -8,9 +8,12 @@ from pathlib import Path
 import re
 
 from homeassistant.const import __version__ as ha_version
+from PIL import Image
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 COMPONENT = REPO / "custom_components" / "grid_ledger"
+BRAND = COMPONENT / "brand"
 MANIFEST = json.loads((COMPONENT / "manifest.json").read_text())
 HACS = json.loads((REPO / "hacs.json").read_text())
 
@@ -64,3 +67,29 @@ def test_hacs_json_matches_the_tested_home_assistant() -> None:
         "persistent_directory",
         "render_readme",
     }
+
+
+@pytest.mark.parametrize("prefix", ["", "dark_"])
+@pytest.mark.parametrize(("suffix", "scale"), [("", 1), ("@2x", 2)])
+def test_brand_images_follow_the_brand_rules(prefix: str, suffix: str, scale: int) -> None:
+    icon = Image.open(BRAND / f"{prefix}icon{suffix}.png")
+    logo = Image.open(BRAND / f"{prefix}logo{suffix}.png")
+    assert icon.format == logo.format == "PNG"
+    assert icon.size == (256 * scale, 256 * scale)
+    assert 128 * scale <= min(logo.size) <= 256 * scale
+    assert logo.width > logo.height  # landscape is preferred
+    for image in (icon, logo):
+        assert image.mode == "RGBA"
+        alpha = image.getchannel("A")
+        assert alpha.getpixel((0, 0)) == 0, "the background is transparent"
+        assert alpha.getbbox() == (0, 0, *image.size), "trimmed: the drawing reaches every edge"
+
+
+def test_brand_folder_holds_only_images_home_assistant_serves() -> None:
+    served = {
+        f"{prefix}{kind}{suffix}.png"
+        for prefix in ("", "dark_")
+        for kind in ("icon", "logo")
+        for suffix in ("", "@2x")
+    }
+    assert {path.name for path in BRAND.iterdir()} == served
