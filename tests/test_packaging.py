@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import ast
+from importlib import import_module
 from importlib.metadata import version
 import json
+import logging
 from pathlib import Path
 import re
 
 from homeassistant.const import __version__ as ha_version
 from PIL import Image
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 COMPONENT = REPO / "custom_components" / "grid_ledger"
@@ -93,3 +97,93 @@ def test_brand_folder_holds_only_images_home_assistant_serves() -> None:
         for suffix in ("", "@2x")
     }
     assert {path.name for path in BRAND.iterdir()} == served
+
+
+def _imported_packages() -> set[str]:
+    """Top-level packages the component's code imports."""
+    names: set[str] = set()
+    for source in COMPONENT.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.partition(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.partition(".")[0])
+    return names
+
+
+def test_manifest_loggers_are_the_ones_the_requirements_log_to() -> None:
+    loggers = MANIFEST["loggers"]
+    assert loggers == sorted(loggers)
+    assert COMPONENT.name not in loggers  # Home Assistant knows the integration's own logger
+    # Each requirement the code imports is named, with the libraries it logs through.
+    imported = _imported_packages()
+    for requirement in MANIFEST["requirements"]:
+        module = requirement.partition("==")[0]
+        assert module in imported, f"{module} is required but never imported"
+        assert module in loggers, module
+    for name in loggers:
+        assert name in _loggers_of(name), f"{name} logs to no logger of that name"
+
+
+def _loggers_of(package: str) -> set[str]:
+    """The loggers a library creates on import, or names in its source for later (websockets
+    names its client's logger only when it connects); each with its parents."""
+    root = Path(import_module(package).__file__ or "").parent
+    names = {name for name in logging.Logger.manager.loggerDict if name.startswith(package)}
+    for source in root.rglob("*.py"):
+        names.update(re.findall(r'getLogger\(\s*"([\w.]+)"', source.read_text()))
+        if "getLogger(__name__)" in source.read_text():
+            names.add(".".join((package, *source.relative_to(root).with_suffix("").parts)))
+    return {".".join(name.split(".")[:depth]) for name in names for depth in (1, 2)}
+
+
+# The top-level categories hassfest's translation schema accepts (script/hassfest/translations.py).
+HASSFEST_CATEGORIES = {
+    "title",
+    "config",
+    "config_subentries",
+    "options",
+    "preview_features",
+    "selector",
+    "device_automation",
+    "system_health",
+    "config_panel",
+    "application_credentials",
+    "issues",
+    "entity_component",
+    "device",
+    "entity",
+    "exceptions",
+    "services",
+    "conditions",
+    "triggers",
+    "conversation",
+    "common",
+}
+
+
+def test_translation_categories_are_ones_hassfest_accepts() -> None:
+    strings = json.loads((COMPONENT / "translations" / "en.json").read_text())
+    assert set(strings) <= HASSFEST_CATEGORIES
+    common = strings["common"]
+    assert all(re.fullmatch(r"[a-z0-9_]+", key) and isinstance(common[key], str) for key in common)
+    # Every common string the code looks up exists, and none is left unused.
+    used: set[str] = set()
+    for module in ("billing.py", "calendar.py"):
+        source = (COMPONENT / module).read_text()
+        used |= set(re.findall(r'text\(\s*"(\w+)"', source))
+        used |= set(re.findall(r"\{common\}\.(\w+)", source))
+    assert used == set(common)
+
+
+def test_hassfest_and_hacs_validate_every_push_and_pull_request() -> None:
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "validate.yaml").read_text())
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as a boolean
+    assert {"push", "pull_request"} <= set(triggers)
+    steps = {
+        step["uses"]: step.get("with", {})
+        for job in workflow["jobs"].values()
+        for step in job["steps"]
+    }
+    assert "home-assistant/actions/hassfest@master" in steps
+    assert steps["hacs/action@main"] == {"category": "integration"}

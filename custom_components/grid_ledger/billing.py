@@ -324,9 +324,9 @@ class Billing:
             currency=self.currency,
         )
         strings = await async_get_translations(
-            self.hass, self.hass.config.language, "notifications", {DOMAIN}
+            self.hass, self.hass.config.language, "common", {DOMAIN}
         )
-        prefix = f"component.{DOMAIN}.notifications.payment_approval"
+        common = f"component.{DOMAIN}.common"
         placeholders = {
             "meter_id": str(self.meter_id),
             "amount": f"{amount:g}",
@@ -335,8 +335,8 @@ class Billing:
         }
         persistent_notification.async_create(
             self.hass,
-            strings[f"{prefix}.message"].format(**placeholders),
-            strings[f"{prefix}.title"].format(**placeholders),
+            strings[f"{common}.payment_approval_message"].format(**placeholders),
+            strings[f"{common}.payment_approval_title"].format(**placeholders),
             self._notification_id,
         )
 

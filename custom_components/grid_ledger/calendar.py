@@ -9,8 +9,10 @@ from homeassistant.components.calendar.const import CalendarEntityFeature
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 
+from .const import DOMAIN
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator
 from .entity import GridLedgerEntity
 
@@ -21,7 +23,17 @@ EVENT_LENGTH = timedelta(minutes=1)
 SCHEDULE = EntityDescription(key="schedule", translation_key="schedule")
 
 
-def meter_events(coordinator: GridLedgerCoordinator) -> list[CalendarEvent]:
+class EventTexts:
+    """Event summaries and descriptions in the household's language (the `common` strings)."""
+
+    def __init__(self, strings: dict[str, str]) -> None:
+        self._strings = strings
+
+    def __call__(self, key: str, **placeholders: object) -> str:
+        return self._strings[f"component.{DOMAIN}.common.{key}"].format(**placeholders)
+
+
+def meter_events(coordinator: GridLedgerCoordinator, text: EventTexts) -> list[CalendarEvent]:
     """The latest bill's due date and the next trip, earliest first."""
     data = coordinator.data
     events: list[CalendarEvent] = []
@@ -32,9 +44,13 @@ def meter_events(coordinator: GridLedgerCoordinator) -> list[CalendarEvent]:
             CalendarEvent(
                 start=start,
                 end=start + EVENT_LENGTH,
-                summary="Bill due",
-                description=f"Period {data.bill.period}: {amount:g} "
-                f"{coordinator.info.token_symbol}",
+                summary=text("bill_due"),
+                description=text(
+                    "bill_due_description",
+                    period=data.bill.period,
+                    amount=f"{amount:g}",
+                    currency=coordinator.info.token_symbol,
+                ),
                 uid=f"bill-{data.bill.period}",
             )
         )
@@ -45,8 +61,8 @@ def meter_events(coordinator: GridLedgerCoordinator) -> list[CalendarEvent]:
             CalendarEvent(
                 start=start,
                 end=start + EVENT_LENGTH,
-                summary="Supply trip",
-                description="The permit ends unless the bill is paid.",
+                summary=text("supply_trip"),
+                description=text("supply_trip_description"),
                 uid=f"trip-{trip}",
             )
         )
@@ -58,7 +74,10 @@ async def async_setup_entry(
     entry: GridLedgerConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    async_add_entities([GridLedgerCalendar(entry.runtime_data.coordinator, SCHEDULE)])
+    strings = await async_get_translations(hass, hass.config.language, "common", {DOMAIN})
+    async_add_entities(
+        [GridLedgerCalendar(entry.runtime_data.coordinator, SCHEDULE, EventTexts(strings))]
+    )
 
 
 class GridLedgerCalendar(GridLedgerEntity, CalendarEntity):
@@ -66,16 +85,25 @@ class GridLedgerCalendar(GridLedgerEntity, CalendarEntity):
 
     _attr_supported_features = CalendarEntityFeature(0)
 
+    def __init__(
+        self, coordinator: GridLedgerCoordinator, description: EntityDescription, text: EventTexts
+    ) -> None:
+        super().__init__(coordinator, description)
+        self._text = text
+
     @property
     def event(self) -> CalendarEvent | None:
         now = dt_util.now()
-        return next((e for e in meter_events(self.coordinator) if e.end_datetime_local > now), None)
+        return next(
+            (e for e in meter_events(self.coordinator, self._text) if e.end_datetime_local > now),
+            None,
+        )
 
     async def async_get_events(
         self, hass: HomeAssistant, start_date: datetime, end_date: datetime
     ) -> list[CalendarEvent]:
         return [
             event
-            for event in meter_events(self.coordinator)
+            for event in meter_events(self.coordinator, self._text)
             if event.start_datetime_local < end_date and event.end_datetime_local > start_date
         ]

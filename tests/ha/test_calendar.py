@@ -9,6 +9,7 @@ from pathlib import Path
 from homeassistant.core import HomeAssistant
 import pytest
 
+from custom_components.grid_ledger import calendar as calendar_module
 from tests.chain_fixtures import DEFAULT_PRICE
 
 from .enforcement_fixtures import (
@@ -87,3 +88,28 @@ def test_names_icons_and_option_labels_are_translated() -> None:
     for key in ("fail_safe", "warning_leads"):
         assert key in options["data"]
         assert key in options["data_description"]
+
+
+async def test_event_texts_follow_the_household_language(
+    hass: HomeAssistant, grid: Grid, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Summaries come from the translations of the configured language, not from the code."""
+    asked: list[tuple[str, str]] = []
+    real = calendar_module.async_get_translations
+
+    async def translations(
+        hass: HomeAssistant, language: str, category: str, integrations: set[str]
+    ) -> dict[str, str]:
+        asked.append((language, category))
+        strings = dict(await real(hass, "en", category, integrations))
+        strings["component.grid_ledger.common.supply_trip"] = "Coupure de courant"
+        return strings
+
+    monkeypatch.setattr(calendar_module, "async_get_translations", translations)
+    hass.config.language = "fr"
+    await setup_grid_entry(hass, grid)
+    state = hass.states.get(f"calendar.grid_ledger_meter_{grid.meter.meter_id}_bills_and_trips")
+    assert state is not None
+    assert state.attributes["message"] == "Coupure de courant"
+    assert state.attributes["description"] == "The permit ends unless the bill is paid."
+    assert asked == [("fr", "common")]
