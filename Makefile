@@ -54,9 +54,9 @@ $(ESPHOME_VENV)/.installed: esphome_configs/requirements.txt
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
-	@# `npm install` honours package-lock.json; `npm ci` refuses it because the registry here
-	@# lacks the other platforms' optional forge/anvil/cast binaries that the lock names.
-	@npm install --no-audit --no-fund --loglevel=error
+	@# The lock names every platform's forge/anvil/cast binary, as `npm install` writes it;
+	@# `npm ci` installs this platform's and never rewrites the lock, so the clone stays clean.
+	@npm ci --no-audit --no-fund --loglevel=error
 	@$(NODE_BIN)/forge --version >/dev/null && $(NODE_BIN)/anvil --version >/dev/null
 	@touch $@
 

@@ -187,3 +187,8 @@ def test_hassfest_and_hacs_validate_every_push_and_pull_request() -> None:
     }
     assert "home-assistant/actions/hassfest@master" in steps
     assert steps["hacs/action@main"] == {"category": "integration"}
+
+
+def test_recorder_sql_stays_out_of_the_test_log() -> None:
+    # Home Assistant's harness sets it to INFO; tests/log_levels.py (pyproject addopts) resets it.
+    assert logging.getLogger("sqlalchemy.engine").getEffectiveLevel() >= logging.WARNING
