@@ -6,6 +6,7 @@ import importlib
 from pathlib import Path
 import sys
 import time
+import traceback
 
 from tests.bench import Row
 
@@ -28,6 +29,8 @@ def main(selected: list[str]) -> int:
         try:
             rows += importlib.import_module(f"tests.bench.{name}").run()
         except Exception as err:
+            # The whole traceback: a bare AssertionError alone does not say which check failed.
+            traceback.print_exc(file=sys.stderr)
             failed.append(f"{name}: {err!r}")
         print(f"  {name} took {time.perf_counter() - started:.1f} s", file=sys.stderr)
     header = ("area", "metric", "value", "unit", "target")

@@ -17,11 +17,11 @@ from pathlib import Path
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 from tests.anvil import REPO, Anvil
 from tests.bench import Row
+from tests.bench.home_assistant import bench_home_assistant
 from tests.chain_fixtures import build_contracts
 
 AREA = "integration"
@@ -65,128 +65,119 @@ def _p95(values: list[float]) -> float:
 
 
 async def _measure(node: Anvil) -> list[Row]:
-    from homeassistant import loader
-    from homeassistant.setup import async_setup_component
-    from pytest_homeassistant_custom_component.common import (
-        MockConfigEntry,
-        async_test_home_assistant,
-    )
+    from pytest_homeassistant_custom_component.common import MockConfigEntry
 
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="gl-bench-") as config_dir:
-        async with async_test_home_assistant(config_dir=config_dir) as hass:
-            hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)
-            # The shared aiohttp session resolves names through zeroconf, which needs `network`.
-            assert await async_setup_component(hass, "network", {})
-            from custom_components.grid_ledger.chain import (
-                GridLedgerClient,
-                Reading,
-                ReadingSigner,
-                TransactionSender,
-            )
-            from tests.ha.conftest import (
+    async with bench_home_assistant() as hass:
+        from custom_components.grid_ledger.chain import (
+            GridLedgerClient,
+            Reading,
+            ReadingSigner,
+            TransactionSender,
+        )
+        from tests.ha.conftest import (
+            ENERGY_ENTITY,
+            RELAY_ENTITY,
+            deploy,
+            make_entry,
+            register_meter,
+        )
+
+        ledger = deploy(node, token=True)
+        entries: list[MockConfigEntry] = []
+
+        async def set_register(wh: int) -> None:
+            hass.states.async_set(
                 ENERGY_ENTITY,
-                RELAY_ENTITY,
-                deploy,
-                make_entry,
-                register_meter,
+                str(wh),
+                {"unit_of_measurement": "Wh", "device_class": "energy"},
             )
-
-            ledger = deploy(node, token=True)
-            entries: list[MockConfigEntry] = []
-
-            async def set_register(wh: int) -> None:
-                hass.states.async_set(
-                    ENERGY_ENTITY,
-                    str(wh),
-                    {"unit_of_measurement": "Wh", "device_class": "energy"},
-                )
-                await hass.async_block_till_done()
-
-            await set_register(1_000)
-            hass.states.async_set(RELAY_ENTITY, "on")
-            gc.collect()
-            before = _rss_mb()
-            setup_times = []
-            for _ in range(SETUPS):
-                entry = make_entry(ledger, register_meter(ledger))
-                entry.add_to_hass(hass)
-                started = time.perf_counter()
-                assert await hass.config_entries.async_setup(entry.entry_id)
-                await hass.async_block_till_done()
-                setup_times.append(time.perf_counter() - started)
-                entries.append(entry)
-            gc.collect()
-            added = _rss_mb() - before
-            rows.append(
-                Row(AREA, "config entry setup, median", statistics.median(setup_times) * 1e3, "ms")
-            )
-            rows.append(
-                Row(AREA, "memory added by importing the integration", _import_memory_mb(), "MiB")
-            )
-            rows.append(Row(AREA, "memory added per set-up entry", added / SETUPS, "MiB"))
-
-            entry = entries[0]
-            latencies = []
-            for wh in range(1_001, 1_001 + READINGS):
-                started = time.perf_counter()
-                await set_register(wh)
-                response = await hass.services.async_call(
-                    "grid_ledger",
-                    "submit_reading",
-                    {"config_entry_id": entry.entry_id},
-                    blocking=True,
-                    return_response=True,
-                )
-                latencies.append(time.perf_counter() - started)
-                assert response is not None
-                assert response["wh"] == wh
-            rows.append(
-                Row(
-                    AREA,
-                    "register change + submit_reading → mined, median",
-                    statistics.median(latencies) * 1e3,
-                    "ms",
-                )
-            )
-            rows.append(
-                Row(
-                    AREA,
-                    "register change + submit_reading → mined, p95",
-                    _p95(latencies) * 1e3,
-                    "ms",
-                )
-            )
-
-            meter = register_meter(ledger)
-            signer = ReadingSigner(meter.meter_key, ledger.anvil.chain_id, ledger.address)
-            started = time.perf_counter()
-            for i in range(SIGNATURES):
-                signer.sign(Reading(meter.meter_id, 1_000 + i, 1_800_000_000 + i))
-            rows.append(
-                Row(AREA, "readings signed", SIGNATURES / (time.perf_counter() - started), "/s")
-            )
-
-            client = GridLedgerClient(ledger.anvil.rpc_url, ledger.address)
-            await client.connect()
-            sender = TransactionSender(client, meter.wallet_key)
-            timestamp = int(ledger.contract.functions.meter(meter.meter_id).call()[8])
-            started = time.perf_counter()
-            for i in range(1, SUBMISSIONS + 1):
-                signed = signer.sign(Reading(meter.meter_id, 1_000 + i, timestamp + i))
-                await sender.send(client.submit_reading_call(signed))
-            rows.append(
-                Row(
-                    AREA,
-                    "readings signed + submitted + mined, one wallet",
-                    SUBMISSIONS / (time.perf_counter() - started),
-                    "/s",
-                )
-            )
-            await client.close()
-            for entry in entries:
-                await hass.config_entries.async_unload(entry.entry_id)
             await hass.async_block_till_done()
+
+        await set_register(1_000)
+        hass.states.async_set(RELAY_ENTITY, "on")
+        gc.collect()
+        before = _rss_mb()
+        setup_times = []
+        for _ in range(SETUPS):
+            entry = make_entry(ledger, register_meter(ledger))
+            entry.add_to_hass(hass)
+            started = time.perf_counter()
+            assert await hass.config_entries.async_setup(entry.entry_id)
+            await hass.async_block_till_done()
+            setup_times.append(time.perf_counter() - started)
+            entries.append(entry)
+        gc.collect()
+        added = _rss_mb() - before
+        rows.append(
+            Row(AREA, "config entry setup, median", statistics.median(setup_times) * 1e3, "ms")
+        )
+        rows.append(
+            Row(AREA, "memory added by importing the integration", _import_memory_mb(), "MiB")
+        )
+        rows.append(Row(AREA, "memory added per set-up entry", added / SETUPS, "MiB"))
+
+        entry = entries[0]
+        latencies = []
+        for wh in range(1_001, 1_001 + READINGS):
+            started = time.perf_counter()
+            await set_register(wh)
+            response = await hass.services.async_call(
+                "grid_ledger",
+                "submit_reading",
+                {"config_entry_id": entry.entry_id},
+                blocking=True,
+                return_response=True,
+            )
+            latencies.append(time.perf_counter() - started)
+            assert response is not None
+            assert response["wh"] == wh
+        rows.append(
+            Row(
+                AREA,
+                "register change + submit_reading → mined, median",
+                statistics.median(latencies) * 1e3,
+                "ms",
+            )
+        )
+        rows.append(
+            Row(
+                AREA,
+                "register change + submit_reading → mined, p95",
+                _p95(latencies) * 1e3,
+                "ms",
+            )
+        )
+
+        meter = register_meter(ledger)
+        signer = ReadingSigner(meter.meter_key, ledger.anvil.chain_id, ledger.address)
+        started = time.perf_counter()
+        for i in range(SIGNATURES):
+            signer.sign(Reading(meter.meter_id, 1_000 + i, 1_800_000_000 + i))
+        rows.append(
+            Row(AREA, "readings signed", SIGNATURES / (time.perf_counter() - started), "/s")
+        )
+
+        client = GridLedgerClient(ledger.anvil.rpc_url, ledger.address)
+        await client.connect()
+        sender = TransactionSender(client, meter.wallet_key)
+        timestamp = int(ledger.contract.functions.meter(meter.meter_id).call()[8])
+        started = time.perf_counter()
+        for i in range(1, SUBMISSIONS + 1):
+            signed = signer.sign(Reading(meter.meter_id, 1_000 + i, timestamp + i))
+            await sender.send(client.submit_reading_call(signed))
+        rows.append(
+            Row(
+                AREA,
+                "readings signed + submitted + mined, one wallet",
+                SUBMISSIONS / (time.perf_counter() - started),
+                "/s",
+            )
+        )
+        await client.close()
+        for entry in entries:
+            await hass.config_entries.async_unload(entry.entry_id)
+        await hass.async_block_till_done()
     return rows
 
 
