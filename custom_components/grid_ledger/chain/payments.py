@@ -624,13 +624,21 @@ class PaymentEngine:
         next_bump = asyncio.get_running_loop().time() + self._bump_after
         next_broadcast = 0.0
         last_error: CannotConnectError | None = None
+        looked_dead = False
         while True:
             try:
                 state, receipt = await self._check(intent)
                 if state == "mined":
                     return await self._mined(intent, cast(dict[str, Any], receipt))
                 if state == "dead":
-                    return await self._complete(intent, PaymentStatus.DROPPED, None, None)
+                    if looked_dead:
+                        return await self._complete(intent, PaymentStatus.DROPPED, None, None)
+                    # A node may count the nonce as used a moment before it serves the receipt
+                    # (anvil does, now and then): dead only when the next look agrees.
+                    looked_dead = True
+                    await asyncio.sleep(self._poll_interval)
+                    continue
+                looked_dead = False
                 now = asyncio.get_running_loop().time()
                 if now >= next_bump:
                     await self._bump(intent)
