@@ -19,7 +19,7 @@ from .chain import (
     GridLedgerError,
     InvalidKeyError,
     ReadingSigner,
-    TransactionSender,
+    Wallet,
     decrypt_keystore,
 )
 from .const import (
@@ -32,6 +32,7 @@ from .const import (
     CONF_WALLET_TYPE,
     DEFAULT_READING_INTERVAL,
     DOMAIN,
+    RECEIPT_TIMEOUT,
     WALLET_KEYSTORE,
 )
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator, GridLedgerRuntimeData
@@ -87,19 +88,24 @@ async def async_setup_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -
         ) from err
     entry.async_on_unload(client.close)
 
-    sender = TransactionSender(client, wallet_key)
-    coordinator = GridLedgerCoordinator(hass, entry, client, info, sender.address)
+    wallet = Wallet(client, wallet_key, receipt_timeout=RECEIPT_TIMEOUT)
+    coordinator = GridLedgerCoordinator(hass, entry, client, info, wallet.address)
     await coordinator.async_config_entry_first_refresh()
     signer = ReadingSigner(entry.data[CONF_METER_KEY], info.chain_id, info.address)
-    pipeline = ReadingPipeline(hass, entry, client, sender, signer, coordinator)
+    pipeline = ReadingPipeline(hass, entry, wallet, signer, coordinator)
     await pipeline.async_load()
-    entry.runtime_data = GridLedgerRuntimeData(client, sender, coordinator, pipeline)
     enforcer = PermitEnforcer(hass, entry, coordinator)
     await enforcer.async_load()
-    entry.runtime_data.enforcer = enforcer
-    billing = Billing(hass, entry, client, sender, coordinator, wallet_key)
+    billing = Billing(hass, entry, wallet, coordinator)
     await billing.async_load()
-    entry.runtime_data.billing = billing
+    entry.runtime_data = GridLedgerRuntimeData(
+        client=client,
+        wallet=wallet,
+        coordinator=coordinator,
+        pipeline=pipeline,
+        enforcer=enforcer,
+        billing=billing,
+    )
 
     interval = timedelta(minutes=entry.options.get(CONF_READING_INTERVAL, DEFAULT_READING_INTERVAL))
     entry.async_on_unload(pipeline.async_start(interval))

@@ -21,7 +21,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 
-from .chain import GridLedgerClient, GridLedgerError, LedgerEvent, MeterState, TransactionSender
+from .chain import GridLedgerError, LedgerEvent, MeterState, Wallet
 from .chain.payments import (
     PAY_GAS_FLOOR,
     PaymentEngine,
@@ -45,7 +45,6 @@ from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator
 from .policy import DEFAULT_RESERVE_TRANSACTIONS, PaymentAction, decide_payment, gas_low
 
 STORAGE_VERSION = 1
-RECEIPT_TIMEOUT = 120.0  # seconds an action waits for its block before reporting it pending
 
 
 class BillingState(TypedDict):
@@ -98,23 +97,18 @@ class Billing:
         self,
         hass: HomeAssistant,
         entry: GridLedgerConfigEntry,
-        client: GridLedgerClient,
-        sender: TransactionSender,
+        wallet: Wallet,
         coordinator: GridLedgerCoordinator,
-        wallet_key: str,
     ) -> None:
         self.hass = hass
         self.entry = entry
-        self.client = client
+        self.client = wallet.client
         self.coordinator = coordinator
-        self.sender = sender
+        self.wallet = wallet
         self.meter_id = coordinator.meter_id
         self.engine = PaymentEngine(
-            client,
-            sender,
-            wallet_key,
+            wallet,
             HassPaymentStore(hass, f"{DOMAIN}.{entry.entry_id}.payment"),
-            receipt_timeout=RECEIPT_TIMEOUT,
             on_result=self._on_result,
         )
         self._store: Store[BillingState] = Store(
@@ -372,7 +366,7 @@ class Billing:
 
     async def _async_check_gas(self, data: MeterState) -> None:
         try:
-            max_fee, _ = await self.sender.fees(retry=False)
+            max_fee, _ = await self.wallet.fees(retry=False)
         except GridLedgerError as err:
             LOGGER.debug("Gas not checked: %s", err)
             return
@@ -395,7 +389,7 @@ class Billing:
                 severity=ir.IssueSeverity.WARNING,
                 translation_key=ISSUE_WALLET_GAS_LOW,
                 translation_placeholders={
-                    "address": self.engine.address,
+                    "address": self.wallet.address,
                     "transactions": str(DEFAULT_RESERVE_TRANSACTIONS),
                 },
             )

@@ -40,6 +40,7 @@ SERIAL_READ_TIMEOUT: Final = 15.0  # seconds for a whole IEC 62056-21 readout
 DEFAULT_READING_INTERVAL: Final = 15  # minutes
 REFRESH_INTERVAL: Final = timedelta(minutes=5)
 UNREACHABLE_REPAIR_AFTER: Final = timedelta(minutes=30)
+RECEIPT_TIMEOUT: Final = 120.0  # seconds a transaction is awaited before it is reported pending
 NATIVE_COIN_UNIT: Final = "ETH"
 DEFAULT_SPENDING_CAP: Final = 0.0  # per billing period, in the payment currency's units
 

@@ -19,7 +19,7 @@ from .chain import (
     LedgerEvent,
     LedgerInfo,
     MeterState,
-    TransactionSender,
+    Wallet,
 )
 from .const import (
     CONF_METER_ID,
@@ -38,16 +38,16 @@ if TYPE_CHECKING:
 PERMIT_EVENTS = frozenset({"PaymentReceived", "PermitChanged", "ProtectionSet"})
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True, slots=True)
 class GridLedgerRuntimeData:
-    """What a set-up entry holds."""
+    """What a set-up entry holds, built completely before it is stored on the entry."""
 
     client: GridLedgerClient
-    sender: TransactionSender
+    wallet: Wallet
     coordinator: GridLedgerCoordinator
     pipeline: ReadingPipeline
-    enforcer: PermitEnforcer | None = None
-    billing: Billing | None = None
+    enforcer: PermitEnforcer
+    billing: Billing
 
 
 type GridLedgerConfigEntry = ConfigEntry[GridLedgerRuntimeData]

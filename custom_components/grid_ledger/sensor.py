@@ -49,7 +49,7 @@ def _permit_until(coordinator: GridLedgerCoordinator) -> datetime | None:
 
 def _last_reading(coordinator: GridLedgerCoordinator) -> datetime | None:
     submitted = coordinator.config_entry.runtime_data.pipeline.last_submitted
-    return _time(submitted["timestamp"]) if submitted else None
+    return _time(submitted.timestamp) if submitted else None
 
 
 SENSORS: tuple[GridLedgerSensorDescription, ...] = (

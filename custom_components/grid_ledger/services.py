@@ -32,12 +32,8 @@ from .chain import (
     RevertedError,
     TransactionTimeoutError,
 )
-from .chain.payments import (
-    AmountAboveLimitError,
-    InsufficientBalanceError,
-    NothingDueError,
-    PaymentResult,
-)
+from .chain.errors import AmountAboveLimitError, InsufficientBalanceError, NothingDueError
+from .chain.payments import PaymentResult
 from .const import DOMAIN
 from .coordinator import GridLedgerConfigEntry
 
@@ -164,7 +160,7 @@ async def payment_errors(billing: Billing) -> AsyncIterator[None]:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="payment_no_gas",
-            translation_placeholders={"address": billing.engine.address},
+            translation_placeholders={"address": billing.wallet.address},
         ) from err
     except TransactionTimeoutError as err:
         raise HomeAssistantError(
@@ -228,8 +224,8 @@ def async_setup_services(hass: HomeAssistant) -> None:
             "submitted": True,
             "tx_hash": receipt.tx_hash,
             "block_number": receipt.block_number,
-            "wh": submitted["wh"],
-            "timestamp": submitted["timestamp"],
+            "wh": submitted.wh,
+            "timestamp": submitted.timestamp,
         }
 
     async def _pay_bill(call: ServiceCall) -> ServiceResponse:

@@ -13,6 +13,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
@@ -32,6 +33,7 @@ from .conftest import (
     make_entry,
     register_meter,
     set_register,
+    until,
 )
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -320,6 +322,64 @@ async def test_reading_relayed_elsewhere_is_not_sent_twice(
     stored = hass_storage[f"{DOMAIN}.{entry.entry_id}"]["data"]
     assert stored["pending"] is None
     assert stored["last_submitted"]["wh"] == 1003
+
+
+def pool(ledger: Ledger) -> list[str]:
+    """Hashes of the transactions waiting in the node's pool."""
+    block = ledger.anvil.rpc("eth_getBlockByNumber", "pending", False)
+    return [str(tx_hash) for tx_hash in block["transactions"]]
+
+
+@pytest.mark.parametrize("while_down", ["mined", "still_pooled", "forgotten_by_the_node"])
+async def test_restart_with_an_unmined_reading_never_sends_a_second_transaction(
+    hass: HomeAssistant, local_chain: LocalChain, hass_storage: dict[str, Any], while_down: str
+) -> None:
+    """Home Assistant stops while the reading's transaction waits for its block. The next start
+    finds it mined, or hands the node the same signed bytes again: never a new transaction
+    (which would revert `StaleReading` and leave "Last reading submitted" unknown)."""
+    ledger = local_chain.ledger
+    node = ledger.anvil
+    meter = register_meter(ledger)
+    await set_register(hass, 1.0)
+    entry = make_entry(ledger, meter)
+    await setup(hass, entry)
+    nonce = int(ledger.w3.eth.get_transaction_count(meter.wallet_address))
+    await set_register(hass, 1.003)
+
+    node.rpc("evm_setAutomine", False)
+    try:
+        entry.async_create_background_task(
+            hass, entry.runtime_data.pipeline.async_submit_now(), "reading in flight"
+        )
+        [tx_hash] = await until(lambda: pool(ledger), 10)
+        assert await hass.config_entries.async_unload(entry.entry_id)
+        await hass.async_block_till_done()
+        stored = hass_storage[f"{DOMAIN}.{entry.entry_id}"]["data"]["pending"]
+        timestamp = stored["timestamp"]
+        if while_down == "mined":
+            node.rpc("evm_mine")
+        elif while_down == "forgotten_by_the_node":
+            node.rpc("anvil_dropTransaction", tx_hash)
+            assert pool(ledger) == []
+
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        if while_down != "mined":
+            await asyncio.sleep(0.5)  # the outbox is retried at once: time for a resend to show
+            assert await until(lambda: pool(ledger), 10) == [tx_hash]  # the same bytes again
+            node.rpc("evm_mine")
+        await hass.async_block_till_done(wait_background_tasks=True)
+    finally:
+        node.rpc("evm_setAutomine", True)
+
+    assert accepted(ledger, meter.meter_id) == [1003]
+    assert int(ledger.w3.eth.get_transaction_count(meter.wallet_address)) == nonce + 1
+    stored = hass_storage[f"{DOMAIN}.{entry.entry_id}"]["data"]
+    assert stored["pending"] is None
+    assert stored["last_submitted"]["tx_hash"] == tx_hash
+    last = hass.states.get(f"sensor.grid_ledger_meter_{meter.meter_id}_last_reading_submitted")
+    assert last is not None
+    assert last.state == dt_util.utc_from_timestamp(timestamp).isoformat()
 
 
 async def test_service_rejects_unknown_and_unloaded_entries(

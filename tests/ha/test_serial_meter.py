@@ -216,8 +216,8 @@ async def test_garbled_readout_takes_no_reading_and_keeps_the_outbox(
     with pytest.raises(HomeAssistantError):
         await submit(hass, entry)
     assert hass_storage[store_key]["data"]["pending"] == kept
-    assert entry.runtime_data.pipeline.pending is not None
-    assert entry.runtime_data.pipeline.pending.as_dict() == kept
+    assert entry.runtime_data.pipeline.outbox.pending is not None
+    assert entry.runtime_data.pipeline.outbox.pending.as_dict() == kept
     assert "No reading from the meter on" in caplog.text
 
     local_chain.up()

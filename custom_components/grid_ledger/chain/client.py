@@ -37,7 +37,15 @@ from .errors import (
     UnsupportedVersionError,
     WrongChainError,
 )
-from .models import Bill, LedgerEvent, LedgerInfo, Meter, MeterState, SignedReading
+from .models import (
+    Bill,
+    ContractCall,
+    LedgerEvent,
+    LedgerInfo,
+    Meter,
+    MeterState,
+    SignedReading,
+)
 from .provider import SessionHTTPProvider
 from .signing import domain_separator
 
@@ -271,12 +279,11 @@ class GridLedgerClient:
         await self._open()
         return int(await self.guard(lambda: self._w3.eth.block_number))
 
-    def submit_reading_call(self, signed: SignedReading) -> Any:
+    def submit_reading_call(self, signed: SignedReading) -> ContractCall:
         """The contract call that submits one signed reading."""
         reading = signed.reading
-        return self._contract.functions.submitReading(
-            (reading.meter_id, reading.wh, reading.timestamp), signed.signature
-        )
+        args = [(reading.meter_id, reading.wh, reading.timestamp), signed.signature]
+        return ContractCall(self.address, self._contract.encode_abi("submitReading", args))
 
     async def logs(
         self, from_block: int, to_block: int, topics: list[str | None]
