@@ -260,11 +260,14 @@ class Wallet:
         """Hand recorded transactions to the node before the nonce lock is released; a failure
         here is met again, and settled, by `settle`."""
         with contextlib.suppress(CannotConnectError, TransactionRejectedError):
-            await self.broadcast(txs, save, step)
+            await self.broadcast(txs, save, step, fresh=True)
 
-    async def broadcast(self, txs: list[WalletTx], save: Save, step: Step = _no_step) -> None:
-        """Send the newest signed variant of each unmined transaction, in nonce order."""
-        mined = await self.nonce("latest")
+    async def broadcast(
+        self, txs: list[WalletTx], save: Save, step: Step = _no_step, *, fresh: bool = False
+    ) -> None:
+        """Send the newest signed variant of each unmined transaction, in nonce order (`fresh`:
+        all of them were just signed at the wallet's next nonces, so none can be mined yet)."""
+        mined = 0 if fresh else await self.nonce("latest")
         for tx in txs:
             if tx.nonce < mined or (variant := tx.newest) is None:
                 continue
