@@ -39,12 +39,19 @@ class GridLedgerSensorDescription(SensorEntityDescription):
 
     value_fn: Callable[[GridLedgerCoordinator], StateValue]
     exists_fn: Callable[[GridLedgerCoordinator], bool] = lambda _: True
+    last_reset_fn: Callable[[GridLedgerCoordinator], datetime | None] | None = None
     monetary: bool = False
 
 
 def _permit_until(coordinator: GridLedgerCoordinator) -> datetime | None:
     until = coordinator.data.permit_until
     return None if until >= coordinator.info.permit_forever else _time(until)
+
+
+def _bill_period_start(coordinator: GridLedgerCoordinator) -> datetime | None:
+    """A bill covers one billing period: its start is where the Cost total counts from, so
+    long-term statistics add each new bill to the sum (the Energy dashboard's cost)."""
+    return _time(coordinator.info.period_start(coordinator.data.bill.period))
 
 
 def _last_reading(coordinator: GridLedgerCoordinator) -> datetime | None:
@@ -77,6 +84,7 @@ SENSORS: tuple[GridLedgerSensorDescription, ...] = (
         monetary=True,
         suggested_display_precision=2,
         value_fn=lambda c: _money(c, c.data.bill.amount),
+        last_reset_fn=_bill_period_start,
     ),
     GridLedgerSensorDescription(
         key="balance",
@@ -170,3 +178,9 @@ class GridLedgerSensor(GridLedgerEntity, SensorEntity):
     @property
     def native_value(self) -> StateValue:
         return self.entity_description.value_fn(self.coordinator)
+
+    @property
+    def last_reset(self) -> datetime | None:
+        if (last_reset_fn := self.entity_description.last_reset_fn) is None:
+            return None
+        return last_reset_fn(self.coordinator)

@@ -196,6 +196,7 @@ class GridLedgerClient:
         token = str(await self.guard(functions.paymentToken().call))
         period_length = int(await self.guard(functions.periodLength().call))
         permit_forever = int(await self.guard(functions.PERMIT_FOREVER().call))
+        genesis = int(await self.guard(functions.genesis().call))
         symbol, decimals = NATIVE_SYMBOL, NATIVE_DECIMALS
         payment_token: str | None = None
         if token != ZERO_ADDRESS:
@@ -212,6 +213,7 @@ class GridLedgerClient:
             token_decimals=decimals,
             period_length=period_length,
             permit_forever=permit_forever,
+            genesis=genesis,
         )
         return self.info
 

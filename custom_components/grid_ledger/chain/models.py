@@ -26,6 +26,11 @@ class LedgerInfo:
     token_decimals: int
     period_length: int
     permit_forever: int
+    genesis: int  # unix time the first billing period starts
+
+    def period_start(self, period: int) -> int:
+        """When billing period `period` starts (unix s), as the contract counts periods."""
+        return 0 if period == 0 else self.genesis + (period - 1) * self.period_length
 
 
 @dataclass(frozen=True, slots=True)
