@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, UnitOfEnergy
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.storage import Store
@@ -116,6 +117,17 @@ class Outbox:
         return cls(
             None if pending is None else PendingReading.from_dict(pending),
             None if submitted is None else Submitted.from_dict(submitted),
+        )
+
+
+class NoReadingError(HomeAssistantError):
+    """No reading can be taken now; the translation says why and what to do."""
+
+    def __init__(self, *, translation_key: str, placeholders: dict[str, str]) -> None:
+        super().__init__(
+            translation_domain=DOMAIN,
+            translation_key=translation_key,
+            translation_placeholders=placeholders,
         )
 
 
@@ -229,14 +241,17 @@ class ReadingPipeline:
             wh, timestamp = max(wh, submitted.wh), max(timestamp, submitted.timestamp)
         return wh, timestamp
 
-    async def async_take_reading(self) -> SignedReading | None:
-        """Sign the register now and put it in the outbox, replacing an older unsent reading."""
+    async def async_take_reading(self) -> SignedReading:
+        """Sign the register now and put it in the outbox, replacing an older unsent reading;
+        `NoReadingError` says why there is none."""
         async with self._lock:  # never while a reading is being sent: its settling would drop it
             return await self._async_take_reading()
 
-    async def _async_take_reading(self) -> SignedReading | None:
+    async def _async_take_reading(self) -> SignedReading:
         if (wh := await self.source.async_read_wh()) is None:
-            return None
+            raise NoReadingError(
+                translation_key="register_unavailable", placeholders={"source": self.source.name}
+            )
         last_wh, last_timestamp = self._baseline()
         issue_id = f"{ISSUE_REGISTER_BACKWARDS}_{self.meter_id}"
         if wh < last_wh:
@@ -253,7 +268,10 @@ class ReadingPipeline:
                     "last_wh": str(last_wh),
                 },
             )
-            return None
+            raise NoReadingError(
+                translation_key="register_backwards",
+                placeholders={"source": self.source.name, "wh": str(wh), "last_wh": str(last_wh)},
+            )
         ir.async_delete_issue(self.hass, DOMAIN, issue_id)
         timestamp = max(int(time.time()), last_timestamp + 1)
         signed = self.signer.sign(Reading(self.meter_id, wh, timestamp))
@@ -338,12 +356,22 @@ class ReadingPipeline:
         await self.store.async_save(self.outbox.as_dict())
 
     async def async_submit_now(self) -> Receipt | None:
-        """Take a reading and send it (and anything older) now."""
-        await self.async_take_reading()
+        """Take a reading and send it (or, when none can be taken now, the kept one).
+
+        Raises `NoReadingError` when there is neither; None: the reading landed otherwise.
+        """
+        try:
+            await self.async_take_reading()
+        except NoReadingError:
+            if self.outbox.pending is None:
+                raise
         return await self.async_flush()
 
     async def _async_tick(self, _now: datetime | None = None) -> None:
-        await self._async_quietly(self.async_submit_now)
+        try:
+            await self._async_quietly(self.async_submit_now)
+        except NoReadingError as err:  # a repair, or the source's own log, says why
+            LOGGER.debug("No reading taken: %s", err.translation_key)
 
     async def async_retry(self) -> None:
         """Send the kept reading now, if the node takes it."""

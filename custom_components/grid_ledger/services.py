@@ -216,14 +216,14 @@ async def async_in_entry[T](
 def async_setup_services(hass: HomeAssistant) -> None:
     async def _submit_reading(call: ServiceCall) -> ServiceResponse:
         entry = entry_of(hass, call)
-        receipt = await async_submit_reading(entry)
+        await async_submit_reading(entry)
         submitted = entry.runtime_data.pipeline.last_submitted
-        if receipt is None or submitted is None:
-            return {"submitted": False}
+        if submitted is None:  # pragma: no cover - a submission that did not raise landed
+            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="reading_queued")
         return {
             "submitted": True,
-            "tx_hash": receipt.tx_hash,
-            "block_number": receipt.block_number,
+            "tx_hash": submitted.tx_hash,  # None: it landed through another relay
+            "block_number": submitted.block_number,
             "wh": submitted.wh,
             "timestamp": submitted.timestamp,
         }

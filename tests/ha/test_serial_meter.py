@@ -234,7 +234,8 @@ async def test_garbled_readout_takes_no_reading_and_keeps_the_outbox(
     assert hass_storage[store_key]["data"]["pending"] is None
 
     serial_meter.identification = None  # silent now: still no reading, nothing sent
-    response = await submit(hass, entry)
-    assert response == {"submitted": False}
+    with pytest.raises(HomeAssistantError) as err:
+        await submit(hass, entry)
+    assert err.value.translation_key == "register_unavailable"
     assert accepted(ledger, meter.meter_id) == [4_400_000]
     assert caplog.text.count("No reading from the meter on") == 1  # logged once, not each time

@@ -27,7 +27,7 @@ def test_entity_names_and_icons() -> None:
 
 
 def test_exceptions() -> None:
-    modules = ("__init__.py", "coordinator.py", "services.py")
+    modules = ("__init__.py", "coordinator.py", "readings.py", "services.py")
     used = set().union(*(_keys(module) for module in modules))
     assert used == set(EN["exceptions"])
 
