@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from homeassistant.const import CONF_PASSWORD, CONF_URL, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
 from .billing import Billing
@@ -38,11 +40,14 @@ from .const import (
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator, GridLedgerRuntimeData
 from .enforcement import PermitEnforcer
 from .readings import ReadingPipeline
-from .repairs import async_watch_entities
+from .repairs import async_check_wallet_backup, async_watch_entities, backup_issue_id
 from .services import async_setup_services
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.CALENDAR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+STORAGE_VERSION = 1
+# The entry's stores: the reading outbox, payment intents, billing and enforcement state.
+ENTRY_STORES = ("", ".payment", ".billing", ".enforcement")
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -113,6 +118,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -
     follower.start()
     entry.async_on_unload(follower.stop)
     entry.async_on_unload(async_watch_entities(hass, entry))
+    async_check_wallet_backup(hass, entry)
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -129,3 +135,12 @@ async def _async_options_updated(hass: HomeAssistant, entry: GridLedgerConfigEnt
 
 async def async_unload_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -> bool:
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -> None:
+    """Delete the entry's stores with it: they hold signed readings and signed raw
+    transactions of its wallet. The wallet's key goes with the entry; the README says to back
+    it up or empty the wallet first."""
+    for part in ENTRY_STORES:
+        await Store[Any](hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}{part}").async_remove()
+    ir.async_delete_issue(hass, DOMAIN, backup_issue_id(entry.entry_id))

@@ -27,6 +27,7 @@ CONF_AUTO_PAY: Final = "auto_pay"
 CONF_SPENDING_CAP: Final = "spending_cap"
 CONF_FAIL_SAFE: Final = "fail_safe"
 CONF_WARNING_LEADS: Final = "warning_leads"  # minutes before a trip
+CONF_WALLET_BACKED_UP: Final = "wallet_backed_up"  # a generated key's keystore was shown
 
 WALLET_KEY: Final = "key"
 WALLET_KEYSTORE: Final = "keystore"
@@ -54,6 +55,8 @@ ISSUE_WALLET_NO_GAS: Final = "wallet_no_gas"
 ISSUE_WALLET_GAS_LOW: Final = "wallet_gas_low"
 ISSUE_ENTITY_MISSING: Final = "entity_missing"
 ISSUE_REGISTER_BACKWARDS: Final = "register_backwards"
+ISSUE_WALLET_BACKUP: Final = "wallet_backup"
+MIN_BACKUP_PASSWORD: Final = 8  # characters of the password a key backup is encrypted with
 
 DEFAULT_FAIL_SAFE: Final = "fail_open"
 DEFAULT_WARNING_LEADS: Final = (24 * 60, 60)  # minutes: a day and an hour

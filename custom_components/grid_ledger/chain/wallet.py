@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 import contextlib
 from dataclasses import dataclass
+import json
 import logging
 from typing import Any, cast
 
@@ -248,6 +249,11 @@ class Wallet:
                 priority=priority,
             )
         )
+
+    def keystore(self, password: str) -> str:
+        """The key as an encrypted Web3 Secret Storage (keystore v3) JSON, for a backup; slow by
+        design (scrypt), so run it in an executor."""
+        return json.dumps(Account.encrypt(self._key.to_bytes(), password))
 
     def sign_digest(self, digest: bytes) -> tuple[int, bytes, bytes]:
         """(v, r, s) of a 32-byte digest, e.g. an ERC-2612 permit in a token's domain."""
