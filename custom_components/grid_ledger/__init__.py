@@ -40,7 +40,7 @@ from .const import (
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator, GridLedgerRuntimeData
 from .enforcement import PermitEnforcer
 from .readings import ReadingPipeline
-from .repairs import async_check_wallet_backup, async_watch_entities, backup_issue_id
+from .repairs import async_check_wallet_backup, async_watch_entities
 from .services import async_setup_services
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.CALENDAR, Platform.SENSOR]
@@ -143,4 +143,6 @@ async def async_remove_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) 
     it up or empty the wallet first."""
     for part in ENTRY_STORES:
         await Store[Any](hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}{part}").async_remove()
-    ir.async_delete_issue(hass, DOMAIN, backup_issue_id(entry.entry_id))
+    for domain, issue_id in list(ir.async_get(hass).issues):
+        if domain == DOMAIN and entry.entry_id in issue_id:  # every issue id names its entry
+            ir.async_delete_issue(hass, DOMAIN, issue_id)

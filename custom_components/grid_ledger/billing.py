@@ -9,8 +9,7 @@ sent and released only when that payment provably did not happen.
 from __future__ import annotations
 
 import asyncio
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-import math
+from decimal import ROUND_FLOOR
 from typing import Any, TypedDict
 import uuid
 
@@ -41,8 +40,10 @@ from .const import (
     ISSUE_WALLET_GAS_LOW,
     LOGGER,
 )
-from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator
+from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator, Listeners
 from .policy import DEFAULT_RESERVE_TRANSACTIONS, PaymentAction, decide_payment, gas_low
+from .repairs import async_clear_issue, async_raise_issue
+from .units import base_units, display_amount, kwh
 
 STORAGE_VERSION = 1
 
@@ -66,28 +67,6 @@ class HassPaymentStore:
 
     async def save(self, data: dict[str, Any]) -> None:
         await self._store.async_save(data)
-
-
-def display_amount(amount: int, decimals: int) -> float:
-    """Base units as a JSON number in display units; never below the exact amount, so an
-    approval of the shown figure always covers the bill."""
-    exact = Decimal(amount).scaleb(-decimals)
-    shown = float(exact)
-    if Decimal(str(shown)) < exact:
-        shown = math.nextafter(shown, math.inf)
-    return shown
-
-
-def base_units(
-    amount: float | Decimal, decimals: int, *, rounding: str | None = None
-) -> int | None:
-    """Display units as base units. With no `rounding` (an amount to pay), None when the amount
-    has more decimals than the currency; limits round with `ROUND_CEILING` or `ROUND_FLOOR`."""
-    scaled = Decimal(str(amount)).scaleb(decimals)
-    whole = scaled.to_integral_value(rounding=rounding or ROUND_CEILING)
-    if whole != scaled and rounding is None:
-        return None
-    return int(whole)
 
 
 class Billing:
@@ -118,7 +97,7 @@ class Billing:
         self.gas_low: bool | None = None
         self.approval: dict[str, Any] | None = None  # the open request, not persisted
         self._lock = asyncio.Lock()
-        self._listeners: list[CALLBACK_TYPE] = []
+        self._listeners: Listeners[[]] = Listeners()
 
     # ------------------------------------------------------------------ set-up
 
@@ -145,8 +124,7 @@ class Billing:
     @callback
     def async_add_listener(self, update: CALLBACK_TYPE) -> CALLBACK_TYPE:
         """Call `update` when the wallet's gas state changes."""
-        self._listeners.append(update)
-        return lambda: self._listeners.remove(update)
+        return self._listeners.add(update)
 
     @property
     def device_id(self) -> str | None:
@@ -206,7 +184,7 @@ class Billing:
             return
         self._fire(
             EVENT_LOW_CREDIT,
-            balance=self._display_signed(balance),
+            balance=display_amount(balance, self.decimals),
             threshold=display_amount(threshold, self.decimals),
             currency=self.currency,
         )
@@ -253,7 +231,7 @@ class Billing:
                 amount=display_amount(data.bill.amount, self.decimals),
                 amount_due=display_amount(data.amount_due, self.decimals),
                 currency=self.currency,
-                energy_kwh=data.bill.energy_wh / 1000,
+                energy_kwh=kwh(data.bill.energy_wh),
                 due_at=dt_util.utc_from_timestamp(data.bill.due_at).isoformat(),
             )
         if changed:
@@ -379,30 +357,19 @@ class Billing:
         if low == self.gas_low:
             return
         self.gas_low = low
-        issue_id = f"{ISSUE_WALLET_GAS_LOW}_{self.meter_id}"
         if low:
-            ir.async_create_issue(
+            async_raise_issue(
                 self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
+                self.entry.entry_id,
+                ISSUE_WALLET_GAS_LOW,
+                {"address": self.wallet.address, "transactions": str(DEFAULT_RESERVE_TRANSACTIONS)},
                 severity=ir.IssueSeverity.WARNING,
-                translation_key=ISSUE_WALLET_GAS_LOW,
-                translation_placeholders={
-                    "address": self.wallet.address,
-                    "transactions": str(DEFAULT_RESERVE_TRANSACTIONS),
-                },
             )
         else:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-        for update in list(self._listeners):
-            update()
+            async_clear_issue(self.hass, self.entry.entry_id, ISSUE_WALLET_GAS_LOW)
+        self._listeners.notify()
 
     # ------------------------------------------------------------------ helpers
-
-    def _display_signed(self, amount: int) -> float:
-        shown = display_amount(abs(amount), self.decimals)
-        return -shown if amount < 0 else shown
 
     def _fire(self, event_type: str, **data: Any) -> None:
         self.hass.bus.async_fire(event_type, {"device_id": self.device_id, **data})

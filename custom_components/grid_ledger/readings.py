@@ -14,10 +14,9 @@ from decimal import Decimal, InvalidOperation
 import time
 from typing import Any, Protocol
 
-from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, UnitOfEnergy
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.storage import Store
 
@@ -46,13 +45,10 @@ from .const import (
 )
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator
 from .meters.iec62056 import Iec62056Error, read_meter
+from .repairs import async_clear_issue, async_raise_issue
+from .units import WH_PER_UNIT
 
 STORAGE_VERSION = 1
-WH_PER_UNIT = {
-    UnitOfEnergy.WATT_HOUR: 1,
-    UnitOfEnergy.KILO_WATT_HOUR: 1_000,
-    UnitOfEnergy.MEGA_WATT_HOUR: 1_000_000,
-}
 # Reverts that a later, newer reading cannot fix by waiting: the old reading is dropped.
 KEEP_ON_REVERT = {"EnforcedPause"}
 
@@ -253,26 +249,20 @@ class ReadingPipeline:
                 translation_key="register_unavailable", placeholders={"source": self.source.name}
             )
         last_wh, last_timestamp = self._baseline()
-        issue_id = f"{ISSUE_REGISTER_BACKWARDS}_{self.meter_id}"
+        entry_id = self.entry.entry_id
         if wh < last_wh:
-            ir.async_create_issue(
+            registers = {"wh": str(wh), "last_wh": str(last_wh)}
+            async_raise_issue(
                 self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.ERROR,
-                translation_key=ISSUE_REGISTER_BACKWARDS,
-                translation_placeholders={
-                    "entity_id": self.source.name,
-                    "wh": str(wh),
-                    "last_wh": str(last_wh),
-                },
+                entry_id,
+                ISSUE_REGISTER_BACKWARDS,
+                {"entity_id": self.source.name, **registers},
             )
             raise NoReadingError(
                 translation_key="register_backwards",
-                placeholders={"source": self.source.name, "wh": str(wh), "last_wh": str(last_wh)},
+                placeholders={"source": self.source.name, **registers},
             )
-        ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+        async_clear_issue(self.hass, entry_id, ISSUE_REGISTER_BACKWARDS)
         timestamp = max(int(time.time()), last_timestamp + 1)
         signed = self.signer.sign(Reading(self.meter_id, wh, timestamp))
         self.outbox.pending = PendingReading(signed)
@@ -292,14 +282,11 @@ class ReadingPipeline:
             try:
                 receipt = await self._async_send(pending)
             except InsufficientFundsError:
-                ir.async_create_issue(
+                async_raise_issue(
                     self.hass,
-                    DOMAIN,
-                    f"{ISSUE_WALLET_NO_GAS}_{self.meter_id}",
-                    is_fixable=False,
-                    severity=ir.IssueSeverity.ERROR,
-                    translation_key=ISSUE_WALLET_NO_GAS,
-                    translation_placeholders={"address": self.wallet.address},
+                    self.entry.entry_id,
+                    ISSUE_WALLET_NO_GAS,
+                    {"address": self.wallet.address},
                 )
                 raise
             except RevertedError as err:
@@ -307,7 +294,7 @@ class ReadingPipeline:
                     LOGGER.warning("Reading rejected by the contract: %s", err)
                     await self._settle(None)
                 raise
-            ir.async_delete_issue(self.hass, DOMAIN, f"{ISSUE_WALLET_NO_GAS}_{self.meter_id}")
+            async_clear_issue(self.hass, self.entry.entry_id, ISSUE_WALLET_NO_GAS)
             reading = pending.signed.reading
             tx_hash = None if receipt is None else receipt.tx_hash
             block = None if receipt is None else receipt.block_number

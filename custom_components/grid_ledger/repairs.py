@@ -30,21 +30,52 @@ from .const import (
 WATCHED = (CONF_ENERGY_ENTITY, CONF_RELAY_ENTITY)
 
 
-def issue_id(entry_id: str, key: str) -> str:
-    return f"{ISSUE_ENTITY_MISSING}_{entry_id}_{key}"
+def issue_id(translation_key: str, entry_id: str, *parts: str) -> str:
+    """Issues belong to an entry, not to a meter id (two contracts may reuse a meter id)."""
+    return "_".join((translation_key, entry_id, *parts))
+
+
+@callback
+def async_raise_issue(
+    hass: HomeAssistant,
+    entry_id: str,
+    translation_key: str,
+    placeholders: dict[str, str],
+    *,
+    parts: tuple[str, ...] = (),
+    severity: ir.IssueSeverity = ir.IssueSeverity.ERROR,
+    fix_data: dict[str, str | int | float | None] | None = None,
+) -> None:
+    """Raise (or update) one of the entry's issues; `fix_data` makes it fixable."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id(translation_key, entry_id, *parts),
+        is_fixable=fix_data is not None,
+        severity=severity,
+        translation_key=translation_key,
+        translation_placeholders=placeholders,
+        data=fix_data,
+    )
+
+
+@callback
+def async_clear_issue(
+    hass: HomeAssistant, entry_id: str, translation_key: str, *parts: str
+) -> None:
+    """Close one of the entry's issues: its cause went away."""
+    ir.async_delete_issue(hass, DOMAIN, issue_id(translation_key, entry_id, *parts))
 
 
 @callback
 def async_report_missing(hass: HomeAssistant, entry_id: str, key: str, entity_id: str) -> None:
-    ir.async_create_issue(
+    async_raise_issue(
         hass,
-        DOMAIN,
-        issue_id(entry_id, key),
-        is_fixable=True,
-        severity=ir.IssueSeverity.ERROR,
-        translation_key=ISSUE_ENTITY_MISSING,
-        translation_placeholders={"entity_id": entity_id},
-        data={"entry_id": entry_id, "key": key},
+        entry_id,
+        ISSUE_ENTITY_MISSING,
+        {"entity_id": entity_id},
+        parts=(key,),
+        fix_data={"entry_id": entry_id, "key": key},
     )
 
 
@@ -57,7 +88,7 @@ def async_watch_entities(hass: HomeAssistant, entry: Any) -> CALLBACK_TYPE:
         if registry.async_get(entity_id) is None and hass.states.get(entity_id) is None:
             async_report_missing(hass, entry.entry_id, key, entity_id)
         else:
-            ir.async_delete_issue(hass, DOMAIN, issue_id(entry.entry_id, key))
+            async_clear_issue(hass, entry.entry_id, ISSUE_ENTITY_MISSING, key)
 
     @callback
     def _on_registry_update(event: Event[er.EventEntityRegistryUpdatedData]) -> None:
@@ -100,27 +131,20 @@ class EntityMissingRepairFlow(RepairsFlow):
         )
 
 
-def backup_issue_id(entry_id: str) -> str:
-    return f"{ISSUE_WALLET_BACKUP}_{entry_id}"
-
-
 @callback
 def async_check_wallet_backup(hass: HomeAssistant, entry: Any) -> None:
     """Ask for a backup of a key this integration generated, until one was shown and kept."""
     generated = entry.data.get(CONF_WALLET_TYPE) == WALLET_GENERATED
     if not generated or entry.data.get(CONF_WALLET_BACKED_UP):
-        ir.async_delete_issue(hass, DOMAIN, backup_issue_id(entry.entry_id))
+        async_clear_issue(hass, entry.entry_id, ISSUE_WALLET_BACKUP)
         return
-    ir.async_create_issue(
+    async_raise_issue(
         hass,
-        DOMAIN,
-        backup_issue_id(entry.entry_id),
-        is_fixable=True,
-        is_persistent=False,
+        entry.entry_id,
+        ISSUE_WALLET_BACKUP,
+        {"address": entry.runtime_data.wallet.address},
         severity=ir.IssueSeverity.WARNING,
-        translation_key=ISSUE_WALLET_BACKUP,
-        translation_placeholders={"address": entry.runtime_data.wallet.address},
-        data={"entry_id": entry.entry_id},
+        fix_data={"entry_id": entry.entry_id},
     )
 
 
@@ -171,7 +195,7 @@ class WalletBackupRepairFlow(RepairsFlow):
                 self.hass.config_entries.async_update_entry(
                     entry, data={**entry.data, CONF_WALLET_BACKED_UP: True}
                 )
-                ir.async_delete_issue(self.hass, DOMAIN, backup_issue_id(entry.entry_id))
+                async_clear_issue(self.hass, entry.entry_id, ISSUE_WALLET_BACKUP)
                 return self.async_create_entry(data={})
             errors["saved"] = "confirm_saved"
         return self.async_show_form(

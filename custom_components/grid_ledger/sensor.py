@@ -20,13 +20,14 @@ from homeassistant.util import dt as dt_util
 from .const import CONF_CURRENCY, NATIVE_COIN_UNIT
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator
 from .entity import GridLedgerEntity
+from .units import COIN_DECIMALS, display_amount
 
 PARALLEL_UPDATES = 0
 StateValue = float | int | datetime | None
 
 
 def _money(coordinator: GridLedgerCoordinator, amount: int) -> float:
-    return amount / float(10**coordinator.info.token_decimals)
+    return display_amount(amount, coordinator.info.token_decimals)
 
 
 def _time(timestamp: int) -> datetime | None:
@@ -52,11 +53,6 @@ def _bill_period_start(coordinator: GridLedgerCoordinator) -> datetime | None:
     """A bill covers one billing period: its start is where the Cost total counts from, so
     long-term statistics add each new bill to the sum (the Energy dashboard's cost)."""
     return _time(coordinator.info.period_start(coordinator.data.bill.period))
-
-
-def _last_reading(coordinator: GridLedgerCoordinator) -> datetime | None:
-    submitted = coordinator.config_entry.runtime_data.pipeline.last_submitted
-    return _time(submitted.timestamp) if submitted else None
 
 
 SENSORS: tuple[GridLedgerSensorDescription, ...] = (
@@ -122,7 +118,7 @@ SENSORS: tuple[GridLedgerSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         native_unit_of_measurement=NATIVE_COIN_UNIT,
         suggested_display_precision=6,
-        value_fn=lambda c: c.data.wallet_coin / 10**18,
+        value_fn=lambda c: display_amount(c.data.wallet_coin, COIN_DECIMALS),
     ),
     GridLedgerSensorDescription(
         key="wallet_token",
@@ -137,7 +133,7 @@ SENSORS: tuple[GridLedgerSensorDescription, ...] = (
         translation_key="last_reading",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=_last_reading,
+        value_fn=lambda c: _time(c.data.meter.last_timestamp),
     ),
 )
 

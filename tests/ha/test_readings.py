@@ -190,7 +190,7 @@ async def test_register_backwards_raises_a_repair_and_is_never_submitted(
         "wh": "500",
         "last_wh": "1000",
     }
-    issue = issue_registry.async_get_issue(DOMAIN, f"register_backwards_{meter.meter_id}")
+    issue = issue_registry.async_get_issue(DOMAIN, f"register_backwards_{entry.entry_id}")
     assert issue is not None
     assert issue.translation_placeholders == {
         "entity_id": "sensor.house_energy",
@@ -201,7 +201,7 @@ async def test_register_backwards_raises_a_repair_and_is_never_submitted(
 
     await set_register(hass, 1.001)
     assert (await submit(hass, entry))["submitted"] is True
-    assert issue_registry.async_get_issue(DOMAIN, f"register_backwards_{meter.meter_id}") is None
+    assert issue_registry.async_get_issue(DOMAIN, f"register_backwards_{entry.entry_id}") is None
 
 
 async def test_rejected_reading_is_dropped(
@@ -230,13 +230,13 @@ async def test_wallet_without_gas_raises_a_repair(
     with pytest.raises(HomeAssistantError) as err:
         await submit(hass, entry)
     assert err.value.translation_key == "wallet_no_gas"
-    issue = issue_registry.async_get_issue(DOMAIN, f"wallet_no_gas_{meter.meter_id}")
+    issue = issue_registry.async_get_issue(DOMAIN, f"wallet_no_gas_{entry.entry_id}")
     assert issue is not None
 
     address = issue.translation_placeholders["address"]  # type: ignore[index]
     ledger.anvil.rpc("anvil_setBalance", address, hex(10**18))
     assert (await submit(hass, entry))["submitted"] is True
-    assert issue_registry.async_get_issue(DOMAIN, f"wallet_no_gas_{meter.meter_id}") is None
+    assert issue_registry.async_get_issue(DOMAIN, f"wallet_no_gas_{entry.entry_id}") is None
     assert accepted(ledger, meter.meter_id) == [1002]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.repairs import DOMAIN as REPAIRS_DOMAIN
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
 import pytest
@@ -112,7 +113,7 @@ async def test_node_unreachable_for_long_raises_a_repair(
     entry = make_entry(local_chain.ledger, meter)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    issue_id = f"node_unreachable_{meter.meter_id}"
+    issue_id = f"node_unreachable_{entry.entry_id}"
 
     local_chain.down()
     for _ in range(7):  # 35 minutes of failed refreshes
@@ -225,7 +226,15 @@ async def test_removing_the_entry_deletes_its_stores(
     prefix = f"{DOMAIN}.{entry.entry_id}"
     kept = {key for key in hass_storage if key.startswith(prefix)}
     assert {prefix, f"{prefix}.billing", f"{prefix}.enforcement"} <= kept
+    await set_register(hass, 1.0)  # backwards: the entry's own repair
+    with pytest.raises(HomeAssistantError):
+        await hass.services.async_call(
+            DOMAIN, "submit_reading", {"config_entry_id": entry.entry_id}, blocking=True
+        )
+    issue_registry = ir.async_get(hass)
+    assert issue_registry.async_get_issue(DOMAIN, f"register_backwards_{entry.entry_id}")
 
     assert (await hass.config_entries.async_remove(entry.entry_id))["require_restart"] is False
     await hass.async_block_till_done()
     assert [key for key in hass_storage if key.startswith(prefix)] == []
+    assert [i for (domain, i) in issue_registry.issues if domain == DOMAIN] == []
