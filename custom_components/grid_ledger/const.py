@@ -22,7 +22,6 @@ CONF_ENERGY_SOURCE: Final = "energy_source"  # a flow choice only: entries hold 
 CONF_SERIAL_PORT: Final = "serial_port"
 CONF_BAUDRATE: Final = "baudrate"
 CONF_READING_INTERVAL: Final = "reading_interval"
-CONF_CURRENCY: Final = "currency"
 CONF_AUTO_PAY: Final = "auto_pay"
 CONF_SPENDING_CAP: Final = "spending_cap"
 CONF_FAIL_SAFE: Final = "fail_safe"

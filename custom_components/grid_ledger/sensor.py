@@ -17,7 +17,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_CURRENCY, NATIVE_COIN_UNIT
+from .const import NATIVE_COIN_UNIT
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator
 from .entity import GridLedgerEntity
 from .units import COIN_DECIMALS, display_amount
@@ -41,7 +41,7 @@ class GridLedgerSensorDescription(SensorEntityDescription):
     value_fn: Callable[[GridLedgerCoordinator], StateValue]
     exists_fn: Callable[[GridLedgerCoordinator], bool] = lambda _: True
     last_reset_fn: Callable[[GridLedgerCoordinator], datetime | None] | None = None
-    monetary: bool = False
+    monetary: bool = False  # an amount of the ledger's payment token, shown with its symbol
 
 
 def _permit_until(coordinator: GridLedgerCoordinator) -> datetime | None:
@@ -124,6 +124,7 @@ SENSORS: tuple[GridLedgerSensorDescription, ...] = (
         key="wallet_token",
         translation_key="wallet_token",
         entity_category=EntityCategory.DIAGNOSTIC,
+        monetary=True,
         suggested_display_precision=2,
         value_fn=lambda c: _money(c, c.data.wallet_token or 0),
         exists_fn=lambda c: c.info.payment_token is not None,
@@ -144,9 +145,8 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     coordinator = entry.runtime_data.coordinator
-    currency = entry.options.get(CONF_CURRENCY, hass.config.currency)
     async_add_entities(
-        GridLedgerSensor(coordinator, description, currency)
+        GridLedgerSensor(coordinator, description)
         for description in SENSORS
         if description.exists_fn(coordinator)
     )
@@ -158,18 +158,14 @@ class GridLedgerSensor(GridLedgerEntity, SensorEntity):
     entity_description: GridLedgerSensorDescription
 
     def __init__(
-        self,
-        coordinator: GridLedgerCoordinator,
-        description: GridLedgerSensorDescription,
-        currency: str,
+        self, coordinator: GridLedgerCoordinator, description: GridLedgerSensorDescription
     ) -> None:
         super().__init__(coordinator, description)
+        currency = coordinator.info.token_symbol  # as events, notifications and errors say
         if description.monetary:
             self._attr_native_unit_of_measurement = currency
         elif description.key == "price":
             self._attr_native_unit_of_measurement = f"{currency}/{UnitOfEnergy.KILO_WATT_HOUR}"
-        elif description.key == "wallet_token":
-            self._attr_native_unit_of_measurement = coordinator.info.token_symbol
 
     @property
     def native_value(self) -> StateValue:

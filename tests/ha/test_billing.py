@@ -382,7 +382,6 @@ async def test_options_turn_auto_pay_on_with_a_cap(hass: HomeAssistant, ledger: 
         flow["flow_id"],
         {
             CONF_READING_INTERVAL: 15,
-            "currency": "EUR",
             CONF_AUTO_PAY: True,
             CONF_SPENDING_CAP: 0.0250000001,
         },

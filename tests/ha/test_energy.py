@@ -18,8 +18,6 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     do_adhoc_statistics,
 )
 
-from custom_components.grid_ledger.const import CONF_CURRENCY
-
 from .conftest import RELAY_ENTITY, LocalChain, deploy, make_entry, register_meter, set_register
 from .test_billing import issue_bill
 from .test_entities import setup_fixed_meter
@@ -95,7 +93,6 @@ async def test_cost_statistics_add_up_to_what_the_contract_billed(
     hass.states.async_set(RELAY_ENTITY, "on")
     entry = make_entry(ledger, meter)
     entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(entry, options={CONF_CURRENCY: "EUR"})
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     coordinator = entry.runtime_data.coordinator
