@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from homeassistant.const import CONF_PASSWORD, CONF_URL, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
 from .billing import Billing
@@ -19,7 +21,7 @@ from .chain import (
     GridLedgerError,
     InvalidKeyError,
     ReadingSigner,
-    TransactionSender,
+    Wallet,
     decrypt_keystore,
 )
 from .const import (
@@ -32,16 +34,20 @@ from .const import (
     CONF_WALLET_TYPE,
     DEFAULT_READING_INTERVAL,
     DOMAIN,
+    RECEIPT_TIMEOUT,
     WALLET_KEYSTORE,
 )
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator, GridLedgerRuntimeData
 from .enforcement import PermitEnforcer
 from .readings import ReadingPipeline
-from .repairs import async_watch_entities
+from .repairs import async_check_wallet_backup, async_watch_entities
 from .services import async_setup_services
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.CALENDAR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+STORAGE_VERSION = 1
+# The entry's stores: the reading outbox, payment intents, billing and enforcement state.
+ENTRY_STORES = ("", ".payment", ".billing", ".enforcement")
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -87,19 +93,24 @@ async def async_setup_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -
         ) from err
     entry.async_on_unload(client.close)
 
-    sender = TransactionSender(client, wallet_key)
-    coordinator = GridLedgerCoordinator(hass, entry, client, info, sender.address)
+    wallet = Wallet(client, wallet_key, receipt_timeout=RECEIPT_TIMEOUT)
+    coordinator = GridLedgerCoordinator(hass, entry, client, info, wallet.address)
     await coordinator.async_config_entry_first_refresh()
     signer = ReadingSigner(entry.data[CONF_METER_KEY], info.chain_id, info.address)
-    pipeline = ReadingPipeline(hass, entry, client, sender, signer, coordinator)
+    pipeline = ReadingPipeline(hass, entry, wallet, signer, coordinator)
     await pipeline.async_load()
-    entry.runtime_data = GridLedgerRuntimeData(client, sender, coordinator, pipeline)
     enforcer = PermitEnforcer(hass, entry, coordinator)
     await enforcer.async_load()
-    entry.runtime_data.enforcer = enforcer
-    billing = Billing(hass, entry, client, sender, coordinator, wallet_key)
+    billing = Billing(hass, entry, wallet, coordinator)
     await billing.async_load()
-    entry.runtime_data.billing = billing
+    entry.runtime_data = GridLedgerRuntimeData(
+        client=client,
+        wallet=wallet,
+        coordinator=coordinator,
+        pipeline=pipeline,
+        enforcer=enforcer,
+        billing=billing,
+    )
 
     interval = timedelta(minutes=entry.options.get(CONF_READING_INTERVAL, DEFAULT_READING_INTERVAL))
     entry.async_on_unload(pipeline.async_start(interval))
@@ -107,6 +118,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -
     follower.start()
     entry.async_on_unload(follower.stop)
     entry.async_on_unload(async_watch_entities(hass, entry))
+    async_check_wallet_backup(hass, entry)
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -123,3 +135,14 @@ async def _async_options_updated(hass: HomeAssistant, entry: GridLedgerConfigEnt
 
 async def async_unload_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -> bool:
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -> None:
+    """Delete the entry's stores with it: they hold signed readings and signed raw
+    transactions of its wallet. The wallet's key goes with the entry; the README says to back
+    it up or empty the wallet first."""
+    for part in ENTRY_STORES:
+        await Store[Any](hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}{part}").async_remove()
+    for domain, issue_id in list(ir.async_get(hass).issues):
+        if domain == DOMAIN and entry.entry_id in issue_id:  # every issue id names its entry
+            ir.async_delete_issue(hass, DOMAIN, issue_id)

@@ -9,8 +9,7 @@ sent and released only when that payment provably did not happen.
 from __future__ import annotations
 
 import asyncio
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-import math
+from decimal import ROUND_FLOOR
 from typing import Any, TypedDict
 import uuid
 
@@ -21,7 +20,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 
-from .chain import GridLedgerClient, GridLedgerError, LedgerEvent, MeterState, TransactionSender
+from .chain import GridLedgerError, LedgerEvent, MeterState, Wallet
 from .chain.payments import (
     PAY_GAS_FLOOR,
     PaymentEngine,
@@ -41,11 +40,12 @@ from .const import (
     ISSUE_WALLET_GAS_LOW,
     LOGGER,
 )
-from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator
+from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator, Listeners
 from .policy import DEFAULT_RESERVE_TRANSACTIONS, PaymentAction, decide_payment, gas_low
+from .repairs import async_clear_issue, async_raise_issue
+from .units import base_units, display_amount, kwh
 
 STORAGE_VERSION = 1
-RECEIPT_TIMEOUT = 120.0  # seconds an action waits for its block before reporting it pending
 
 
 class BillingState(TypedDict):
@@ -69,28 +69,6 @@ class HassPaymentStore:
         await self._store.async_save(data)
 
 
-def display_amount(amount: int, decimals: int) -> float:
-    """Base units as a JSON number in display units; never below the exact amount, so an
-    approval of the shown figure always covers the bill."""
-    exact = Decimal(amount).scaleb(-decimals)
-    shown = float(exact)
-    if Decimal(str(shown)) < exact:
-        shown = math.nextafter(shown, math.inf)
-    return shown
-
-
-def base_units(
-    amount: float | Decimal, decimals: int, *, rounding: str | None = None
-) -> int | None:
-    """Display units as base units. With no `rounding` (an amount to pay), None when the amount
-    has more decimals than the currency; limits round with `ROUND_CEILING` or `ROUND_FLOOR`."""
-    scaled = Decimal(str(amount)).scaleb(decimals)
-    whole = scaled.to_integral_value(rounding=rounding or ROUND_CEILING)
-    if whole != scaled and rounding is None:
-        return None
-    return int(whole)
-
-
 class Billing:
     """Bills, automatic and approved payments, top-ups and the wallet's gas of one meter."""
 
@@ -98,23 +76,18 @@ class Billing:
         self,
         hass: HomeAssistant,
         entry: GridLedgerConfigEntry,
-        client: GridLedgerClient,
-        sender: TransactionSender,
+        wallet: Wallet,
         coordinator: GridLedgerCoordinator,
-        wallet_key: str,
     ) -> None:
         self.hass = hass
         self.entry = entry
-        self.client = client
+        self.client = wallet.client
         self.coordinator = coordinator
-        self.sender = sender
+        self.wallet = wallet
         self.meter_id = coordinator.meter_id
         self.engine = PaymentEngine(
-            client,
-            sender,
-            wallet_key,
+            wallet,
             HassPaymentStore(hass, f"{DOMAIN}.{entry.entry_id}.payment"),
-            receipt_timeout=RECEIPT_TIMEOUT,
             on_result=self._on_result,
         )
         self._store: Store[BillingState] = Store(
@@ -124,7 +97,7 @@ class Billing:
         self.gas_low: bool | None = None
         self.approval: dict[str, Any] | None = None  # the open request, not persisted
         self._lock = asyncio.Lock()
-        self._listeners: list[CALLBACK_TYPE] = []
+        self._listeners: Listeners[[]] = Listeners()
 
     # ------------------------------------------------------------------ set-up
 
@@ -151,8 +124,7 @@ class Billing:
     @callback
     def async_add_listener(self, update: CALLBACK_TYPE) -> CALLBACK_TYPE:
         """Call `update` when the wallet's gas state changes."""
-        self._listeners.append(update)
-        return lambda: self._listeners.remove(update)
+        return self._listeners.add(update)
 
     @property
     def device_id(self) -> str | None:
@@ -212,7 +184,7 @@ class Billing:
             return
         self._fire(
             EVENT_LOW_CREDIT,
-            balance=self._display_signed(balance),
+            balance=display_amount(balance, self.decimals),
             threshold=display_amount(threshold, self.decimals),
             currency=self.currency,
         )
@@ -259,7 +231,7 @@ class Billing:
                 amount=display_amount(data.bill.amount, self.decimals),
                 amount_due=display_amount(data.amount_due, self.decimals),
                 currency=self.currency,
-                energy_kwh=data.bill.energy_wh / 1000,
+                energy_kwh=kwh(data.bill.energy_wh),
                 due_at=dt_util.utc_from_timestamp(data.bill.due_at).isoformat(),
             )
         if changed:
@@ -372,7 +344,7 @@ class Billing:
 
     async def _async_check_gas(self, data: MeterState) -> None:
         try:
-            max_fee, _ = await self.sender.fees(retry=False)
+            max_fee, _ = await self.wallet.fees(retry=False)
         except GridLedgerError as err:
             LOGGER.debug("Gas not checked: %s", err)
             return
@@ -385,30 +357,19 @@ class Billing:
         if low == self.gas_low:
             return
         self.gas_low = low
-        issue_id = f"{ISSUE_WALLET_GAS_LOW}_{self.meter_id}"
         if low:
-            ir.async_create_issue(
+            async_raise_issue(
                 self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
+                self.entry.entry_id,
+                ISSUE_WALLET_GAS_LOW,
+                {"address": self.wallet.address, "transactions": str(DEFAULT_RESERVE_TRANSACTIONS)},
                 severity=ir.IssueSeverity.WARNING,
-                translation_key=ISSUE_WALLET_GAS_LOW,
-                translation_placeholders={
-                    "address": self.engine.address,
-                    "transactions": str(DEFAULT_RESERVE_TRANSACTIONS),
-                },
             )
         else:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-        for update in list(self._listeners):
-            update()
+            async_clear_issue(self.hass, self.entry.entry_id, ISSUE_WALLET_GAS_LOW)
+        self._listeners.notify()
 
     # ------------------------------------------------------------------ helpers
-
-    def _display_signed(self, amount: int) -> float:
-        shown = display_amount(abs(amount), self.decimals)
-        return -shown if amount < 0 else shown
 
     def _fire(self, event_type: str, **data: Any) -> None:
         self.hass.bus.async_fire(event_type, {"device_id": self.device_id, **data})

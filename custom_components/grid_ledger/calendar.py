@@ -15,6 +15,7 @@ from homeassistant.util import dt as dt_util
 from .const import DOMAIN
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator
 from .entity import GridLedgerEntity
+from .units import display_amount
 
 PARALLEL_UPDATES = 0
 EVENT_LENGTH = timedelta(minutes=1)
@@ -39,7 +40,7 @@ def meter_events(coordinator: GridLedgerCoordinator, text: EventTexts) -> list[C
     events: list[CalendarEvent] = []
     if data.bill.period and data.bill.due_at:
         start = dt_util.utc_from_timestamp(data.bill.due_at)
-        amount = data.bill.amount / 10**coordinator.info.token_decimals
+        amount = display_amount(data.bill.amount, coordinator.info.token_decimals)
         events.append(
             CalendarEvent(
                 start=start,

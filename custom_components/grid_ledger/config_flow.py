@@ -32,7 +32,6 @@ from .const import (
     CONF_BAUDRATE,
     CONF_CHAIN_ID,
     CONF_CONTRACT,
-    CONF_CURRENCY,
     CONF_ENERGY_ENTITY,
     CONF_ENERGY_SOURCE,
     CONF_FAIL_SAFE,
@@ -411,7 +410,7 @@ class GridLedgerConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class GridLedgerOptionsFlow(OptionsFlow):
-    """Reading interval and the currency the billing token stands for."""
+    """Reading interval, payments and the permit's fail-safe and warnings."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         if user_input is not None:
@@ -428,7 +427,6 @@ class GridLedgerOptionsFlow(OptionsFlow):
                         min=1, max=1440, step=1, unit_of_measurement="min"
                     )
                 ),
-                vol.Required(CONF_CURRENCY): selector.TextSelector(),
                 vol.Optional(CONF_FAIL_SAFE): FAIL_SAFE_SELECTOR,
                 vol.Optional(CONF_WARNING_LEADS): WARNING_LEADS_SELECTOR,
                 vol.Optional(CONF_AUTO_PAY): selector.BooleanSelector(),
@@ -441,7 +439,6 @@ class GridLedgerOptionsFlow(OptionsFlow):
         )
         suggested = {
             CONF_READING_INTERVAL: DEFAULT_READING_INTERVAL,
-            CONF_CURRENCY: self.hass.config.currency,
             CONF_FAIL_SAFE: DEFAULT_FAIL_SAFE,
             CONF_AUTO_PAY: False,
             CONF_SPENDING_CAP: DEFAULT_SPENDING_CAP,

@@ -22,11 +22,11 @@ CONF_ENERGY_SOURCE: Final = "energy_source"  # a flow choice only: entries hold 
 CONF_SERIAL_PORT: Final = "serial_port"
 CONF_BAUDRATE: Final = "baudrate"
 CONF_READING_INTERVAL: Final = "reading_interval"
-CONF_CURRENCY: Final = "currency"
 CONF_AUTO_PAY: Final = "auto_pay"
 CONF_SPENDING_CAP: Final = "spending_cap"
 CONF_FAIL_SAFE: Final = "fail_safe"
 CONF_WARNING_LEADS: Final = "warning_leads"  # minutes before a trip
+CONF_WALLET_BACKED_UP: Final = "wallet_backed_up"  # a generated key's keystore was shown
 
 WALLET_KEY: Final = "key"
 WALLET_KEYSTORE: Final = "keystore"
@@ -40,6 +40,7 @@ SERIAL_READ_TIMEOUT: Final = 15.0  # seconds for a whole IEC 62056-21 readout
 DEFAULT_READING_INTERVAL: Final = 15  # minutes
 REFRESH_INTERVAL: Final = timedelta(minutes=5)
 UNREACHABLE_REPAIR_AFTER: Final = timedelta(minutes=30)
+RECEIPT_TIMEOUT: Final = 120.0  # seconds a transaction is awaited before it is reported pending
 NATIVE_COIN_UNIT: Final = "ETH"
 DEFAULT_SPENDING_CAP: Final = 0.0  # per billing period, in the payment currency's units
 
@@ -53,6 +54,8 @@ ISSUE_WALLET_NO_GAS: Final = "wallet_no_gas"
 ISSUE_WALLET_GAS_LOW: Final = "wallet_gas_low"
 ISSUE_ENTITY_MISSING: Final = "entity_missing"
 ISSUE_REGISTER_BACKWARDS: Final = "register_backwards"
+ISSUE_WALLET_BACKUP: Final = "wallet_backup"
+MIN_BACKUP_PASSWORD: Final = 8  # characters of the password a key backup is encrypted with
 
 DEFAULT_FAIL_SAFE: Final = "fail_open"
 DEFAULT_WARNING_LEADS: Final = (24 * 60, 60)  # minutes: a day and an hour

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -19,7 +19,7 @@ from .chain import (
     LedgerEvent,
     LedgerInfo,
     MeterState,
-    TransactionSender,
+    Wallet,
 )
 from .const import (
     CONF_METER_ID,
@@ -29,6 +29,7 @@ from .const import (
     REFRESH_INTERVAL,
     UNREACHABLE_REPAIR_AFTER,
 )
+from .repairs import async_clear_issue, async_raise_issue
 
 if TYPE_CHECKING:
     from .billing import Billing
@@ -38,16 +39,34 @@ if TYPE_CHECKING:
 PERMIT_EVENTS = frozenset({"PaymentReceived", "PermitChanged", "ProtectionSet"})
 
 
-@dataclass
+class Listeners[**P]:
+    """Callbacks the integration's own objects notify (a coordinator's update listeners are
+    Home Assistant's); `add` returns the remover."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[P, None]] = []
+
+    @callback
+    def add(self, listener: Callable[P, None]) -> CALLBACK_TYPE:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    @callback
+    def notify(self, *args: P.args, **kwargs: P.kwargs) -> None:
+        for listener in list(self._listeners):
+            listener(*args, **kwargs)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class GridLedgerRuntimeData:
-    """What a set-up entry holds."""
+    """What a set-up entry holds, built completely before it is stored on the entry."""
 
     client: GridLedgerClient
-    sender: TransactionSender
+    wallet: Wallet
     coordinator: GridLedgerCoordinator
     pipeline: ReadingPipeline
-    enforcer: PermitEnforcer | None = None
-    billing: Billing | None = None
+    enforcer: PermitEnforcer
+    billing: Billing
 
 
 type GridLedgerConfigEntry = ConfigEntry[GridLedgerRuntimeData]
@@ -78,7 +97,7 @@ class GridLedgerCoordinator(DataUpdateCoordinator[MeterState]):
         self.wallet = wallet
         self.meter_id: int = entry.data[CONF_METER_ID]
         self.unreachable_since: float | None = None
-        self._event_listeners: list[Callable[[list[LedgerEvent]], None]] = []
+        self._event_listeners: Listeners[[list[LedgerEvent]]] = Listeners()
 
     async def _async_update_data(self) -> MeterState:
         try:
@@ -93,7 +112,7 @@ class GridLedgerCoordinator(DataUpdateCoordinator[MeterState]):
                 translation_placeholders={"error": str(err)},
             ) from err
         self.unreachable_since = None
-        ir.async_delete_issue(self.hass, DOMAIN, f"{ISSUE_NODE_UNREACHABLE}_{self.meter_id}")
+        async_clear_issue(self.hass, self.config_entry.entry_id, ISSUE_NODE_UNREACHABLE)
         return state
 
     def _note_unreachable(self) -> None:
@@ -101,14 +120,11 @@ class GridLedgerCoordinator(DataUpdateCoordinator[MeterState]):
         if self.unreachable_since is None:
             self.unreachable_since = now
         if now - self.unreachable_since >= UNREACHABLE_REPAIR_AFTER.total_seconds():
-            ir.async_create_issue(
+            async_raise_issue(
                 self.hass,
-                DOMAIN,
-                f"{ISSUE_NODE_UNREACHABLE}_{self.meter_id}",
-                is_fixable=False,
-                severity=ir.IssueSeverity.ERROR,
-                translation_key=ISSUE_NODE_UNREACHABLE,
-                translation_placeholders={"rpc_url": self.client.rpc_url},
+                self.config_entry.entry_id,
+                ISSUE_NODE_UNREACHABLE,
+                {"rpc_url": self.client.rpc_url},
             )
 
     @property
@@ -124,19 +140,12 @@ class GridLedgerCoordinator(DataUpdateCoordinator[MeterState]):
         self, listener: Callable[[list[LedgerEvent]], None]
     ) -> CALLBACK_TYPE:
         """Also hand this meter's raw contract events to `listener`; returns its remover."""
-        self._event_listeners.append(listener)
-
-        @callback
-        def _remove() -> None:
-            self._event_listeners.remove(listener)
-
-        return _remove
+        return self._event_listeners.add(listener)
 
     async def async_on_events(self, events: list[LedgerEvent]) -> None:
         """The contract changed something of this meter: read it again."""
         LOGGER.debug("Contract events: %s", [event.name for event in events])
-        for listener in list(self._event_listeners):
-            listener(events)
+        self._event_listeners.notify(events)
         if PERMIT_EVENTS.intersection(event.name for event in events):
             # A permit change is acted on at once (a restore within the block), past the debouncer.
             await self.async_refresh()

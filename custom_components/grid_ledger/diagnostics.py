@@ -12,7 +12,7 @@ from homeassistant.core import HomeAssistant
 from .const import SECRET_KEYS
 from .coordinator import GridLedgerConfigEntry
 
-TO_REDACT = {*SECRET_KEYS, CONF_URL, "signature"}
+TO_REDACT = {*SECRET_KEYS, CONF_URL, "signature", "raw"}
 
 
 async def async_get_config_entry_diagnostics(
@@ -26,9 +26,9 @@ async def async_get_config_entry_diagnostics(
             "options": dict(entry.options),
         },
         "contract": asdict(coordinator.info),
-        "wallet": runtime.sender.address,
+        "wallet": runtime.wallet.address,
         "meter_signer": runtime.pipeline.signer.address,
         "last_update_success": coordinator.last_update_success,
         "state": asdict(coordinator.data) if coordinator.data is not None else None,
-        "outbox": async_redact_data(dict(runtime.pipeline.outbox), TO_REDACT),
+        "outbox": async_redact_data(runtime.pipeline.outbox.as_dict(), TO_REDACT),
     }

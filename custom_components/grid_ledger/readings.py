@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 import time
-from typing import Any, Protocol, TypedDict
+from typing import Any, Protocol
 
-from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, UnitOfEnergy
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.storage import Store
 
 from .chain import (
-    GridLedgerClient,
     GridLedgerError,
     InsufficientFundsError,
     Reading,
@@ -28,7 +28,9 @@ from .chain import (
     Receipt,
     RevertedError,
     SignedReading,
-    TransactionSender,
+    TransactionRejectedError,
+    Wallet,
+    WalletTx,
 )
 from .const import (
     CONF_BAUDRATE,
@@ -43,31 +45,86 @@ from .const import (
 )
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator
 from .meters.iec62056 import Iec62056Error, read_meter
+from .repairs import async_clear_issue, async_raise_issue
+from .units import WH_PER_UNIT
 
 STORAGE_VERSION = 1
-WH_PER_UNIT = {
-    UnitOfEnergy.WATT_HOUR: 1,
-    UnitOfEnergy.KILO_WATT_HOUR: 1_000,
-    UnitOfEnergy.MEGA_WATT_HOUR: 1_000_000,
-}
 # Reverts that a later, newer reading cannot fix by waiting: the old reading is dropped.
 KEEP_ON_REVERT = {"EnforcedPause"}
 
 
-class Submitted(TypedDict):
+@dataclass(frozen=True, slots=True)
+class Submitted:
     """The last reading that landed on-chain."""
 
     wh: int
     timestamp: int
-    tx_hash: str | None  # None: it landed through another relay (or before a restart)
+    tx_hash: str | None  # None: it landed through another relay
     block_number: int | None
 
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
-class Outbox(TypedDict):
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Submitted:
+        return cls(
+            wh=int(data["wh"]),
+            timestamp=int(data["timestamp"]),
+            tx_hash=data.get("tx_hash"),
+            block_number=data.get("block_number"),
+        )
+
+
+@dataclass(slots=True)
+class PendingReading:
+    """The newest signed reading not known on-chain, and the wallet transaction that carries it
+    once one is signed (recorded before it is broadcast, so a restart settles the same bytes)."""
+
+    signed: SignedReading
+    tx: WalletTx | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.signed.as_dict(), "tx": None if self.tx is None else self.tx.as_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PendingReading:
+        tx = data.get("tx")
+        return cls(SignedReading.from_dict(data), None if tx is None else WalletTx.from_dict(tx))
+
+
+@dataclass(slots=True)
+class Outbox:
     """What the store holds."""
 
-    pending: dict[str, Any] | None
-    last_submitted: Submitted | None
+    pending: PendingReading | None = None
+    last_submitted: Submitted | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pending": None if self.pending is None else self.pending.as_dict(),
+            "last_submitted": None
+            if self.last_submitted is None
+            else self.last_submitted.as_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Outbox:
+        pending, submitted = data.get("pending"), data.get("last_submitted")
+        return cls(
+            None if pending is None else PendingReading.from_dict(pending),
+            None if submitted is None else Submitted.from_dict(submitted),
+        )
+
+
+class NoReadingError(HomeAssistantError):
+    """No reading can be taken now; the translation says why and what to do."""
+
+    def __init__(self, *, translation_key: str, placeholders: dict[str, str]) -> None:
+        super().__init__(
+            translation_domain=DOMAIN,
+            translation_key=translation_key,
+            translation_placeholders=placeholders,
+        )
 
 
 class RegisterSource(Protocol):
@@ -132,41 +189,41 @@ def register_source(hass: HomeAssistant, entry: GridLedgerConfigEntry) -> Regist
 
 
 class ReadingPipeline:
-    """Takes, signs, keeps and submits one meter's readings."""
+    """Takes, signs, keeps and submits one meter's readings through the household's wallet."""
 
     def __init__(
         self,
         hass: HomeAssistant,
         entry: GridLedgerConfigEntry,
-        client: GridLedgerClient,
-        sender: TransactionSender,
+        wallet: Wallet,
         signer: ReadingSigner,
         coordinator: GridLedgerCoordinator,
     ) -> None:
         self.hass = hass
         self.entry = entry
-        self.client = client
-        self.sender = sender
+        self.wallet = wallet
+        self.client = wallet.client
         self.signer = signer
         self.coordinator = coordinator
         self.meter_id: int = entry.data[CONF_METER_ID]
         self.source = register_source(hass, entry)
-        self.store: Store[Outbox] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}")
-        self.outbox: Outbox = {"pending": None, "last_submitted": None}
+        self.store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}"
+        )
+        self.outbox = Outbox()
         self._lock = asyncio.Lock()
 
     async def async_load(self) -> None:
         if (stored := await self.store.async_load()) is not None:
-            self.outbox = stored
+            self.outbox = Outbox.from_dict(stored)
 
     @property
     def pending(self) -> SignedReading | None:
-        raw = self.outbox["pending"]
-        return SignedReading.from_dict(raw) if raw is not None else None
+        return None if self.outbox.pending is None else self.outbox.pending.signed
 
     @property
     def last_submitted(self) -> Submitted | None:
-        return self.outbox["last_submitted"]
+        return self.outbox.last_submitted
 
     def _baseline(self) -> tuple[int, int]:
         """The highest register and timestamp known to be on-chain or on the way."""
@@ -174,73 +231,62 @@ class ReadingPipeline:
         if self.coordinator.data is not None:
             wh = self.coordinator.data.meter.last_wh
             timestamp = self.coordinator.data.meter.last_timestamp
-        for known in (self.pending, self.last_submitted):
-            if isinstance(known, SignedReading):
-                wh, timestamp = max(wh, known.reading.wh), max(timestamp, known.reading.timestamp)
-            elif known is not None:
-                wh, timestamp = max(wh, known["wh"]), max(timestamp, known["timestamp"])
+        if (pending := self.pending) is not None:
+            wh, timestamp = max(wh, pending.reading.wh), max(timestamp, pending.reading.timestamp)
+        if (submitted := self.last_submitted) is not None:
+            wh, timestamp = max(wh, submitted.wh), max(timestamp, submitted.timestamp)
         return wh, timestamp
 
-    async def async_take_reading(self) -> SignedReading | None:
-        """Sign the register now and put it in the outbox, replacing an older unsent reading."""
+    async def async_take_reading(self) -> SignedReading:
+        """Sign the register now and put it in the outbox, replacing an older unsent reading;
+        `NoReadingError` says why there is none."""
         async with self._lock:  # never while a reading is being sent: its settling would drop it
             return await self._async_take_reading()
 
-    async def _async_take_reading(self) -> SignedReading | None:
+    async def _async_take_reading(self) -> SignedReading:
         if (wh := await self.source.async_read_wh()) is None:
-            return None
-        last_wh, last_timestamp = self._baseline()
-        issue_id = f"{ISSUE_REGISTER_BACKWARDS}_{self.meter_id}"
-        if wh < last_wh:
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.ERROR,
-                translation_key=ISSUE_REGISTER_BACKWARDS,
-                translation_placeholders={
-                    "entity_id": self.source.name,
-                    "wh": str(wh),
-                    "last_wh": str(last_wh),
-                },
+            raise NoReadingError(
+                translation_key="register_unavailable", placeholders={"source": self.source.name}
             )
-            return None
-        ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+        last_wh, last_timestamp = self._baseline()
+        entry_id = self.entry.entry_id
+        if wh < last_wh:
+            registers = {"wh": str(wh), "last_wh": str(last_wh)}
+            async_raise_issue(
+                self.hass,
+                entry_id,
+                ISSUE_REGISTER_BACKWARDS,
+                {"entity_id": self.source.name, **registers},
+            )
+            raise NoReadingError(
+                translation_key="register_backwards",
+                placeholders={"source": self.source.name, **registers},
+            )
+        async_clear_issue(self.hass, entry_id, ISSUE_REGISTER_BACKWARDS)
         timestamp = max(int(time.time()), last_timestamp + 1)
         signed = self.signer.sign(Reading(self.meter_id, wh, timestamp))
-        self.outbox["pending"] = signed.as_dict()
-        await self.store.async_save(self.outbox)
+        self.outbox.pending = PendingReading(signed)
+        await self._async_save()
         return signed
 
     async def async_flush(self) -> Receipt | None:
-        """Submit the pending reading unless it already landed; keep it if it cannot go now."""
+        """Submit the pending reading unless it already landed; keep it if it cannot go now.
+
+        A reading whose transaction is recorded is settled from that transaction alone (its
+        same signed bytes are handed to the node again while it is unmined); a new
+        transaction is signed only once the recorded one is provably dead.
+        """
         async with self._lock:
-            if (pending := self.pending) is None:
-                return None
-            meter = await self.client.meter(self.meter_id)
-            if meter.last_timestamp >= pending.reading.timestamp:
-                LOGGER.debug("Reading at %s already on-chain", pending.reading.timestamp)
-                await self._settle(
-                    {
-                        "wh": pending.reading.wh,
-                        "timestamp": pending.reading.timestamp,
-                        "tx_hash": None,
-                        "block_number": None,
-                    }
-                )
+            if (pending := self.outbox.pending) is None:
                 return None
             try:
-                receipt = await self.sender.send(self.client.submit_reading_call(pending))
+                receipt = await self._async_send(pending)
             except InsufficientFundsError:
-                ir.async_create_issue(
+                async_raise_issue(
                     self.hass,
-                    DOMAIN,
-                    f"{ISSUE_WALLET_NO_GAS}_{self.meter_id}",
-                    is_fixable=False,
-                    severity=ir.IssueSeverity.ERROR,
-                    translation_key=ISSUE_WALLET_NO_GAS,
-                    translation_placeholders={"address": self.sender.address},
+                    self.entry.entry_id,
+                    ISSUE_WALLET_NO_GAS,
+                    {"address": self.wallet.address},
                 )
                 raise
             except RevertedError as err:
@@ -248,31 +294,71 @@ class ReadingPipeline:
                     LOGGER.warning("Reading rejected by the contract: %s", err)
                     await self._settle(None)
                 raise
-            ir.async_delete_issue(self.hass, DOMAIN, f"{ISSUE_WALLET_NO_GAS}_{self.meter_id}")
-            await self._settle(
-                {
-                    "wh": pending.reading.wh,
-                    "timestamp": pending.reading.timestamp,
-                    "tx_hash": receipt.tx_hash,
-                    "block_number": receipt.block_number,
-                }
-            )
+            async_clear_issue(self.hass, self.entry.entry_id, ISSUE_WALLET_NO_GAS)
+            reading = pending.signed.reading
+            tx_hash = None if receipt is None else receipt.tx_hash
+            block = None if receipt is None else receipt.block_number
+            await self._settle(Submitted(reading.wh, reading.timestamp, tx_hash, block))
         await self.coordinator.async_refresh()
         return receipt
 
+    async def _async_send(self, pending: PendingReading) -> Receipt | None:
+        """The receipt of the reading's transaction; None when the reading landed otherwise."""
+        if pending.tx is not None and (receipt := await self._async_settle_tx(pending.tx)):
+            return receipt
+        meter = await self.client.meter(self.meter_id)
+        if meter.last_timestamp >= pending.signed.reading.timestamp:
+            LOGGER.debug("Reading at %s already on-chain", pending.signed.reading.timestamp)
+            return None
+        async with self.wallet.nonce_lock:
+            call = self.client.submit_reading_call(pending.signed)
+            tx = await self.wallet.prepare("reading", call, retry=True)
+            await self.wallet.sign(tx)
+            pending.tx = tx
+            await self._async_save()  # durable before the node sees it
+            await self.wallet.first_broadcast([tx], self._async_save)
+        receipt = await self._async_settle_tx(tx)
+        if receipt is None:
+            raise GridLedgerError("the reading's transaction was replaced; it is sent again")
+        return receipt
+
+    async def _async_settle_tx(self, tx: WalletTx) -> Receipt | None:
+        """The recorded transaction's receipt; None when it is provably dead. A mined failure
+        raises its decoded revert."""
+        try:
+            settled = await self.wallet.settle([tx], self._async_save)
+        except TransactionRejectedError as err:
+            raise err.error from err
+        if (receipt := settled.receipt) is not None and not receipt.succeeded:
+            raise await self.wallet.revert_reason(tx, receipt.block_number)
+        return receipt
+
     async def _settle(self, submitted: Submitted | None) -> None:
-        self.outbox["pending"] = None
+        self.outbox.pending = None
         if submitted is not None:
-            self.outbox["last_submitted"] = submitted
-        await self.store.async_save(self.outbox)
+            self.outbox.last_submitted = submitted
+        await self._async_save()
+
+    async def _async_save(self) -> None:
+        await self.store.async_save(self.outbox.as_dict())
 
     async def async_submit_now(self) -> Receipt | None:
-        """Take a reading and send it (and anything older) now."""
-        await self.async_take_reading()
+        """Take a reading and send it (or, when none can be taken now, the kept one).
+
+        Raises `NoReadingError` when there is neither; None: the reading landed otherwise.
+        """
+        try:
+            await self.async_take_reading()
+        except NoReadingError:
+            if self.outbox.pending is None:
+                raise
         return await self.async_flush()
 
     async def _async_tick(self, _now: datetime | None = None) -> None:
-        await self._async_quietly(self.async_submit_now)
+        try:
+            await self._async_quietly(self.async_submit_now)
+        except NoReadingError as err:  # a repair, or the source's own log, says why
+            LOGGER.debug("No reading taken: %s", err.translation_key)
 
     async def async_retry(self) -> None:
         """Send the kept reading now, if the node takes it."""

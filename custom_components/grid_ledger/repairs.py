@@ -1,4 +1,5 @@
-"""Repairs: a chosen energy or relay entity disappeared; the fix picks another one."""
+"""Repairs with a fix: a chosen energy or relay entity disappeared (pick another one), and a
+generated wallet key not backed up yet (show it once, encrypted, until the household confirms)."""
 
 from __future__ import annotations
 
@@ -7,32 +8,74 @@ from typing import Any
 from homeassistant import data_entry_flow
 from homeassistant.components.repairs import RepairsFlow
 from homeassistant.components.sensor import SensorDeviceClass
-from homeassistant.const import Platform
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import CONF_PASSWORD, Platform
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er, issue_registry as ir, selector
 from homeassistant.helpers.event import async_track_entity_registry_updated_event
 import voluptuous as vol
 
-from .const import CONF_ENERGY_ENTITY, CONF_RELAY_ENTITY, DOMAIN, ISSUE_ENTITY_MISSING
+from .const import (
+    CONF_ENERGY_ENTITY,
+    CONF_RELAY_ENTITY,
+    CONF_WALLET_BACKED_UP,
+    CONF_WALLET_TYPE,
+    DOMAIN,
+    ISSUE_ENTITY_MISSING,
+    ISSUE_WALLET_BACKUP,
+    MIN_BACKUP_PASSWORD,
+    WALLET_GENERATED,
+)
 
 WATCHED = (CONF_ENERGY_ENTITY, CONF_RELAY_ENTITY)
 
 
-def issue_id(entry_id: str, key: str) -> str:
-    return f"{ISSUE_ENTITY_MISSING}_{entry_id}_{key}"
+def issue_id(translation_key: str, entry_id: str, *parts: str) -> str:
+    """Issues belong to an entry, not to a meter id (two contracts may reuse a meter id)."""
+    return "_".join((translation_key, entry_id, *parts))
+
+
+@callback
+def async_raise_issue(
+    hass: HomeAssistant,
+    entry_id: str,
+    translation_key: str,
+    placeholders: dict[str, str],
+    *,
+    parts: tuple[str, ...] = (),
+    severity: ir.IssueSeverity = ir.IssueSeverity.ERROR,
+    fix_data: dict[str, str | int | float | None] | None = None,
+) -> None:
+    """Raise (or update) one of the entry's issues; `fix_data` makes it fixable."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id(translation_key, entry_id, *parts),
+        is_fixable=fix_data is not None,
+        severity=severity,
+        translation_key=translation_key,
+        translation_placeholders=placeholders,
+        data=fix_data,
+    )
+
+
+@callback
+def async_clear_issue(
+    hass: HomeAssistant, entry_id: str, translation_key: str, *parts: str
+) -> None:
+    """Close one of the entry's issues: its cause went away."""
+    ir.async_delete_issue(hass, DOMAIN, issue_id(translation_key, entry_id, *parts))
 
 
 @callback
 def async_report_missing(hass: HomeAssistant, entry_id: str, key: str, entity_id: str) -> None:
-    ir.async_create_issue(
+    async_raise_issue(
         hass,
-        DOMAIN,
-        issue_id(entry_id, key),
-        is_fixable=True,
-        severity=ir.IssueSeverity.ERROR,
-        translation_key=ISSUE_ENTITY_MISSING,
-        translation_placeholders={"entity_id": entity_id},
-        data={"entry_id": entry_id, "key": key},
+        entry_id,
+        ISSUE_ENTITY_MISSING,
+        {"entity_id": entity_id},
+        parts=(key,),
+        fix_data={"entry_id": entry_id, "key": key},
     )
 
 
@@ -45,7 +88,7 @@ def async_watch_entities(hass: HomeAssistant, entry: Any) -> CALLBACK_TYPE:
         if registry.async_get(entity_id) is None and hass.states.get(entity_id) is None:
             async_report_missing(hass, entry.entry_id, key, entity_id)
         else:
-            ir.async_delete_issue(hass, DOMAIN, issue_id(entry.entry_id, key))
+            async_clear_issue(hass, entry.entry_id, ISSUE_ENTITY_MISSING, key)
 
     @callback
     def _on_registry_update(event: Event[er.EventEntityRegistryUpdatedData]) -> None:
@@ -88,8 +131,85 @@ class EntityMissingRepairFlow(RepairsFlow):
         )
 
 
+@callback
+def async_check_wallet_backup(hass: HomeAssistant, entry: Any) -> None:
+    """Ask for a backup of a key this integration generated, until one was shown and kept."""
+    generated = entry.data.get(CONF_WALLET_TYPE) == WALLET_GENERATED
+    if not generated or entry.data.get(CONF_WALLET_BACKED_UP):
+        async_clear_issue(hass, entry.entry_id, ISSUE_WALLET_BACKUP)
+        return
+    async_raise_issue(
+        hass,
+        entry.entry_id,
+        ISSUE_WALLET_BACKUP,
+        {"address": entry.runtime_data.wallet.address},
+        severity=ir.IssueSeverity.WARNING,
+        fix_data={"entry_id": entry.entry_id},
+    )
+
+
+class WalletBackupRepairFlow(RepairsFlow):
+    """Show a generated wallet's key once, as a keystore encrypted with a password the
+    household picks; it counts as backed up only when they confirm they saved it."""
+
+    def __init__(self, entry_id: str) -> None:
+        self.entry_id = entry_id
+        self._keystore: str | None = None
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> data_entry_flow.FlowResult:
+        entry = self.hass.config_entries.async_get_entry(self.entry_id)
+        if entry is None or entry.state is not ConfigEntryState.LOADED:
+            return self.async_abort(reason="entry_not_loaded")
+        errors: dict[str, str] = {}
+        if user_input is not None and CONF_PASSWORD in user_input:  # not the issue's own data
+            password = str(user_input[CONF_PASSWORD])
+            if len(password) < MIN_BACKUP_PASSWORD:
+                errors[CONF_PASSWORD] = "password_too_short"
+            else:
+                self._keystore = await self.hass.async_add_executor_job(
+                    entry.runtime_data.wallet.keystore, password
+                )
+                return await self.async_step_keystore()
+        password_field = selector.TextSelector(
+            selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
+        )
+        return self.async_show_form(
+            step_id="init",
+            data_schema=vol.Schema({vol.Required(CONF_PASSWORD): password_field}),
+            description_placeholders={"min_length": str(MIN_BACKUP_PASSWORD)},
+            errors=errors,
+        )
+
+    async def async_step_keystore(
+        self, user_input: dict[str, Any] | None = None
+    ) -> data_entry_flow.FlowResult:
+        entry = self.hass.config_entries.async_get_entry(self.entry_id)
+        if entry is None or self._keystore is None:
+            return self.async_abort(reason="entry_not_loaded")
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if user_input.get("saved"):
+                self._keystore = None
+                self.hass.config_entries.async_update_entry(
+                    entry, data={**entry.data, CONF_WALLET_BACKED_UP: True}
+                )
+                async_clear_issue(self.hass, entry.entry_id, ISSUE_WALLET_BACKUP)
+                return self.async_create_entry(data={})
+            errors["saved"] = "confirm_saved"
+        return self.async_show_form(
+            step_id="keystore",
+            data_schema=vol.Schema({vol.Required("saved", default=False): bool}),
+            description_placeholders={"keystore": self._keystore},
+            errors=errors,
+        )
+
+
 async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, str | int | float | None] | None
 ) -> RepairsFlow:
     assert data is not None
+    if issue_id.startswith(ISSUE_WALLET_BACKUP):
+        return WalletBackupRepairFlow(str(data["entry_id"]))
     return EntityMissingRepairFlow(str(data["entry_id"]), str(data["key"]))

@@ -17,16 +17,17 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_CURRENCY, NATIVE_COIN_UNIT
+from .const import NATIVE_COIN_UNIT
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator
 from .entity import GridLedgerEntity
+from .units import COIN_DECIMALS, display_amount
 
 PARALLEL_UPDATES = 0
 StateValue = float | int | datetime | None
 
 
 def _money(coordinator: GridLedgerCoordinator, amount: int) -> float:
-    return amount / float(10**coordinator.info.token_decimals)
+    return display_amount(amount, coordinator.info.token_decimals)
 
 
 def _time(timestamp: int) -> datetime | None:
@@ -39,7 +40,8 @@ class GridLedgerSensorDescription(SensorEntityDescription):
 
     value_fn: Callable[[GridLedgerCoordinator], StateValue]
     exists_fn: Callable[[GridLedgerCoordinator], bool] = lambda _: True
-    monetary: bool = False
+    last_reset_fn: Callable[[GridLedgerCoordinator], datetime | None] | None = None
+    monetary: bool = False  # an amount of the ledger's payment token, shown with its symbol
 
 
 def _permit_until(coordinator: GridLedgerCoordinator) -> datetime | None:
@@ -47,9 +49,10 @@ def _permit_until(coordinator: GridLedgerCoordinator) -> datetime | None:
     return None if until >= coordinator.info.permit_forever else _time(until)
 
 
-def _last_reading(coordinator: GridLedgerCoordinator) -> datetime | None:
-    submitted = coordinator.config_entry.runtime_data.pipeline.last_submitted
-    return _time(submitted["timestamp"]) if submitted else None
+def _bill_period_start(coordinator: GridLedgerCoordinator) -> datetime | None:
+    """A bill covers one billing period: its start is where the Cost total counts from, so
+    long-term statistics add each new bill to the sum (the Energy dashboard's cost)."""
+    return _time(coordinator.info.period_start(coordinator.data.bill.period))
 
 
 SENSORS: tuple[GridLedgerSensorDescription, ...] = (
@@ -77,6 +80,7 @@ SENSORS: tuple[GridLedgerSensorDescription, ...] = (
         monetary=True,
         suggested_display_precision=2,
         value_fn=lambda c: _money(c, c.data.bill.amount),
+        last_reset_fn=_bill_period_start,
     ),
     GridLedgerSensorDescription(
         key="balance",
@@ -114,12 +118,13 @@ SENSORS: tuple[GridLedgerSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         native_unit_of_measurement=NATIVE_COIN_UNIT,
         suggested_display_precision=6,
-        value_fn=lambda c: c.data.wallet_coin / 10**18,
+        value_fn=lambda c: display_amount(c.data.wallet_coin, COIN_DECIMALS),
     ),
     GridLedgerSensorDescription(
         key="wallet_token",
         translation_key="wallet_token",
         entity_category=EntityCategory.DIAGNOSTIC,
+        monetary=True,
         suggested_display_precision=2,
         value_fn=lambda c: _money(c, c.data.wallet_token or 0),
         exists_fn=lambda c: c.info.payment_token is not None,
@@ -129,7 +134,7 @@ SENSORS: tuple[GridLedgerSensorDescription, ...] = (
         translation_key="last_reading",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=_last_reading,
+        value_fn=lambda c: _time(c.data.meter.last_timestamp),
     ),
 )
 
@@ -140,9 +145,8 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     coordinator = entry.runtime_data.coordinator
-    currency = entry.options.get(CONF_CURRENCY, hass.config.currency)
     async_add_entities(
-        GridLedgerSensor(coordinator, description, currency)
+        GridLedgerSensor(coordinator, description)
         for description in SENSORS
         if description.exists_fn(coordinator)
     )
@@ -154,19 +158,21 @@ class GridLedgerSensor(GridLedgerEntity, SensorEntity):
     entity_description: GridLedgerSensorDescription
 
     def __init__(
-        self,
-        coordinator: GridLedgerCoordinator,
-        description: GridLedgerSensorDescription,
-        currency: str,
+        self, coordinator: GridLedgerCoordinator, description: GridLedgerSensorDescription
     ) -> None:
         super().__init__(coordinator, description)
+        currency = coordinator.info.token_symbol  # as events, notifications and errors say
         if description.monetary:
             self._attr_native_unit_of_measurement = currency
         elif description.key == "price":
             self._attr_native_unit_of_measurement = f"{currency}/{UnitOfEnergy.KILO_WATT_HOUR}"
-        elif description.key == "wallet_token":
-            self._attr_native_unit_of_measurement = coordinator.info.token_symbol
 
     @property
     def native_value(self) -> StateValue:
         return self.entity_description.value_fn(self.coordinator)
+
+    @property
+    def last_reset(self) -> datetime | None:
+        if (last_reset_fn := self.entity_description.last_reset_fn) is None:
+            return None
+        return last_reset_fn(self.coordinator)

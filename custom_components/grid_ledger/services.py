@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Coroutine
 import contextlib
+from dataclasses import dataclass
 from decimal import ROUND_CEILING
 from typing import Any
 
@@ -23,7 +24,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 import voluptuous as vol
 
-from .billing import Billing, base_units, display_amount
+from .billing import Billing
 from .chain import (
     CannotConnectError,
     GridLedgerError,
@@ -32,14 +33,11 @@ from .chain import (
     RevertedError,
     TransactionTimeoutError,
 )
-from .chain.payments import (
-    AmountAboveLimitError,
-    InsufficientBalanceError,
-    NothingDueError,
-    PaymentResult,
-)
+from .chain.errors import AmountAboveLimitError, InsufficientBalanceError, NothingDueError
+from .chain.payments import PaymentResult
 from .const import DOMAIN
 from .coordinator import GridLedgerConfigEntry
+from .units import base_units, display_amount
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_DEVICE_ID = "device_id"
@@ -104,90 +102,91 @@ def entry_of(hass: HomeAssistant, call: ServiceCall) -> GridLedgerConfigEntry:
     return entry
 
 
-async def async_submit_reading(entry: GridLedgerConfigEntry) -> Receipt | None:
-    """Submit a reading now; chain errors become translated Home Assistant errors."""
-    try:
-        return await entry.runtime_data.pipeline.async_submit_now()
-    except (CannotConnectError, TransactionTimeoutError) as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN, translation_key="reading_queued"
-        ) from err
-    except InsufficientFundsError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN, translation_key="wallet_no_gas"
-        ) from err
-    except RevertedError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="reading_rejected",
-            translation_placeholders={"error": err.name},
-        ) from err
-    except GridLedgerError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="update_failed",
-            translation_placeholders={"error": str(err)},
-        ) from err
+@dataclass(frozen=True, kw_only=True)
+class ErrorKeys:
+    """The translation keys an action answers the wallet's and the chain's failures with."""
+
+    unreachable: str
+    pending: str
+    no_gas: str
+    rejected: str
+
+
+READING_ERRORS = ErrorKeys(
+    unreachable="reading_queued",
+    pending="reading_queued",
+    no_gas="wallet_no_gas",
+    rejected="reading_rejected",
+)
+PAYMENT_ERRORS = ErrorKeys(
+    unreachable="cannot_connect",
+    pending="payment_pending",
+    no_gas="payment_no_gas",
+    rejected="payment_rejected",
+)
+
+
+def translated_error(
+    err: GridLedgerError, keys: ErrorKeys, entry: GridLedgerConfigEntry
+) -> HomeAssistantError:
+    """A library error as the translated error an action raises: the household's own mistakes
+    (nothing due, over the approved amount) as validation errors."""
+    decimals = entry.runtime_data.coordinator.info.token_decimals
+
+    def amount(value: int) -> str:
+        return f"{display_amount(value, decimals):g}"
+
+    error = HomeAssistantError
+    placeholders: dict[str, str] | None = None
+    match err:
+        case NothingDueError():
+            error, key = ServiceValidationError, "nothing_due"
+        case AmountAboveLimitError():
+            error, key = ServiceValidationError, "amount_above_approval"
+            placeholders = {
+                "amount_due": amount(err.amount_due),
+                "amount": amount(err.limit),
+                "currency": entry.runtime_data.coordinator.info.token_symbol,
+            }
+        case InsufficientBalanceError():
+            key = "insufficient_balance"
+            placeholders = {
+                "balance": amount(err.balance),
+                "needed": amount(err.needed),
+                "currency": err.currency,
+            }
+        case InsufficientFundsError():
+            key = keys.no_gas
+            if keys is PAYMENT_ERRORS:
+                placeholders = {"address": entry.runtime_data.wallet.address}
+        case TransactionTimeoutError():
+            key = keys.pending
+            if keys is PAYMENT_ERRORS:
+                placeholders = {"tx_hash": err.tx_hash}
+        case CannotConnectError():
+            key = keys.unreachable
+        case RevertedError():
+            key, placeholders = keys.rejected, {"error": err.name}
+        case _:
+            key, placeholders = "update_failed", {"error": str(err)}
+    return error(
+        translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+    )
 
 
 @contextlib.asynccontextmanager
-async def payment_errors(billing: Billing) -> AsyncIterator[None]:
-    """Payment failures as translated errors: the household's mistakes as validation errors."""
-    decimals = billing.decimals
+async def translated_errors(entry: GridLedgerConfigEntry, keys: ErrorKeys) -> AsyncIterator[None]:
+    """Raise library errors as the action's translated errors."""
     try:
         yield
-    except NothingDueError as err:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN, translation_key="nothing_due"
-        ) from err
-    except AmountAboveLimitError as err:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="amount_above_approval",
-            translation_placeholders={
-                "amount_due": f"{display_amount(err.amount_due, decimals):g}",
-                "amount": f"{display_amount(err.limit, decimals):g}",
-                "currency": billing.currency,
-            },
-        ) from err
-    except InsufficientBalanceError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="insufficient_balance",
-            translation_placeholders={
-                "balance": f"{display_amount(err.balance, decimals):g}",
-                "needed": f"{display_amount(err.needed, decimals):g}",
-                "currency": err.currency,
-            },
-        ) from err
-    except InsufficientFundsError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="payment_no_gas",
-            translation_placeholders={"address": billing.engine.address},
-        ) from err
-    except TransactionTimeoutError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="payment_pending",
-            translation_placeholders={"tx_hash": err.tx_hash},
-        ) from err
-    except CannotConnectError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN, translation_key="cannot_connect"
-        ) from err
-    except RevertedError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="payment_rejected",
-            translation_placeholders={"error": err.name},
-        ) from err
     except GridLedgerError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="update_failed",
-            translation_placeholders={"error": str(err)},
-        ) from err
+        raise translated_error(err, keys, entry) from err
+
+
+async def async_submit_reading(entry: GridLedgerConfigEntry) -> Receipt | None:
+    """Submit a reading now; chain errors become translated Home Assistant errors."""
+    async with translated_errors(entry, READING_ERRORS):
+        return await entry.runtime_data.pipeline.async_submit_now()
 
 
 def payment_response(billing: Billing, result: PaymentResult) -> dict[str, Any]:
@@ -220,16 +219,16 @@ async def async_in_entry[T](
 def async_setup_services(hass: HomeAssistant) -> None:
     async def _submit_reading(call: ServiceCall) -> ServiceResponse:
         entry = entry_of(hass, call)
-        receipt = await async_submit_reading(entry)
+        await async_submit_reading(entry)
         submitted = entry.runtime_data.pipeline.last_submitted
-        if receipt is None or submitted is None:
-            return {"submitted": False}
+        if submitted is None:  # pragma: no cover - a submission that did not raise landed
+            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="reading_queued")
         return {
             "submitted": True,
-            "tx_hash": receipt.tx_hash,
-            "block_number": receipt.block_number,
-            "wh": submitted["wh"],
-            "timestamp": submitted["timestamp"],
+            "tx_hash": submitted.tx_hash,  # None: it landed through another relay
+            "block_number": submitted.block_number,
+            "wh": submitted.wh,
+            "timestamp": submitted.timestamp,
         }
 
     async def _pay_bill(call: ServiceCall) -> ServiceResponse:
@@ -238,7 +237,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         limit = None
         if (amount := call.data.get(ATTR_AMOUNT)) is not None:
             limit = base_units(amount, billing.decimals, rounding=ROUND_CEILING)  # an approval
-        async with payment_errors(billing):
+        async with translated_errors(entry, PAYMENT_ERRORS):
             result = await async_in_entry(
                 entry, billing.async_pay_bill(limit), f"{DOMAIN} pay bill"
             )
@@ -257,7 +256,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
                     "decimals": str(billing.decimals),
                 },
             )
-        async with payment_errors(billing):
+        async with translated_errors(entry, PAYMENT_ERRORS):
             result = await async_in_entry(entry, billing.async_top_up(amount), f"{DOMAIN} top up")
         return payment_response(billing, result)
 

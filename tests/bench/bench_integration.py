@@ -73,7 +73,7 @@ async def _measure(node: Anvil) -> list[Row]:
             GridLedgerClient,
             Reading,
             ReadingSigner,
-            TransactionSender,
+            Wallet,
         )
         from tests.ha.conftest import (
             ENERGY_ENTITY,
@@ -160,12 +160,12 @@ async def _measure(node: Anvil) -> list[Row]:
 
         client = GridLedgerClient(ledger.anvil.rpc_url, ledger.address)
         await client.connect()
-        sender = TransactionSender(client, meter.wallet_key)
+        wallet = Wallet(client, meter.wallet_key)
         timestamp = int(ledger.contract.functions.meter(meter.meter_id).call()[8])
         started = time.perf_counter()
         for i in range(1, SUBMISSIONS + 1):
             signed = signer.sign(Reading(meter.meter_id, 1_000 + i, timestamp + i))
-            await sender.send(client.submit_reading_call(signed))
+            await wallet.send(client.submit_reading_call(signed))
         rows.append(
             Row(
                 AREA,

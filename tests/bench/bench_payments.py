@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 import statistics
 import time
 
-from custom_components.grid_ledger.chain import GridLedgerClient, TransactionSender
+from custom_components.grid_ledger.chain import GridLedgerClient, Wallet
 from custom_components.grid_ledger.chain.payments import (
     MemoryPaymentStore,
     PaymentEngine,
@@ -80,12 +80,7 @@ async def _measure(
         try:
             await client.connect()
             engine = PaymentEngine(
-                client,
-                TransactionSender(client, key),
-                key,
-                MemoryPaymentStore(),
-                use_permit=use_permit,
-                poll_interval=0.01,
+                Wallet(client, key, poll_interval=0.01), MemoryPaymentStore(), use_permit=use_permit
             )
             await engine.supports_permit()
             started = time.perf_counter()

@@ -19,7 +19,6 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 from web3.exceptions import ContractCustomError
 
-from custom_components.grid_ledger.billing import base_units, display_amount
 from custom_components.grid_ledger.chain import generate_private_key
 from custom_components.grid_ledger.const import (
     CONF_AUTO_PAY,
@@ -27,6 +26,7 @@ from custom_components.grid_ledger.const import (
     CONF_SPENDING_CAP,
     DOMAIN,
 )
+from custom_components.grid_ledger.units import base_units, display_amount
 from tests.chain_fixtures import POSTPAID, PREPAID
 
 from .conftest import RELAY_ENTITY, Ledger, MeterSetup, entry_data, set_register, until
@@ -302,7 +302,7 @@ async def test_wallet_gas_low_raises_a_repair_and_a_binary_sensor(
     await hass.async_block_till_done(wait_background_tasks=True)
     sensor = f"binary_sensor.grid_ledger_meter_{meter.meter_id}_wallet_gas_low"
     assert hass.states.get(sensor).state == "on"
-    issue = issue_registry.async_get_issue(DOMAIN, f"wallet_gas_low_{meter.meter_id}")
+    issue = issue_registry.async_get_issue(DOMAIN, f"wallet_gas_low_{entry.entry_id}")
     assert issue is not None
     assert issue.translation_placeholders == {
         "address": meter.wallet_address,
@@ -312,7 +312,7 @@ async def test_wallet_gas_low_raises_a_repair_and_a_binary_sensor(
     ledger.deployment.fund(meter.wallet_address, 10**18)
     await refresh(hass, entry)
     assert hass.states.get(sensor).state == "off"
-    assert issue_registry.async_get_issue(DOMAIN, f"wallet_gas_low_{meter.meter_id}") is None
+    assert issue_registry.async_get_issue(DOMAIN, f"wallet_gas_low_{entry.entry_id}") is None
 
 
 async def test_low_credit_event_from_the_contract(hass: HomeAssistant, ledger: Ledger) -> None:
@@ -360,6 +360,11 @@ def test_display_amount_never_below_the_exact_amount(
     assert (base_units(value, decimals, rounding=ROUND_CEILING) or 0) >= amount
 
 
+def test_display_amount_keeps_the_sign_of_a_debt() -> None:
+    assert display_amount(-1, 6) == -0.000001
+    assert display_amount(-(10**18), 18) == -1.0
+
+
 def test_base_units_refuses_more_decimals_than_the_currency() -> None:
     assert base_units(0.01, 18) == BILL
     assert base_units(1.0000001, 6) is None
@@ -377,7 +382,6 @@ async def test_options_turn_auto_pay_on_with_a_cap(hass: HomeAssistant, ledger: 
         flow["flow_id"],
         {
             CONF_READING_INTERVAL: 15,
-            "currency": "EUR",
             CONF_AUTO_PAY: True,
             CONF_SPENDING_CAP: 0.0250000001,
         },

@@ -97,7 +97,7 @@ async def test_late_receipt_is_reported_pending_then_settled_once(
     hass: HomeAssistant, ledger: Ledger, hass_storage: dict[str, Any]
 ) -> None:
     meter = new_meter(ledger)
-    with patch("custom_components.grid_ledger.billing.RECEIPT_TIMEOUT", 1.0):
+    with patch("custom_components.grid_ledger.RECEIPT_TIMEOUT", 1.0):
         entry = await set_up(hass, ledger, meter, **{CONF_AUTO_PAY: True, CONF_SPENDING_CAP: 1.0})
     confirmed = async_capture_events(hass, "grid_ledger_payment_confirmed")
     issue_bill(ledger, meter)

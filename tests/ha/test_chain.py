@@ -11,6 +11,7 @@ from unittest.mock import PropertyMock, patch
 
 from aiohttp import ClientConnectionError, ClientSession
 from eth_abi import encode
+from eth_utils.crypto import keccak
 import pytest
 from web3 import Web3
 from web3.exceptions import (
@@ -32,8 +33,8 @@ from custom_components.grid_ledger.chain import (
     Reading,
     ReadingSigner,
     RevertedError,
-    TransactionSender,
     TransactionTimeoutError,
+    Wallet,
     decode_revert,
     decrypt_keystore,
     generate_private_key,
@@ -129,28 +130,28 @@ def hass_free_token_ledger(local_chain: LocalChain) -> tuple[Ledger, MeterSetup]
     return ledger, register_meter(ledger)
 
 
-async def test_sender_reports_named_reverts_and_lack_of_gas(
+async def test_wallet_reports_named_reverts_and_lack_of_gas(
     client: GridLedgerClient, ledger: Ledger, meter: MeterSetup
 ) -> None:
     await client.connect()
     signer = signer_for(ledger, meter)
-    sender = TransactionSender(client, meter.wallet_key)
+    wallet = Wallet(client, meter.wallet_key)
     first = signer.sign(Reading(meter.meter_id, 1001, next_timestamp(ledger, meter)))
-    receipt = await sender.send(client.submit_reading_call(first))
+    receipt = await wallet.send(client.submit_reading_call(first))
     assert receipt.gas_used > 0
     with pytest.raises(RevertedError) as err:
-        await sender.send(client.submit_reading_call(first))
+        await wallet.send(client.submit_reading_call(first))
     assert err.value.name == "StaleReading"
     assert err.value.args_by_name["id"] == meter.meter_id
 
-    assert meter.wallet_key.removeprefix("0x") not in repr(sender)
-    broke = TransactionSender(client, generate_private_key())
+    assert meter.wallet_key.removeprefix("0x") not in repr(wallet)
+    broke = Wallet(client, generate_private_key())
     second = signer.sign(Reading(meter.meter_id, 1002, first.reading.timestamp + 1))
     with pytest.raises(InsufficientFundsError):
         await broke.send(client.submit_reading_call(second))
 
 
-async def test_sender_times_out_then_names_a_failed_transaction(
+async def test_wallet_times_out_then_names_a_failed_transaction(
     local_chain: LocalChain,
 ) -> None:
     ledger = local_chain.ledger
@@ -159,13 +160,13 @@ async def test_sender_times_out_then_names_a_failed_transaction(
     await client.connect()
     signer = signer_for(ledger, meter)
     reading = signer.sign(Reading(meter.meter_id, 1001, next_timestamp(ledger, meter)))
-    impatient = TransactionSender(client, meter.wallet_key, receipt_timeout=0.2, poll_interval=0.05)
+    impatient = Wallet(client, meter.wallet_key, receipt_timeout=0.2, poll_interval=0.05)
     ledger.anvil.rpc("evm_setAutomine", False)
     try:
         with pytest.raises(TransactionTimeoutError):
             await impatient.send(client.submit_reading_call(reading))
         # The same reading again from another wallet: valid now, stale once the first is mined.
-        relay = TransactionSender(client, ledger.anvil.accounts[3][1], poll_interval=0.05)
+        relay = Wallet(client, ledger.anvil.accounts[3][1], poll_interval=0.05)
         pending = asyncio.ensure_future(relay.send(client.submit_reading_call(reading)))
         await asyncio.sleep(0.3)
         ledger.anvil.rpc("evm_mine")
@@ -300,12 +301,12 @@ async def test_logs_of_other_events_are_ignored(client: GridLedgerClient) -> Non
     assert client.decode_log({**foreign, "topics": []}) is None
 
 
-async def test_sender_without_a_fee_oracle_and_through_a_blip(local_chain: LocalChain) -> None:
+async def test_wallet_without_a_fee_oracle_and_through_a_blip(local_chain: LocalChain) -> None:
     ledger = local_chain.ledger
     meter = register_meter(ledger)
     client = GridLedgerClient(ledger.anvil.rpc_url, ledger.address)
     await client.connect()
-    sender = TransactionSender(client, meter.wallet_key, backoff=0.2)
+    wallet = Wallet(client, meter.wallet_key, backoff=0.2)
     signer = signer_for(ledger, meter)
     first = signer.sign(Reading(meter.meter_id, 1001, next_timestamp(ledger, meter)))
     no_oracle = PropertyMock(
@@ -313,12 +314,12 @@ async def test_sender_without_a_fee_oracle_and_through_a_blip(local_chain: Local
     )
     try:
         with patch.object(type(client.w3.eth), "max_priority_fee", no_oracle):
-            max_fee, priority = await sender.fees()
+            max_fee, priority = await wallet.fees()
             assert priority == 1_000_000_000
             assert max_fee > priority
         # The node goes away and comes back while the reading is being sent.
         local_chain.down()
-        sending = asyncio.ensure_future(sender.send(client.submit_reading_call(first)))
+        sending = asyncio.ensure_future(wallet.send(client.submit_reading_call(first)))
         await asyncio.sleep(0.1)
         local_chain.up()
         receipt = await sending
@@ -361,39 +362,41 @@ def test_abi_files(tmp_path: Path) -> None:
     assert load_abi(tmp_path) == [{"type": "fallback"}]
 
 
-async def test_sender_treats_a_lost_answer_as_sent(
+async def test_wallet_treats_a_lost_answer_as_sent(
     client: GridLedgerClient, ledger: Ledger, meter: MeterSetup
 ) -> None:
     """The node took the transaction but its answer was lost: the retry must not fail."""
     await client.connect()
-    sender = TransactionSender(client, meter.wallet_key, backoff=0.01)
+    wallet = Wallet(client, meter.wallet_key, backoff=0.01)
     signed = signer_for(ledger, meter).sign(
         Reading(meter.meter_id, 1001, next_timestamp(ledger, meter))
     )
     eth = client.w3.eth
     real_send = eth.send_raw_transaction
-    calls = 0
+    sent: list[bytes] = []
+    nonce = await wallet.nonce("latest")
 
     async def send_then_lose_answer(raw: bytes) -> Any:
-        nonlocal calls
-        calls += 1
+        sent.append(bytes(raw))
         result = await real_send(raw)
-        if calls == 1:
+        if len(sent) == 1:
             raise ClientConnectionError("connection reset after the request was sent")
         return result
 
     with patch.object(eth, "send_raw_transaction", side_effect=send_then_lose_answer):
-        receipt = await sender.send(client.submit_reading_call(signed))
-    assert calls == 2
+        receipt = await wallet.send(client.submit_reading_call(signed))
+    assert receipt.tx_hash == "0x" + keccak(sent[0]).hex()  # the first bytes, not a new signing
+    assert set(sent) == {sent[0]}
+    assert await wallet.nonce("latest") == nonce + 1
     assert receipt.block_number > 0
     assert int(ledger.contract.functions.meter(meter.meter_id).call()[7]) == 1001
 
 
-async def test_sender_hands_a_forgotten_transaction_to_the_node_again(
+async def test_wallet_hands_a_forgotten_transaction_to_the_node_again(
     local_chain: LocalChain,
 ) -> None:
     """The node drops the reading's transaction from its pool (as a restarted or evicting node
-    does): the sender sends the same bytes again and gets its receipt, well before its timeout."""
+    does): the wallet sends the same bytes again and gets its receipt, well before its timeout."""
     ledger = local_chain.ledger
     node = ledger.anvil
     meter = register_meter(ledger)
@@ -402,10 +405,10 @@ async def test_sender_hands_a_forgotten_transaction_to_the_node_again(
     signed = signer_for(ledger, meter).sign(
         Reading(meter.meter_id, 1001, next_timestamp(ledger, meter))
     )
-    sender = TransactionSender(client, meter.wallet_key, poll_interval=0.05, rebroadcast_after=0.2)
+    wallet = Wallet(client, meter.wallet_key, poll_interval=0.05, rebroadcast_after=0.2)
     node.rpc("evm_setAutomine", False)
     try:
-        sending = asyncio.ensure_future(sender.send(client.submit_reading_call(signed)))
+        sending = asyncio.ensure_future(wallet.send(client.submit_reading_call(signed)))
         [tx_hash] = await until(
             lambda: node.rpc("eth_getBlockByNumber", "pending", False)["transactions"], 10
         )

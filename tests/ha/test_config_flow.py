@@ -16,7 +16,6 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.grid_ledger.chain import UnsupportedVersionError, address_of
 from custom_components.grid_ledger.const import (
-    CONF_CURRENCY,
     CONF_KEYSTORE,
     CONF_METER_ID,
     CONF_METER_KEY,
@@ -334,10 +333,10 @@ async def test_options_flow(hass: HomeAssistant, ledger: Ledger, meter: MeterSet
     assert result["step_id"] == "init"
     with patch("custom_components.grid_ledger.async_setup_entry", return_value=True):
         result = await hass.config_entries.options.async_configure(
-            result["flow_id"], {CONF_READING_INTERVAL: 5.0, CONF_CURRENCY: "CHF"}
+            result["flow_id"], {CONF_READING_INTERVAL: 5.0}
         )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {CONF_READING_INTERVAL: 5, CONF_CURRENCY: "CHF"}
+    assert entry.options == {CONF_READING_INTERVAL: 5}
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import json
 import logging
 
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 import pytest
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
@@ -44,10 +45,11 @@ async def test_diagnostics_and_logs_hold_no_keys(
     await hass.services.async_call(
         DOMAIN, "submit_reading", {"config_entry_id": entry.entry_id}, blocking=True
     )
-    await set_register(hass, 1.001)  # backwards: logged and repaired, never submitted
-    await hass.services.async_call(
-        DOMAIN, "submit_reading", {"config_entry_id": entry.entry_id}, blocking=True
-    )
+    await set_register(hass, 1.001)  # backwards: refused and repaired, never submitted
+    with pytest.raises(HomeAssistantError):
+        await hass.services.async_call(
+            DOMAIN, "submit_reading", {"config_entry_id": entry.entry_id}, blocking=True
+        )
 
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     assert diagnostics["entry"]["data"]["meter_key"] == "**REDACTED**"

@@ -1,12 +1,14 @@
-"""The Energy dashboard accepts our energy and price entities as grid consumption."""
+"""The Energy dashboard accepts our entities, and the cost statistics add up to the bills."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.energy import data as energy_data, validate as energy_validate
-from homeassistant.components.recorder import Recorder
+from homeassistant.components.recorder import Recorder, get_instance
+from homeassistant.components.recorder.statistics import statistics_during_period
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
@@ -16,7 +18,8 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     do_adhoc_statistics,
 )
 
-from .conftest import LocalChain
+from .conftest import RELAY_ENTITY, LocalChain, deploy, make_entry, register_meter, set_register
+from .test_billing import issue_bill
 from .test_entities import setup_fixed_meter
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -72,3 +75,75 @@ async def test_energy_dashboard_accepts_our_entities(
         "device_consumption": [],
         "device_consumption_water": [],
     }
+
+
+async def test_cost_statistics_add_up_to_what_the_contract_billed(
+    hass: HomeAssistant, local_chain: LocalChain, freezer: FrozenDateTimeFactory
+) -> None:
+    """Two billing periods: the long-term statistics' sum of the Cost entity is the sum of both
+    bills, to the token's base unit, so the Energy dashboard can use it as the cost."""
+    ledger = deploy(local_chain.node, token=True)
+    meter = register_meter(ledger)
+    decimals = 6  # the test stablecoin's
+    cost = f"sensor.grid_ledger_meter_{meter.meter_id}_cost"
+    hour = dt_util.utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    start = hour - timedelta(minutes=10)  # two 5-minute windows that close the hour
+    freezer.move_to(start)
+    await set_register(hass, 1.0)
+    hass.states.async_set(RELAY_ENTITY, "on")
+    entry = make_entry(ledger, meter)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = entry.runtime_data.coordinator
+
+    billed: list[int] = []
+    for window, kwh in enumerate((1, 2)):
+        freezer.move_to(start + timedelta(minutes=5 * window, seconds=30))
+        issue_bill(ledger, meter, kwh)
+        billed.append(int(ledger.contract.functions.billOf(meter.meter_id).call()[2]))
+        await coordinator.async_refresh()
+        await hass.async_block_till_done()
+        state = hass.states.get(cost)
+        assert state is not None
+        assert Decimal(state.state) == Decimal(billed[-1]).scaleb(-decimals)
+        await async_wait_recording_done(hass)
+        freezer.move_to(start + timedelta(minutes=5 * (window + 1), seconds=1))
+        do_adhoc_statistics(hass, start=start + timedelta(minutes=5 * window))
+        await async_wait_recording_done(hass)
+    assert billed[1] > billed[0] > 0  # a drop or a repeat would hide a bill
+
+    def sums(period: str) -> list[Decimal]:
+        rows = statistics_during_period(
+            hass, start - timedelta(hours=1), None, {cost}, period, None, {"sum"}
+        )[cost]
+        return [round(Decimal(str(row["sum"])), decimals) for row in rows]
+
+    total = Decimal(sum(billed)).scaleb(-decimals)
+    five_minutes = await get_instance(hass).async_add_executor_job(sums, "5minute")
+    assert five_minutes == [Decimal(billed[0]).scaleb(-decimals), total]
+    hourly = await get_instance(hass).async_add_executor_job(sums, "hour")
+    assert hourly == [total]
+
+    # The Energy dashboard takes it as the grid's cost, beside our energy entity.
+    assert await async_setup_component(hass, "energy", {})
+    manager = await energy_data.async_get_manager(hass)
+    energy = f"sensor.grid_ledger_meter_{meter.meter_id}_attested_energy"
+    source = {"stat_energy_from": energy, "stat_cost": cost}
+    await manager.async_update(
+        {
+            "energy_sources": [
+                {
+                    "type": "grid",
+                    "flow_from": [
+                        {**source, "entity_energy_price": None, "number_energy_price": None}
+                    ],
+                    "flow_to": [],
+                    "cost_adjustment_day": 0,
+                }
+            ]
+        }
+    )
+    hass.config.currency = "EUR"
+    result = await energy_validate.async_validate(hass)
+    assert result.as_dict()["energy_sources"] == [[]]

@@ -235,7 +235,6 @@ async def test_options_fail_safe_and_warning_leads(hass: HomeAssistant, grid: Gr
         result["flow_id"],
         {
             "reading_interval": 15,
-            "currency": "EUR",
             "fail_safe": "fail_closed",
             "warning_leads": ["60", "2880", "60"],
         },

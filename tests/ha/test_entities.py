@@ -10,7 +10,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.grid_ledger.const import CONF_CURRENCY, CONF_READING_INTERVAL, DOMAIN
+from custom_components.grid_ledger.const import CONF_READING_INTERVAL, DOMAIN
 
 from .conftest import RELAY_ENTITY, LocalChain, deploy, make_entry, register_meter, set_register
 
@@ -29,9 +29,7 @@ async def setup_fixed_meter(hass: HomeAssistant, local_chain: LocalChain) -> Moc
     hass.states.async_set(RELAY_ENTITY, "on")
     entry = make_entry(ledger, meter)
     entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        entry, options={CONF_READING_INTERVAL: 15, CONF_CURRENCY: "EUR"}
-    )
+    hass.config_entries.async_update_entry(entry, options={CONF_READING_INTERVAL: 15})
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     return entry

@@ -11,8 +11,9 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
@@ -32,6 +33,7 @@ from .conftest import (
     make_entry,
     register_meter,
     set_register,
+    until,
 )
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -65,6 +67,18 @@ async def setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
+
+
+async def fresh_meter(
+    hass: HomeAssistant, local_chain: LocalChain
+) -> tuple[Ledger, MeterSetup, MockConfigEntry]:
+    """A new meter on the shared ledger, its register at 1 kWh, its entry set up."""
+    ledger = local_chain.ledger
+    meter = register_meter(ledger)
+    await set_register(hass, 1.0)
+    entry = make_entry(ledger, meter)
+    await setup(hass, entry)
+    return ledger, meter, entry
 
 
 async def test_submit_reading_lands_on_chain(
@@ -133,7 +147,15 @@ async def test_unusable_register_is_not_submitted(
     unit: str,
 ) -> None:
     await set_register(hass, value, unit)
-    assert (await submit(hass, entry)) == {"submitted": False}
+    with pytest.raises(HomeAssistantError) as err:
+        await submit(hass, entry)
+    assert err.value.translation_key == "register_unavailable"
+    assert err.value.translation_placeholders == {"source": "sensor.house_energy"}
+    button = f"button.grid_ledger_meter_{meter.meter_id}_submit_reading"
+    assert hass.states.get(button) is not None
+    with pytest.raises(HomeAssistantError) as pressed:
+        await hass.services.async_call("button", "press", {"entity_id": button}, blocking=True)
+    assert pressed.value.translation_key == "register_unavailable"
     assert accepted(ledger, meter.meter_id) == []
 
 
@@ -160,8 +182,15 @@ async def test_register_backwards_raises_a_repair_and_is_never_submitted(
     issue_registry: ir.IssueRegistry,
 ) -> None:
     await set_register(hass, 0.5)
-    assert (await submit(hass, entry)) == {"submitted": False}
-    issue = issue_registry.async_get_issue(DOMAIN, f"register_backwards_{meter.meter_id}")
+    with pytest.raises(HomeAssistantError) as err:
+        await submit(hass, entry)
+    assert err.value.translation_key == "register_backwards"
+    assert err.value.translation_placeholders == {
+        "source": "sensor.house_energy",
+        "wh": "500",
+        "last_wh": "1000",
+    }
+    issue = issue_registry.async_get_issue(DOMAIN, f"register_backwards_{entry.entry_id}")
     assert issue is not None
     assert issue.translation_placeholders == {
         "entity_id": "sensor.house_energy",
@@ -172,7 +201,7 @@ async def test_register_backwards_raises_a_repair_and_is_never_submitted(
 
     await set_register(hass, 1.001)
     assert (await submit(hass, entry))["submitted"] is True
-    assert issue_registry.async_get_issue(DOMAIN, f"register_backwards_{meter.meter_id}") is None
+    assert issue_registry.async_get_issue(DOMAIN, f"register_backwards_{entry.entry_id}") is None
 
 
 async def test_rejected_reading_is_dropped(
@@ -201,24 +230,20 @@ async def test_wallet_without_gas_raises_a_repair(
     with pytest.raises(HomeAssistantError) as err:
         await submit(hass, entry)
     assert err.value.translation_key == "wallet_no_gas"
-    issue = issue_registry.async_get_issue(DOMAIN, f"wallet_no_gas_{meter.meter_id}")
+    issue = issue_registry.async_get_issue(DOMAIN, f"wallet_no_gas_{entry.entry_id}")
     assert issue is not None
 
     address = issue.translation_placeholders["address"]  # type: ignore[index]
     ledger.anvil.rpc("anvil_setBalance", address, hex(10**18))
     assert (await submit(hass, entry))["submitted"] is True
-    assert issue_registry.async_get_issue(DOMAIN, f"wallet_no_gas_{meter.meter_id}") is None
+    assert issue_registry.async_get_issue(DOMAIN, f"wallet_no_gas_{entry.entry_id}") is None
     assert accepted(ledger, meter.meter_id) == [1002]
 
 
 async def test_paused_contract_keeps_the_reading(
     hass: HomeAssistant, local_chain: LocalChain
 ) -> None:
-    ledger = local_chain.ledger
-    meter = register_meter(ledger)
-    await set_register(hass, 1.0)
-    entry = make_entry(ledger, meter)
-    await setup(hass, entry)
+    ledger, meter, entry = await fresh_meter(hass, local_chain)
     ledger.transact(ledger.contract.functions.pause())
     await set_register(hass, 1.002)
     with pytest.raises(HomeAssistantError) as err:
@@ -234,11 +259,7 @@ async def test_paused_contract_keeps_the_reading(
 async def test_node_down_then_up(
     hass: HomeAssistant, local_chain: LocalChain, freezer: FrozenDateTimeFactory
 ) -> None:
-    ledger = local_chain.ledger
-    meter = register_meter(ledger)
-    await set_register(hass, 1.0)
-    entry = make_entry(ledger, meter)
-    await setup(hass, entry)
+    ledger, meter, entry = await fresh_meter(hass, local_chain)
     reachable = f"binary_sensor.grid_ledger_meter_{meter.meter_id}_node_reachable"
 
     local_chain.down()
@@ -266,11 +287,7 @@ async def test_node_down_then_up(
 async def test_outbox_survives_a_restart(
     hass: HomeAssistant, local_chain: LocalChain, hass_storage: dict[str, Any]
 ) -> None:
-    ledger = local_chain.ledger
-    meter = register_meter(ledger)
-    await set_register(hass, 1.0)
-    entry = make_entry(ledger, meter)
-    await setup(hass, entry)
+    ledger, meter, entry = await fresh_meter(hass, local_chain)
 
     local_chain.down()
     await set_register(hass, 1.003)
@@ -292,11 +309,7 @@ async def test_outbox_survives_a_restart(
 async def test_reading_relayed_elsewhere_is_not_sent_twice(
     hass: HomeAssistant, local_chain: LocalChain, hass_storage: dict[str, Any]
 ) -> None:
-    ledger = local_chain.ledger
-    meter = register_meter(ledger)
-    await set_register(hass, 1.0)
-    entry = make_entry(ledger, meter)
-    await setup(hass, entry)
+    ledger, meter, entry = await fresh_meter(hass, local_chain)
 
     local_chain.down()
     await set_register(hass, 1.003)
@@ -320,6 +333,60 @@ async def test_reading_relayed_elsewhere_is_not_sent_twice(
     stored = hass_storage[f"{DOMAIN}.{entry.entry_id}"]["data"]
     assert stored["pending"] is None
     assert stored["last_submitted"]["wh"] == 1003
+
+
+def pool(ledger: Ledger) -> list[str]:
+    """Hashes of the transactions waiting in the node's pool."""
+    block = ledger.anvil.rpc("eth_getBlockByNumber", "pending", False)
+    return [str(tx_hash) for tx_hash in block["transactions"]]
+
+
+@pytest.mark.parametrize("while_down", ["mined", "still_pooled", "forgotten_by_the_node"])
+async def test_restart_with_an_unmined_reading_never_sends_a_second_transaction(
+    hass: HomeAssistant, local_chain: LocalChain, hass_storage: dict[str, Any], while_down: str
+) -> None:
+    """Home Assistant stops while the reading's transaction waits for its block. The next start
+    finds it mined, or hands the node the same signed bytes again: never a new transaction
+    (which would revert `StaleReading` and leave "Last reading submitted" unknown)."""
+    ledger, meter, entry = await fresh_meter(hass, local_chain)
+    node = ledger.anvil
+    nonce = int(ledger.w3.eth.get_transaction_count(meter.wallet_address))
+    await set_register(hass, 1.003)
+
+    node.rpc("evm_setAutomine", False)
+    try:
+        entry.async_create_background_task(
+            hass, entry.runtime_data.pipeline.async_submit_now(), "reading in flight"
+        )
+        [tx_hash] = await until(lambda: pool(ledger), 10)
+        assert await hass.config_entries.async_unload(entry.entry_id)
+        await hass.async_block_till_done()
+        stored = hass_storage[f"{DOMAIN}.{entry.entry_id}"]["data"]["pending"]
+        timestamp = stored["timestamp"]
+        if while_down == "mined":
+            node.rpc("evm_mine")
+        elif while_down == "forgotten_by_the_node":
+            node.rpc("anvil_dropTransaction", tx_hash)
+            assert pool(ledger) == []
+
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        if while_down != "mined":
+            await asyncio.sleep(0.5)  # the outbox is retried at once: time for a resend to show
+            assert await until(lambda: pool(ledger), 10) == [tx_hash]  # the same bytes again
+            node.rpc("evm_mine")
+        await hass.async_block_till_done(wait_background_tasks=True)
+    finally:
+        node.rpc("evm_setAutomine", True)
+
+    assert accepted(ledger, meter.meter_id) == [1003]
+    assert int(ledger.w3.eth.get_transaction_count(meter.wallet_address)) == nonce + 1
+    stored = hass_storage[f"{DOMAIN}.{entry.entry_id}"]["data"]
+    assert stored["pending"] is None
+    assert stored["last_submitted"]["tx_hash"] == tx_hash
+    last = hass.states.get(f"sensor.grid_ledger_meter_{meter.meter_id}_last_reading_submitted")
+    assert last is not None
+    assert last.state == dt_util.utc_from_timestamp(timestamp).isoformat()
 
 
 async def test_service_rejects_unknown_and_unloaded_entries(
@@ -370,11 +437,7 @@ async def test_interval_reading_waits_out_an_outage(
     freezer: FrozenDateTimeFactory,
     hass_storage: dict[str, Any],
 ) -> None:
-    ledger = local_chain.ledger
-    meter = register_meter(ledger)
-    await set_register(hass, 1.0)
-    entry = make_entry(ledger, meter)
-    await setup(hass, entry)
+    ledger, meter, entry = await fresh_meter(hass, local_chain)
     local_chain.down()
     await set_register(hass, 1.003)
     freezer.tick(timedelta(minutes=15))
@@ -407,3 +470,30 @@ async def test_contract_error_while_refreshing(
     ):
         await submit(hass, entry)
     assert err.value.translation_key == "update_failed"
+
+
+async def test_entities_go_unavailable_while_the_node_cannot_be_read(
+    hass: HomeAssistant, local_chain: LocalChain, entity_registry: er.EntityRegistry
+) -> None:
+    _, meter, entry = await fresh_meter(hass, local_chain)
+    registered = er.async_entries_for_config_entry(entity_registry, entry.entry_id)
+    reachable = f"binary_sensor.grid_ledger_meter_{meter.meter_id}_node_reachable"
+    # Every entity but the one that reports the node's reachability itself.
+    entities = sorted(e.entity_id for e in registered if e.entity_id != reachable)
+    assert len(entities) == len(registered) - 1 >= 10
+
+    def unavailable() -> list[str]:
+        return sorted(e for e in entities if hass.states.get(e).state == "unavailable")  # type: ignore[union-attr]
+
+    assert unavailable() == []
+    local_chain.down()
+    try:
+        await entry.runtime_data.coordinator.async_refresh()
+        await hass.async_block_till_done()
+        assert unavailable() == entities
+        assert hass.states.get(reachable).state == "off"  # type: ignore[union-attr]
+    finally:
+        local_chain.up()
+    await entry.runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done()
+    assert unavailable() == []

@@ -1,19 +1,28 @@
-"""Repairs: entities gone (with a fix flow) and a node unreachable for long."""
+"""Repairs: entities gone (with a fix flow), a node unreachable for long, a generated wallet key
+to back up; and what removing an entry leaves behind."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.repairs import DOMAIN as REPAIRS_DOMAIN
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import async_fire_time_changed
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.grid_ledger.const import DOMAIN
+from custom_components.grid_ledger.chain import decrypt_keystore
+from custom_components.grid_ledger.const import (
+    CONF_WALLET_BACKED_UP,
+    CONF_WALLET_TYPE,
+    DOMAIN,
+    WALLET_GENERATED,
+)
 
 from .conftest import (
     RELAY_ENTITY,
@@ -104,7 +113,7 @@ async def test_node_unreachable_for_long_raises_a_repair(
     entry = make_entry(local_chain.ledger, meter)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    issue_id = f"node_unreachable_{meter.meter_id}"
+    issue_id = f"node_unreachable_{entry.entry_id}"
 
     local_chain.down()
     for _ in range(7):  # 35 minutes of failed refreshes
@@ -151,3 +160,81 @@ async def test_missing_energy_entity_fix_flow(
     result = await resp.json()
     assert result["type"] == "abort"
     assert result["reason"] == "entry_removed"
+
+
+async def test_generated_wallet_key_is_shown_once_encrypted_until_saved(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    entry: MockConfigEntry,
+    meter: MeterSetup,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    issue_id = f"wallet_backup_{entry.entry_id}"
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None  # an imported key
+    # The same entry as if the flow had generated its wallet (it reloads with the change).
+    hass.config_entries.async_update_entry(
+        entry, data={**entry.data, CONF_WALLET_TYPE: WALLET_GENERATED}
+    )
+    await hass.async_block_till_done()
+    assert await async_setup_component(hass, REPAIRS_DOMAIN, {})
+    issue = issue_registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.is_fixable
+    assert issue.translation_placeholders == {"address": meter.wallet_address}
+
+    client = await hass_client()
+
+    async def step(flow_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        resp = await client.post(f"/api/repairs/issues/fix/{flow_id}", json=data)
+        result: dict[str, Any] = await resp.json()
+        return result
+
+    resp = await client.post(
+        "/api/repairs/issues/fix", json={"handler": DOMAIN, "issue_id": issue_id}
+    )
+    flow = await resp.json()
+    assert flow["step_id"] == "init"
+    short = await step(flow["flow_id"], {"password": "short"})
+    assert short["errors"] == {"password": "password_too_short"}
+    shown = await step(flow["flow_id"], {"password": "correct horse battery"})
+    assert shown["step_id"] == "keystore"
+    keystore = shown["description_placeholders"]["keystore"]
+    assert meter.wallet_key.removeprefix("0x") not in keystore  # encrypted, never in clear
+    recovered = decrypt_keystore(keystore, "correct horse battery")
+    assert recovered.lower() == "0x" + meter.wallet_key.removeprefix("0x").lower()
+
+    unconfirmed = await step(flow["flow_id"], {"saved": False})
+    assert unconfirmed["errors"] == {"saved": "confirm_saved"}
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    assert (await step(flow["flow_id"], {"saved": True}))["type"] == "create_entry"
+    await hass.async_block_till_done()
+    assert entry.data[CONF_WALLET_BACKED_UP] is True
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None  # shown once: not again
+
+
+async def test_removing_the_entry_deletes_its_stores(
+    hass: HomeAssistant, entry: MockConfigEntry, hass_storage: dict[str, Any]
+) -> None:
+    await set_register(hass, 1.002)
+    await hass.services.async_call(
+        DOMAIN, "submit_reading", {"config_entry_id": entry.entry_id}, blocking=True
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    prefix = f"{DOMAIN}.{entry.entry_id}"
+    kept = {key for key in hass_storage if key.startswith(prefix)}
+    assert {prefix, f"{prefix}.billing", f"{prefix}.enforcement"} <= kept
+    await set_register(hass, 1.0)  # backwards: the entry's own repair
+    with pytest.raises(HomeAssistantError):
+        await hass.services.async_call(
+            DOMAIN, "submit_reading", {"config_entry_id": entry.entry_id}, blocking=True
+        )
+    issue_registry = ir.async_get(hass)
+    assert issue_registry.async_get_issue(DOMAIN, f"register_backwards_{entry.entry_id}")
+
+    assert (await hass.config_entries.async_remove(entry.entry_id))["require_restart"] is False
+    await hass.async_block_till_done()
+    assert [key for key in hass_storage if key.startswith(prefix)] == []
+    assert [i for (domain, i) in issue_registry.issues if domain == DOMAIN] == []

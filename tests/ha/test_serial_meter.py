@@ -233,8 +233,8 @@ async def test_garbled_readout_takes_no_reading_and_keeps_the_outbox(
     with pytest.raises(HomeAssistantError):
         await submit(hass, entry)
     assert hass_storage[store_key]["data"]["pending"] == kept
-    assert entry.runtime_data.pipeline.pending is not None
-    assert entry.runtime_data.pipeline.pending.as_dict() == kept
+    assert entry.runtime_data.pipeline.outbox.pending is not None
+    assert entry.runtime_data.pipeline.outbox.pending.as_dict() == kept
     assert "No reading from the meter on" in caplog.text
 
     local_chain.up()
@@ -251,7 +251,8 @@ async def test_garbled_readout_takes_no_reading_and_keeps_the_outbox(
     assert hass_storage[store_key]["data"]["pending"] is None
 
     serial_meter.identification = None  # silent now: still no reading, nothing sent
-    response = await submit(hass, entry)
-    assert response == {"submitted": False}
+    with pytest.raises(HomeAssistantError) as err:
+        await submit(hass, entry)
+    assert err.value.translation_key == "register_unavailable"
     assert accepted(ledger, meter.meter_id) == [4_400_000]
     assert caplog.text.count("No reading from the meter on") == 1  # logged once, not each time

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 import json
 from pathlib import Path
 import re
 
 import yaml
+
+from custom_components.grid_ledger.services import PAYMENT_ERRORS, READING_ERRORS
 
 COMPONENT = Path(__file__).resolve().parents[2] / "custom_components" / "grid_ledger"
 EN = json.loads((COMPONENT / "translations" / "en.json").read_text())
@@ -27,8 +30,13 @@ def test_entity_names_and_icons() -> None:
 
 
 def test_exceptions() -> None:
-    modules = ("__init__.py", "coordinator.py", "services.py")
+    """Every exception key the code raises exists, and every one that exists is raised."""
+    modules = ("__init__.py", "coordinator.py", "readings.py", "services.py")
     used = set().union(*(_keys(module) for module in modules))
+    services = (COMPONENT / "services.py").read_text()
+    used |= set(re.findall(r'\bkey\b[^=\n]*= (?:\w+, )?"(\w+)"', services))
+    for keys in (READING_ERRORS, PAYMENT_ERRORS):  # the chain's failures, per action
+        used |= set(asdict(keys).values())
     assert used == set(EN["exceptions"])
 
 

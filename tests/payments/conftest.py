@@ -18,7 +18,7 @@ import pytest
 import pytest_socket  # type: ignore[import-untyped]
 from web3 import Web3
 
-from custom_components.grid_ledger.chain import GridLedgerClient, TransactionSender
+from custom_components.grid_ledger.chain import GridLedgerClient, Wallet
 from custom_components.grid_ledger.chain.payments import (
     Checkpoint,
     MemoryPaymentStore,
@@ -31,6 +31,7 @@ from tests.chain_fixtures import PREPAID, Deployment, LedgerConfig, Meter, deplo
 PERIOD = 30 * 86_400
 FIRST_WH = 1_000  # 1 kWh in the first period: 300,000 base units at the default tariff
 TOKEN_MINTED = 1_000 * 10**6
+ENGINE_OPTIONS = ("use_permit", "on_result")  # the rest configure the wallet
 
 
 class Crash(Exception):  # noqa: N818 - a process death, not an error to handle
@@ -154,21 +155,20 @@ async def open_engine(
     checkpoint: Checkpoint | None = None,
     **options: Any,
 ) -> AsyncIterator[PaymentEngine]:
-    """An engine for the payer (or `account`) over the node (or a proxy), closed afterwards."""
+    """An engine for the payer's (or `account`'s) wallet over the node (or a proxy), closed
+    afterwards."""
     account = account or env.payer
     key = "0x" + bytes(account.key).hex()
     client = GridLedgerClient(rpc_url or env.anvil.rpc_url, env.d.address, request_timeout=2.0)
     options.setdefault("receipt_timeout", 10.0)
     options.setdefault("poll_interval", 0.02)
+    engine_options = {name: options.pop(name) for name in ENGINE_OPTIONS if name in options}
     try:
-        sender = TransactionSender(client, key)
         yield PaymentEngine(
-            client,
-            sender,
-            key,
+            Wallet(client, key, **options),
             store if store is not None else MemoryPaymentStore(),
             checkpoint=checkpoint,
-            **options,
+            **engine_options,
         )
     finally:
         await client.close()

@@ -6,10 +6,9 @@ engine took the paid bill for a dead payment, decided again and found nothing du
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
+from custom_components.grid_ledger.chain.models import Receipt
 from custom_components.grid_ledger.chain.payments import PaymentStatus
 
 from .conftest import Env, open_engine
@@ -20,10 +19,10 @@ async def test_a_late_receipt_is_not_a_dead_payment(
 ) -> None:
     nonce = native.nonce()
     async with open_engine(native) as engine:
-        real = engine._receipt
+        real = engine.wallet.receipt
         missed = 0
 
-        async def lagging(tx_hash: str) -> dict[str, Any] | None:
+        async def lagging(tx_hash: str) -> Receipt | None:
             """The node's answer, with the receipt missing from the first look and its re-ask."""
             nonlocal missed
             receipt = await real(tx_hash)
@@ -32,7 +31,7 @@ async def test_a_late_receipt_is_not_a_dead_payment(
                 return None
             return receipt
 
-        monkeypatch.setattr(engine, "_receipt", lagging)
+        monkeypatch.setattr(engine.wallet, "receipt", lagging)
         result = await engine.pay_bill(native.meter.meter_id)
     assert missed == 2
     assert result.status is PaymentStatus.CONFIRMED

@@ -1,4 +1,4 @@
-"""Grid Ledger client library: contract reads, EIP-712 readings, transactions and events.
+"""Grid Ledger client library: contract reads, EIP-712 readings, one wallet engine, events.
 
 Nothing here depends on Home Assistant.
 """
@@ -11,6 +11,7 @@ from .errors import (
     InvalidKeyError,
     NotGridLedgerError,
     RevertedError,
+    TransactionRejectedError,
     TransactionTimeoutError,
     UnsupportedVersionError,
     WrongChainError,
@@ -18,6 +19,7 @@ from .errors import (
 from .events import EventFollower
 from .models import (
     Bill,
+    ContractCall,
     LedgerEvent,
     LedgerInfo,
     Meter,
@@ -26,8 +28,9 @@ from .models import (
     Reading,
     Receipt,
     SignedReading,
+    SignedTx,
+    WalletTx,
 )
-from .sender import TransactionSender
 from .signing import (
     ReadingSigner,
     address_of,
@@ -35,10 +38,12 @@ from .signing import (
     generate_private_key,
     parse_private_key,
 )
+from .wallet import Settled, Wallet
 
 __all__ = [
     "Bill",
     "CannotConnectError",
+    "ContractCall",
     "EventFollower",
     "GridLedgerClient",
     "GridLedgerError",
@@ -54,10 +59,14 @@ __all__ = [
     "ReadingSigner",
     "Receipt",
     "RevertedError",
+    "Settled",
     "SignedReading",
-    "TransactionSender",
+    "SignedTx",
+    "TransactionRejectedError",
     "TransactionTimeoutError",
     "UnsupportedVersionError",
+    "Wallet",
+    "WalletTx",
     "WrongChainError",
     "address_of",
     "decode_revert",

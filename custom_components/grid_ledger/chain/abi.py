@@ -85,5 +85,6 @@ def event_table(abi: list[dict[str, Any]]) -> dict[bytes, str]:
 
 
 GRID_LEDGER_ABI = load_abi()
-ERRORS = error_table(GRID_LEDGER_ABI)
+# The ledger's own errors first; a token's errors surface through the ledger's calls.
+ERRORS = {**ERC20_ERRORS, **error_table(GRID_LEDGER_ABI)}
 EVENTS = event_table(GRID_LEDGER_ABI)

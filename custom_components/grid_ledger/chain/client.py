@@ -37,7 +37,15 @@ from .errors import (
     UnsupportedVersionError,
     WrongChainError,
 )
-from .models import Bill, LedgerEvent, LedgerInfo, Meter, MeterState, SignedReading
+from .models import (
+    Bill,
+    ContractCall,
+    LedgerEvent,
+    LedgerInfo,
+    Meter,
+    MeterState,
+    SignedReading,
+)
 from .provider import SessionHTTPProvider
 from .signing import domain_separator
 
@@ -188,6 +196,7 @@ class GridLedgerClient:
         token = str(await self.guard(functions.paymentToken().call))
         period_length = int(await self.guard(functions.periodLength().call))
         permit_forever = int(await self.guard(functions.PERMIT_FOREVER().call))
+        genesis = int(await self.guard(functions.genesis().call))
         symbol, decimals = NATIVE_SYMBOL, NATIVE_DECIMALS
         payment_token: str | None = None
         if token != ZERO_ADDRESS:
@@ -204,6 +213,7 @@ class GridLedgerClient:
             token_decimals=decimals,
             period_length=period_length,
             permit_forever=permit_forever,
+            genesis=genesis,
         )
         return self.info
 
@@ -271,12 +281,11 @@ class GridLedgerClient:
         await self._open()
         return int(await self.guard(lambda: self._w3.eth.block_number))
 
-    def submit_reading_call(self, signed: SignedReading) -> Any:
+    def submit_reading_call(self, signed: SignedReading) -> ContractCall:
         """The contract call that submits one signed reading."""
         reading = signed.reading
-        return self._contract.functions.submitReading(
-            (reading.meter_id, reading.wh, reading.timestamp), signed.signature
-        )
+        args = [(reading.meter_id, reading.wh, reading.timestamp), signed.signature]
+        return ContractCall(self.address, self._contract.encode_abi("submitReading", args))
 
     async def logs(
         self, from_block: int, to_block: int, topics: list[str | None]

@@ -58,3 +58,67 @@ class RevertedError(GridLedgerError):
         self.args_by_name: dict[str, Any] = args or {}
         fields = ", ".join(f"{key}={value}" for key, value in self.args_by_name.items())
         super().__init__(f"{name}({fields})")
+
+
+class TransactionRejectedError(GridLedgerError):
+    """The node refused every signed variant of a transaction and holds none: it can never be
+    mined. `error` is the node's answer."""
+
+    def __init__(self, error: GridLedgerError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class NothingDueError(GridLedgerError):
+    """The meter owes nothing: there is no bill to pay."""
+
+    def __init__(self, meter_id: int) -> None:
+        super().__init__(f"meter {meter_id} owes nothing")
+        self.meter_id = meter_id
+
+
+class AmountAboveLimitError(GridLedgerError):
+    """The amount due is above the amount the payment was approved for."""
+
+    def __init__(self, meter_id: int, amount_due: int, limit: int) -> None:
+        super().__init__(f"meter {meter_id} owes {amount_due}, above the approved {limit}")
+        self.meter_id = meter_id
+        self.amount_due = amount_due
+        self.limit = limit
+
+
+class InsufficientGasError(InsufficientFundsError):
+    """The wallet's coin cannot pay the gas of the payment."""
+
+    def __init__(self, address: str, balance: int, needed: int | None) -> None:
+        super().__init__(f"{address} holds {balance} wei, too little for the gas ({needed})")
+        self.balance = balance
+        self.needed = needed
+
+
+class InsufficientBalanceError(GridLedgerError):
+    """The wallet holds less of the payment currency than the payment."""
+
+    def __init__(self, address: str, currency: str, balance: int, needed: int) -> None:
+        super().__init__(f"{address} holds {balance} {currency} base units, needs {needed}")
+        self.currency = currency
+        self.balance = balance
+        self.needed = needed
+
+
+class InsufficientTokenBalanceError(InsufficientBalanceError):
+    """The wallet holds less of the ledger's ERC-20 than the payment."""
+
+
+class PaymentRevertedError(RevertedError):
+    """The payment was refused by the contract (or the token); `name` is the decoded error."""
+
+    def __init__(
+        self, name: str, args: dict[str, Any] | None = None, tx_hash: str | None = None
+    ) -> None:
+        super().__init__(name, args)
+        self.tx_hash = tx_hash
+
+
+class PaymentPendingError(TransactionTimeoutError):
+    """The payment is broadcast and recorded but not mined yet; retrying is safe."""

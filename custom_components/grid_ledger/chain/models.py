@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
@@ -26,6 +26,11 @@ class LedgerInfo:
     token_decimals: int
     period_length: int
     permit_forever: int
+    genesis: int  # unix time the first billing period starts
+
+    def period_start(self, period: int) -> int:
+        """When billing period `period` starts (unix s), as the contract counts periods."""
+        return 0 if period == 0 else self.genesis + (period - 1) * self.period_length
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +125,15 @@ class SignedReading:
 
 
 @dataclass(frozen=True, slots=True)
+class ContractCall:
+    """A call the wallet is to send: target, ABI-encoded data, coin sent along (wei)."""
+
+    to: str
+    data: str
+    value: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Receipt:
     """A mined transaction."""
 
@@ -127,6 +141,84 @@ class Receipt:
     block_number: int
     gas_used: int
     effective_gas_price: int
+    succeeded: bool = True
+
+
+@dataclass(slots=True)
+class SignedTx:
+    """One signed variant of a wallet transaction: the exact bytes the node is handed."""
+
+    hash: str
+    raw: str
+    max_fee: int
+    priority: int
+    accepted: bool = False  # a node took it once
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "hash": self.hash,
+            "raw": self.raw,
+            "max_fee": self.max_fee,
+            "priority": self.priority,
+            "accepted": self.accepted,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SignedTx:
+        return cls(
+            hash=str(data["hash"]),
+            raw=str(data["raw"]),
+            max_fee=int(data["max_fee"]),
+            priority=int(data["priority"]),
+            accepted=bool(data.get("accepted", False)),
+        )
+
+
+@dataclass(slots=True)
+class WalletTx:
+    """A transaction of the wallet at one nonce, with every variant signed for it (fee bumps
+    re-sign the same call at the same nonce, so at most one variant is ever mined)."""
+
+    role: str
+    to: str
+    data: str
+    value: int
+    gas: int
+    nonce: int
+    max_fee: int
+    priority: int
+    variants: list[SignedTx] = field(default_factory=list)
+
+    @property
+    def newest(self) -> SignedTx | None:
+        return self.variants[-1] if self.variants else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "to": self.to,
+            "data": self.data,
+            "value": self.value,
+            "gas": self.gas,
+            "nonce": self.nonce,
+            "max_fee": self.max_fee,
+            "priority": self.priority,
+            "variants": [variant.as_dict() for variant in self.variants],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WalletTx:
+        return cls(
+            role=str(data["role"]),
+            to=str(data["to"]),
+            data=str(data["data"]),
+            value=int(data["value"]),
+            gas=int(data["gas"]),
+            nonce=int(data["nonce"]),
+            max_fee=int(data["max_fee"]),
+            priority=int(data["priority"]),
+            variants=[SignedTx.from_dict(variant) for variant in data["variants"]],
+        )
 
 
 @dataclass(frozen=True, slots=True)
