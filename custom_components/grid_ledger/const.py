@@ -54,6 +54,11 @@ ISSUE_WALLET_NO_GAS: Final = "wallet_no_gas"
 ISSUE_WALLET_GAS_LOW: Final = "wallet_gas_low"
 ISSUE_ENTITY_MISSING: Final = "entity_missing"
 ISSUE_REGISTER_BACKWARDS: Final = "register_backwards"
+ISSUE_REGISTER_IMPLAUSIBLE: Final = "register_implausible"
+ISSUE_REGISTER_UNAVAILABLE: Final = "register_unavailable"
+ISSUE_REGISTER_UNIT: Final = "register_unit"
+ISSUE_REGISTER_OUT_OF_RANGE: Final = "register_out_of_range"
+REGISTER_REPAIR_AFTER: Final = timedelta(hours=1)  # an unusable register this long is a repair
 ISSUE_WALLET_BACKUP: Final = "wallet_backup"
 MIN_BACKUP_PASSWORD: Final = 8  # characters of the password a key backup is encrypted with
 

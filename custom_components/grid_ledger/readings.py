@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 import time
 from typing import Any, Protocol
 
@@ -19,6 +19,7 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
 
 from .chain import (
     GridLedgerError,
@@ -39,18 +40,27 @@ from .const import (
     CONF_SERIAL_PORT,
     DOMAIN,
     ISSUE_REGISTER_BACKWARDS,
+    ISSUE_REGISTER_IMPLAUSIBLE,
+    ISSUE_REGISTER_OUT_OF_RANGE,
+    ISSUE_REGISTER_UNAVAILABLE,
+    ISSUE_REGISTER_UNIT,
     ISSUE_WALLET_NO_GAS,
     LOGGER,
+    REGISTER_REPAIR_AFTER,
     SERIAL_READ_TIMEOUT,
 )
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator
 from .meters.iec62056 import Iec62056Error, read_meter
 from .repairs import async_clear_issue, async_raise_issue
-from .units import WH_PER_UNIT
+from .units import MAX_REGISTER_WH, energy_wh
 
 STORAGE_VERSION = 1
 # Reverts that a later, newer reading cannot fix by waiting: the old reading is dropped.
 KEEP_ON_REVERT = {"EnforcedPause"}
+# Source problems that waiting does not fix: repaired at once. An unavailable register is
+# repaired only once it lasts `REGISTER_REPAIR_AFTER` (restarts and reconnects are normal).
+REPAIR_AT_ONCE = {ISSUE_REGISTER_UNIT, ISSUE_REGISTER_OUT_OF_RANGE}
+SOURCE_ISSUES = (ISSUE_REGISTER_UNAVAILABLE, *REPAIR_AT_ONCE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +108,12 @@ class Outbox:
 
     pending: PendingReading | None = None
     last_submitted: Submitted | None = None
+    # Attested register = source register + offset: a meter exchange adds the old meter's last
+    # attested register, a discarded jump subtracts the jump.
+    offset: int = 0
+    # Wh of an implausible jump held back until the household decides (see `_plausible`).
+    held_wh: int = 0
+    releasing: bool = False  # the household said the jump is real: attest it at the rating's pace
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -105,6 +121,9 @@ class Outbox:
             "last_submitted": None
             if self.last_submitted is None
             else self.last_submitted.as_dict(),
+            "offset": self.offset,
+            "held_wh": self.held_wh,
+            "releasing": self.releasing,
         }
 
     @classmethod
@@ -113,6 +132,9 @@ class Outbox:
         return cls(
             None if pending is None else PendingReading.from_dict(pending),
             None if submitted is None else Submitted.from_dict(submitted),
+            int(data.get("offset", 0)),
+            int(data.get("held_wh", 0)),
+            bool(data.get("releasing", False)),
         )
 
 
@@ -135,11 +157,12 @@ class RegisterSource(Protocol):
         """What the household chose, as it is shown in issues."""
 
     async def async_read_wh(self) -> int | None:
-        """The register in whole Wh; None when there is no trustworthy value now."""
+        """The register in whole Wh; None when there is no trustworthy value now, or
+        `NoReadingError` saying what is wrong with it."""
 
 
 class EntityRegister:
-    """The state of a Home Assistant energy sensor."""
+    """The state of a Home Assistant energy sensor, in any energy unit Home Assistant offers."""
 
     def __init__(self, hass: HomeAssistant, entity_id: str) -> None:
         self.hass = hass
@@ -147,16 +170,27 @@ class EntityRegister:
 
     async def async_read_wh(self) -> int | None:
         state = self.hass.states.get(self.name)
-        if state is None or state.state in (STATE_UNKNOWN, STATE_UNAVAILABLE):
-            return None
-        factor = WH_PER_UNIT.get(state.attributes.get("unit_of_measurement", ""))
+        if state is None:
+            raise self._error(ISSUE_REGISTER_UNAVAILABLE, state="missing")
+        if state.state in (STATE_UNKNOWN, STATE_UNAVAILABLE):
+            raise self._error(ISSUE_REGISTER_UNAVAILABLE, state=state.state)
+        unit = state.attributes.get("unit_of_measurement")
         try:
-            value = Decimal(state.state)
+            wh = energy_wh(state.state, unit)
         except InvalidOperation:
-            return None
-        if factor is None or not value.is_finite():
-            return None
-        return int(value * factor)  # whole Wh, rounded down: never attest more than measured
+            raise self._error(ISSUE_REGISTER_UNAVAILABLE, state=state.state) from None
+        except OverflowError:
+            raise self._error(ISSUE_REGISTER_OUT_OF_RANGE, state=state.state) from None
+        if wh is None:
+            raise self._error(ISSUE_REGISTER_UNIT, unit=str(unit))
+        if not 0 <= wh <= MAX_REGISTER_WH:
+            raise self._error(ISSUE_REGISTER_OUT_OF_RANGE, state=state.state)
+        return wh
+
+    def _error(self, key: str, **placeholders: str) -> NoReadingError:
+        return NoReadingError(
+            translation_key=key, placeholders={"source": self.name, **placeholders}
+        )
 
 
 class SerialRegister:
@@ -212,6 +246,7 @@ class ReadingPipeline:
         )
         self.outbox = Outbox()
         self._lock = asyncio.Lock()
+        self._unusable_since: datetime | None = None
 
     async def async_load(self) -> None:
         if (stored := await self.store.async_load()) is not None:
@@ -244,30 +279,122 @@ class ReadingPipeline:
             return await self._async_take_reading()
 
     async def _async_take_reading(self) -> SignedReading:
-        if (wh := await self.source.async_read_wh()) is None:
-            raise NoReadingError(
-                translation_key="register_unavailable", placeholders={"source": self.source.name}
-            )
+        register = await self._async_read_register()
         last_wh, last_timestamp = self._baseline()
-        entry_id = self.entry.entry_id
-        if wh < last_wh:
-            registers = {"wh": str(wh), "last_wh": str(last_wh)}
-            async_raise_issue(
-                self.hass,
-                entry_id,
-                ISSUE_REGISTER_BACKWARDS,
-                {"entity_id": self.source.name, **registers},
-            )
-            raise NoReadingError(
-                translation_key="register_backwards",
-                placeholders={"source": self.source.name, **registers},
-            )
-        async_clear_issue(self.hass, entry_id, ISSUE_REGISTER_BACKWARDS)
+        candidate = register + self.outbox.offset
+        if candidate < last_wh:
+            self._register_backwards(register, last_wh)
+        async_clear_issue(self.hass, self.entry.entry_id, ISSUE_REGISTER_BACKWARDS)
         timestamp = max(int(time.time()), last_timestamp + 1)
+        wh = self._plausible(register, candidate, last_wh, timestamp - last_timestamp)
         signed = self.signer.sign(Reading(self.meter_id, wh, timestamp))
         self.outbox.pending = PendingReading(signed)
         await self._async_save()
         return signed
+
+    async def _async_read_register(self) -> int:
+        """The source's register; a problem becomes a repair at once, or once it lasts."""
+        entry_id = self.entry.entry_id
+        try:
+            if (wh := await self.source.async_read_wh()) is None:
+                raise NoReadingError(
+                    translation_key=ISSUE_REGISTER_UNAVAILABLE,
+                    placeholders={"source": self.source.name, "state": "no readout"},
+                )
+        except NoReadingError as err:
+            now = dt_util.utcnow()
+            self._unusable_since = self._unusable_since or now
+            key = str(err.translation_key)
+            if key in REPAIR_AT_ONCE or now - self._unusable_since >= REGISTER_REPAIR_AFTER:
+                placeholders = dict(err.translation_placeholders or {})
+                async_raise_issue(self.hass, entry_id, key, placeholders)
+            raise
+        self._unusable_since = None
+        for key in SOURCE_ISSUES:
+            async_clear_issue(self.hass, entry_id, key)
+        return wh
+
+    def _register_backwards(self, register: int, last_wh: int) -> None:
+        """A lower register: a reset or an exchanged meter. The repair's fix flow records the
+        new meter (`async_record_exchange`); nothing is attested until then."""
+        registers = {"wh": str(register), "last_wh": str(last_wh - self.outbox.offset)}
+        async_raise_issue(
+            self.hass,
+            self.entry.entry_id,
+            ISSUE_REGISTER_BACKWARDS,
+            {"entity_id": self.source.name, **registers},
+            fix_data={"entry_id": self.entry.entry_id},
+        )
+        raise NoReadingError(
+            translation_key="register_backwards",
+            placeholders={"source": self.source.name, **registers},
+        )
+
+    def _plausible(self, register: int, candidate: int, last_wh: int, elapsed: int) -> int:
+        """The register to attest: at most what the meter's rating allows since the last
+        reading. A jump beyond it is held back, with a repair, until the household decides:
+        released at the rating's pace (`releasing`) or discarded (`async_decide_jump`).
+        Energy used after the jump is attested as usual meanwhile."""
+        outbox = self.outbox
+        rating_w = 0 if self.coordinator.data is None else self.coordinator.data.meter.max_power_w
+        allowed = last_wh + rating_w * elapsed // 3600
+        if outbox.releasing:
+            if candidate <= allowed:
+                outbox.releasing = False
+            return min(candidate, allowed)
+        # A register that fell back takes its jump with it.
+        held = min(outbox.held_wh, max(candidate - last_wh, 0))
+        wh = min(candidate - held, allowed)
+        outbox.held_wh = candidate - wh
+        if not outbox.held_wh:
+            async_clear_issue(self.hass, self.entry.entry_id, ISSUE_REGISTER_IMPLAUSIBLE)
+            return wh
+        LOGGER.warning(
+            "%s reads %s Wh, beyond the meter's %s W rating: %s Wh attested, %s Wh held back",
+            self.source.name,
+            register,
+            rating_w,
+            wh,
+            outbox.held_wh,
+        )
+        async_raise_issue(
+            self.hass,
+            self.entry.entry_id,
+            ISSUE_REGISTER_IMPLAUSIBLE,
+            {
+                "source": self.source.name,
+                "wh": str(register),
+                "attested_wh": str(wh - outbox.offset),
+                "held_wh": str(outbox.held_wh),
+                "rating_w": str(rating_w),
+            },
+            fix_data={"entry_id": self.entry.entry_id},
+        )
+        return wh
+
+    async def async_record_exchange(self, new_register_wh: int) -> None:
+        """The household confirmed a new meter whose register started at `new_register_wh`:
+        attestation resumes from the last attested register, so the on-chain register keeps
+        rising and every Wh used on the new meter is billed once."""
+        async with self._lock:
+            last_wh, _ = self._baseline()
+            self.outbox.offset = last_wh - new_register_wh
+            self.outbox.held_wh, self.outbox.releasing = 0, False
+            await self._async_save()
+        for key in (ISSUE_REGISTER_BACKWARDS, ISSUE_REGISTER_IMPLAUSIBLE):
+            async_clear_issue(self.hass, self.entry.entry_id, key)
+
+    async def async_decide_jump(self, *, real: bool) -> None:
+        """The household's answer to an implausible jump: real (attest it at the rating's pace)
+        or a glitch (never attest it: the offset drops it for good)."""
+        async with self._lock:
+            if real:
+                self.outbox.releasing = True
+            else:
+                self.outbox.offset -= self.outbox.held_wh
+            self.outbox.held_wh = 0
+            await self._async_save()
+        async_clear_issue(self.hass, self.entry.entry_id, ISSUE_REGISTER_IMPLAUSIBLE)
 
     async def async_flush(self) -> Receipt | None:
         """Submit the pending reading unless it already landed; keep it if it cannot go now.
@@ -355,10 +482,13 @@ class ReadingPipeline:
         return await self.async_flush()
 
     async def _async_tick(self, _now: datetime | None = None) -> None:
+        """The interval's reading. It never raises: a repair, or the log, reports every failure."""
         try:
             await self._async_quietly(self.async_submit_now)
-        except NoReadingError as err:  # a repair, or the source's own log, says why
+        except NoReadingError as err:  # a repair says why once it matters
             LOGGER.debug("No reading taken: %s", err.translation_key)
+        except Exception:
+            LOGGER.exception("The reading of this interval failed; the next one tries again")
 
     async def async_retry(self) -> None:
         """Send the kept reading now, if the node takes it."""

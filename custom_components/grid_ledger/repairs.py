@@ -1,5 +1,7 @@
-"""Repairs with a fix: a chosen energy or relay entity disappeared (pick another one), and a
-generated wallet key not backed up yet (show it once, encrypted, until the household confirms)."""
+"""Repairs with a fix: a chosen energy or relay entity disappeared (pick another one), a
+generated wallet key not backed up yet (show it once, encrypted, until the household confirms),
+a register that went backwards (a new meter: resume from it) or jumped beyond the meter's
+rating (real or a glitch: the household decides)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,10 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_PASSWORD, Platform
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er, issue_registry as ir, selector
-from homeassistant.helpers.event import async_track_entity_registry_updated_event
+from homeassistant.helpers.event import (
+    async_track_entity_registry_updated_event,
+    async_track_state_change_event,
+)
 import voluptuous as vol
 
 from .const import (
@@ -22,10 +27,13 @@ from .const import (
     CONF_WALLET_TYPE,
     DOMAIN,
     ISSUE_ENTITY_MISSING,
+    ISSUE_REGISTER_BACKWARDS,
+    ISSUE_REGISTER_IMPLAUSIBLE,
     ISSUE_WALLET_BACKUP,
     MIN_BACKUP_PASSWORD,
     WALLET_GENERATED,
 )
+from .units import base_units
 
 WATCHED = (CONF_ENERGY_ENTITY, CONF_RELAY_ENTITY)
 
@@ -81,7 +89,8 @@ def async_report_missing(hass: HomeAssistant, entry_id: str, key: str, entity_id
 
 @callback
 def async_watch_entities(hass: HomeAssistant, entry: Any) -> CALLBACK_TYPE:
-    """Raise a fixable issue when the energy or relay entity is gone, now or later."""
+    """Raise a fixable issue when the energy or relay entity is gone, now or later; close it
+    when the entity comes back; follow a rename (the entry reloads with the new entity id)."""
     registry = er.async_get(hass)
     entity_ids = {entry.data[key]: key for key in WATCHED if key in entry.data}  # serial: no sensor
     for entity_id, key in entity_ids.items():
@@ -92,11 +101,36 @@ def async_watch_entities(hass: HomeAssistant, entry: Any) -> CALLBACK_TYPE:
 
     @callback
     def _on_registry_update(event: Event[er.EventEntityRegistryUpdatedData]) -> None:
-        if event.data["action"] == "remove":
-            entity_id = event.data["entity_id"]
+        data = event.data
+        entity_id = data["entity_id"]
+        if data["action"] == "remove":
             async_report_missing(hass, entry.entry_id, entity_ids[entity_id], entity_id)
+        elif data["action"] == "create":
+            async_clear_issue(hass, entry.entry_id, ISSUE_ENTITY_MISSING, entity_ids[entity_id])
+        elif (old := data.get("old_entity_id")) in entity_ids and old != entity_id:
+            hass.config_entries.async_update_entry(
+                entry, data={**entry.data, entity_ids[old]: entity_id}
+            )
+            hass.config_entries.async_schedule_reload(entry.entry_id)
 
-    return async_track_entity_registry_updated_event(hass, list(entity_ids), _on_registry_update)
+    @callback
+    def _on_state(event: Event[Any]) -> None:
+        if event.data["new_state"] is not None:
+            key = entity_ids[event.data["entity_id"]]
+            async_clear_issue(hass, entry.entry_id, ISSUE_ENTITY_MISSING, key)
+
+    # A rename is announced under the old id (`old_entity_id`), which is the one watched.
+    unsub_registry = async_track_entity_registry_updated_event(
+        hass, list(entity_ids), _on_registry_update
+    )
+    unsub_states = async_track_state_change_event(hass, list(entity_ids), _on_state)
+
+    @callback
+    def _stop() -> None:
+        unsub_registry()
+        unsub_states()
+
+    return _stop
 
 
 class EntityMissingRepairFlow(RepairsFlow):
@@ -148,19 +182,29 @@ def async_check_wallet_backup(hass: HomeAssistant, entry: Any) -> None:
     )
 
 
-class WalletBackupRepairFlow(RepairsFlow):
+class LoadedEntryRepairFlow(RepairsFlow):
+    """A fix that works through the running entry (its wallet or reading pipeline)."""
+
+    def __init__(self, entry_id: str) -> None:
+        self.entry_id = entry_id
+
+    def _loaded_entry(self) -> Any:
+        entry = self.hass.config_entries.async_get_entry(self.entry_id)
+        return entry if entry is not None and entry.state is ConfigEntryState.LOADED else None
+
+
+class WalletBackupRepairFlow(LoadedEntryRepairFlow):
     """Show a generated wallet's key once, as a keystore encrypted with a password the
     household picks; it counts as backed up only when they confirm they saved it."""
 
     def __init__(self, entry_id: str) -> None:
-        self.entry_id = entry_id
+        super().__init__(entry_id)
         self._keystore: str | None = None
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> data_entry_flow.FlowResult:
-        entry = self.hass.config_entries.async_get_entry(self.entry_id)
-        if entry is None or entry.state is not ConfigEntryState.LOADED:
+        if (entry := self._loaded_entry()) is None:
             return self.async_abort(reason="entry_not_loaded")
         errors: dict[str, str] = {}
         if user_input is not None and CONF_PASSWORD in user_input:  # not the issue's own data
@@ -206,10 +250,70 @@ class WalletBackupRepairFlow(RepairsFlow):
         )
 
 
+class RegisterBackwardsRepairFlow(LoadedEntryRepairFlow):
+    """The register went backwards. If the meter was exchanged, the household gives the new
+    meter's starting register and attestation resumes from it (the entry carries an offset);
+    otherwise the sensor is fixed and the repair closes by itself."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> data_entry_flow.FlowResult:
+        if (entry := self._loaded_entry()) is None:
+            return self.async_abort(reason="entry_not_loaded")
+        errors: dict[str, str] = {}
+        if user_input is not None and "new_register" in user_input:
+            wh = base_units(user_input["new_register"], 3)  # kWh, whole Wh
+            if wh is None or wh < 0:
+                errors["new_register"] = "whole_wh"
+            else:
+                await entry.runtime_data.pipeline.async_record_exchange(wh)
+                return self.async_create_entry(data={})
+        kwh = selector.NumberSelector(
+            selector.NumberSelectorConfig(
+                min=0, step="any", mode=selector.NumberSelectorMode.BOX, unit_of_measurement="kWh"
+            )
+        )
+        return self.async_show_form(
+            step_id="init",
+            data_schema=vol.Schema({vol.Required("new_register", default=0): kwh}),
+            errors=errors,
+        )
+
+
+class RegisterImplausibleRepairFlow(LoadedEntryRepairFlow):
+    """The register jumped beyond the meter's rating; the jump is held back until the
+    household says it is real (attested at the rating's pace) or a glitch (never attested)."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> data_entry_flow.FlowResult:
+        return self.async_show_menu(step_id="init", menu_options=["release", "discard"])
+
+    async def async_step_release(
+        self, user_input: dict[str, Any] | None = None
+    ) -> data_entry_flow.FlowResult:
+        return await self._decide(real=True)
+
+    async def async_step_discard(
+        self, user_input: dict[str, Any] | None = None
+    ) -> data_entry_flow.FlowResult:
+        return await self._decide(real=False)
+
+    async def _decide(self, *, real: bool) -> data_entry_flow.FlowResult:
+        if (entry := self._loaded_entry()) is None:
+            return self.async_abort(reason="entry_not_loaded")
+        await entry.runtime_data.pipeline.async_decide_jump(real=real)
+        return self.async_create_entry(data={})
+
+
 async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, str | int | float | None] | None
 ) -> RepairsFlow:
     assert data is not None
     if issue_id.startswith(ISSUE_WALLET_BACKUP):
         return WalletBackupRepairFlow(str(data["entry_id"]))
+    if issue_id.startswith(ISSUE_REGISTER_BACKWARDS):
+        return RegisterBackwardsRepairFlow(str(data["entry_id"]))
+    if issue_id.startswith(ISSUE_REGISTER_IMPLAUSIBLE):
+        return RegisterImplausibleRepairFlow(str(data["entry_id"]))
     return EntityMissingRepairFlow(str(data["entry_id"]), str(data["key"]))

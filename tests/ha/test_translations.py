@@ -9,6 +9,7 @@ import re
 
 import yaml
 
+from custom_components.grid_ledger.readings import SOURCE_ISSUES
 from custom_components.grid_ledger.services import PAYMENT_ERRORS, READING_ERRORS
 
 COMPONENT = Path(__file__).resolve().parents[2] / "custom_components" / "grid_ledger"
@@ -37,6 +38,7 @@ def test_exceptions() -> None:
     used |= set(re.findall(r'\bkey\b[^=\n]*= (?:\w+, )?"(\w+)"', services))
     for keys in (READING_ERRORS, PAYMENT_ERRORS):  # the chain's failures, per action
         used |= set(asdict(keys).values())
+    used |= set(SOURCE_ISSUES)  # the source's problems: an error now, an issue if they stay
     assert used == set(EN["exceptions"])
 
 
