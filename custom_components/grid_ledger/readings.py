@@ -17,7 +17,10 @@ from typing import Any, Protocol
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.event import (
+    async_track_point_in_utc_time,
+    async_track_time_interval,
+)
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
@@ -247,6 +250,7 @@ class ReadingPipeline:
         self.outbox = Outbox()
         self._lock = asyncio.Lock()
         self._unusable_since: datetime | None = None
+        self._cancel_band_reading: CALLBACK_TYPE | None = None
 
     async def async_load(self) -> None:
         if (stored := await self.store.async_load()) is not None:
@@ -483,12 +487,32 @@ class ReadingPipeline:
 
     async def _async_tick(self, _now: datetime | None = None) -> None:
         """The interval's reading. It never raises: a repair, or the log, reports every failure."""
+        if self._cancel_band_reading is None:
+            await self._async_schedule_band_reading()
         try:
             await self._async_quietly(self.async_submit_now)
         except NoReadingError as err:  # a repair says why once it matters
             LOGGER.debug("No reading taken: %s", err.translation_key)
         except Exception:
             LOGGER.exception("The reading of this interval failed; the next one tries again")
+
+    async def _async_schedule_band_reading(self) -> None:
+        """Read at the next time-of-use band change, on its dearer side, so that no interval
+        between two readings spans a dearer band than the energy in it was used in."""
+        try:
+            tariff = await self.client.tariff(self.coordinator.data.meter.tariff_id)
+        except GridLedgerError as err:  # the next interval tries again
+            LOGGER.debug("Time-of-use bands not read: %s", err)
+            return
+        if (at := tariff.next_fair_reading(int(time.time()))) is None:
+            return
+        self._cancel_band_reading = async_track_point_in_utc_time(
+            self.hass, self._async_band_reading, dt_util.utc_from_timestamp(at)
+        )
+
+    async def _async_band_reading(self, _now: datetime) -> None:
+        self._cancel_band_reading = None
+        await self._async_tick()
 
     async def async_retry(self) -> None:
         """Send the kept reading now, if the node takes it."""
@@ -516,10 +540,15 @@ class ReadingPipeline:
                 )
 
         remove_listener = self.coordinator.async_add_listener(_on_refresh)
+        self.entry.async_create_background_task(
+            self.hass, self._async_schedule_band_reading(), f"{DOMAIN} band readings"
+        )
 
         @callback
         def _stop() -> None:
             cancel_timer()
             remove_listener()
+            if self._cancel_band_reading is not None:
+                self._cancel_band_reading()
 
         return _stop

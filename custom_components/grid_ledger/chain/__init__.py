@@ -29,6 +29,8 @@ from .models import (
     Receipt,
     SignedReading,
     SignedTx,
+    Tariff,
+    TariffBand,
     WalletTx,
 )
 from .signing import (
@@ -62,6 +64,8 @@ __all__ = [
     "Settled",
     "SignedReading",
     "SignedTx",
+    "Tariff",
+    "TariffBand",
     "TransactionRejectedError",
     "TransactionTimeoutError",
     "UnsupportedVersionError",

@@ -45,6 +45,7 @@ from .models import (
     Meter,
     MeterState,
     SignedReading,
+    Tariff,
 )
 from .provider import SessionHTTPProvider
 from .signing import domain_separator
@@ -269,9 +270,12 @@ class GridLedgerClient:
 
     async def low_credit_threshold(self, tariff_id: int) -> int:
         """The prepaid credit (base units) under which the contract emits `LowCredit`."""
+        return (await self.tariff(tariff_id)).low_credit_threshold
+
+    async def tariff(self, tariff_id: int) -> Tariff:
+        """The tariff version in force now, with its time-of-use bands."""
         await self._open()
-        tariff = await self.guard(self._contract.functions.tariff(tariff_id).call)
-        return int(tariff[3])
+        return Tariff.from_tuple(await self.guard(self._contract.functions.tariff(tariff_id).call))
 
     async def coin_balance(self, account: str) -> int:
         await self._open()

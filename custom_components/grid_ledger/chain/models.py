@@ -66,6 +66,68 @@ class Meter:
         )
 
 
+MINUTES_PER_DAY = 24 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class TariffBand:
+    """A time-of-use band: local minutes of the day in [start, end); start > end wraps."""
+
+    start_minute: int
+    end_minute: int
+    price_per_kwh: int
+
+    def covers(self, minute: int) -> bool:
+        if self.start_minute < self.end_minute:
+            return self.start_minute <= minute < self.end_minute
+        return self.start_minute > self.end_minute and (
+            minute >= self.start_minute or minute < self.end_minute
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Tariff:
+    """The tariff version in force (`IGridLedger.Tariff`)."""
+
+    price_per_kwh: int
+    utc_offset_seconds: int
+    low_credit_threshold: int
+    bands: tuple[TariffBand, ...]
+
+    @classmethod
+    def from_tuple(cls, raw: tuple[Any, ...]) -> Tariff:
+        return cls(
+            price_per_kwh=int(raw[0]),
+            utc_offset_seconds=int(raw[1]),
+            low_credit_threshold=int(raw[3]),
+            bands=tuple(TariffBand(int(b[0]), int(b[1]), int(b[2])) for b in raw[4]),
+        )
+
+    def price_at_minute(self, minute: int) -> int:
+        """The price of a local minute of the day: the first band that covers it wins."""
+        minute %= MINUTES_PER_DAY
+        band = next((b for b in self.bands if b.covers(minute)), None)
+        return self.price_per_kwh if band is None else band.price_per_kwh
+
+    def next_fair_reading(self, now: int) -> int | None:
+        """When (unix s, after `now`) a reading keeps the next band change fair, or None
+        without bands. The ledger prices the energy since the last reading at the dearest band
+        the minutes between them touch, so the reading goes on the dearer side of the change:
+        the last second before a dearer band starts, the first second of a cheaper one."""
+        edges = {minute for b in self.bands for minute in (b.start_minute, b.end_minute)}
+        local = now + self.utc_offset_seconds
+        midnight = local - local % 86_400 - self.utc_offset_seconds  # today's, in UTC
+        times = []
+        for day in (0, 1):
+            for minute in edges:
+                before, after = self.price_at_minute(minute - 1), self.price_at_minute(minute)
+                if before == after:
+                    continue
+                change = midnight + day * 86_400 + minute * 60
+                times.append(change - 1 if after > before else change)
+        return min((t for t in times if t > now), default=None)
+
+
 @dataclass(frozen=True, slots=True)
 class Bill:
     """The meter's latest bill (period 0: none yet)."""
