@@ -251,6 +251,7 @@ class ReadingPipeline:
         self._lock = asyncio.Lock()
         self._unusable_since: datetime | None = None
         self._cancel_band_reading: CALLBACK_TYPE | None = None
+        self._stopped = False
 
     async def async_load(self) -> None:
         if (stored := await self.store.async_load()) is not None:
@@ -487,14 +488,14 @@ class ReadingPipeline:
 
     async def _async_tick(self, _now: datetime | None = None) -> None:
         """The interval's reading. It never raises: a repair, or the log, reports every failure."""
-        if self._cancel_band_reading is None:
-            await self._async_schedule_band_reading()
         try:
             await self._async_quietly(self.async_submit_now)
         except NoReadingError as err:  # a repair says why once it matters
             LOGGER.debug("No reading taken: %s", err.translation_key)
         except Exception:
             LOGGER.exception("The reading of this interval failed; the next one tries again")
+        if self._cancel_band_reading is None:  # after the reading: its timestamp comes first
+            await self._async_schedule_band_reading()
 
     async def _async_schedule_band_reading(self) -> None:
         """Read at the next time-of-use band change, on its dearer side, so that no interval
@@ -504,7 +505,7 @@ class ReadingPipeline:
         except GridLedgerError as err:  # the next interval tries again
             LOGGER.debug("Time-of-use bands not read: %s", err)
             return
-        if (at := tariff.next_fair_reading(int(time.time()))) is None:
+        if self._stopped or (at := tariff.next_fair_reading(int(time.time()))) is None:
             return
         self._cancel_band_reading = async_track_point_in_utc_time(
             self.hass, self._async_band_reading, dt_util.utc_from_timestamp(at)
@@ -546,6 +547,7 @@ class ReadingPipeline:
 
         @callback
         def _stop() -> None:
+            self._stopped = True
             cancel_timer()
             remove_listener()
             if self._cancel_band_reading is not None:
