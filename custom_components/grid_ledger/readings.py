@@ -487,13 +487,8 @@ class ReadingPipeline:
         return await self.async_flush()
 
     async def _async_tick(self, _now: datetime | None = None) -> None:
-        """The interval's reading. It never raises: a repair, or the log, reports every failure."""
-        try:
-            await self._async_quietly(self.async_submit_now)
-        except NoReadingError as err:  # a repair says why once it matters
-            LOGGER.debug("No reading taken: %s", err.translation_key)
-        except Exception:
-            LOGGER.exception("The reading of this interval failed; the next one tries again")
+        """The interval's reading."""
+        await self._async_quietly(self.async_submit_now)
         if self._cancel_band_reading is None:  # after the reading: its timestamp comes first
             await self._async_schedule_band_reading()
 
@@ -520,11 +515,16 @@ class ReadingPipeline:
         await self._async_quietly(self.async_flush)
 
     async def _async_quietly(self, work: Callable[[], Awaitable[Receipt | None]]) -> None:
-        """Background runs: failures are logged; `async_flush` decided what stays in the outbox."""
+        """Background runs never raise: a repair, or the log, reports every failure, and
+        `async_flush` decided what stays in the outbox."""
         try:
             await work()
+        except NoReadingError as err:  # a repair says why once it matters
+            LOGGER.debug("No reading taken: %s", err.translation_key)
         except GridLedgerError as err:
             LOGGER.debug("Reading not submitted now: %s", err)
+        except Exception:
+            LOGGER.exception("A background reading failed; the next interval tries again")
 
     @callback
     def async_start(self, interval: timedelta) -> CALLBACK_TYPE:

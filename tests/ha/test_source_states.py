@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 import logging
 from typing import Any
+from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.repairs import DOMAIN as REPAIRS_DOMAIN
@@ -339,3 +340,24 @@ async def test_a_meter_exchange_resumes_from_the_new_meter_without_losing_energy
     await set_register(hass, 7.5)
     await advance(hass, ledger, freezer, 15 * 60)
     assert accepted(ledger, meter.meter_id)[-1] == 17_500
+
+
+async def test_the_interval_task_reports_an_unexpected_failure_and_goes_on(
+    hass: HomeAssistant,
+    local_chain: LocalChain,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ledger = local_chain.ledger
+    meter, entry = await fresh(hass, ledger)
+    signer = entry.runtime_data.pipeline.signer
+    await set_register(hass, 1.002)
+    with patch.object(signer, "sign", side_effect=ValueError("a fault nobody foresaw")):
+        await advance(hass, ledger, freezer, 15 * 60)
+    failed = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert [r.getMessage() for r in failed] == [
+        "A background reading failed; the next interval tries again"
+    ]
+    assert "Task exception was never retrieved" not in caplog.text
+    await advance(hass, ledger, freezer, 15 * 60)
+    assert accepted(ledger, meter.meter_id) == [1002]
