@@ -277,6 +277,7 @@ async def test_an_implausible_jump_is_held_back_until_the_household_decides(
     await advance(hass, ledger, freezer, 30 * 24 * 3600)
     assert on_chain(ledger, meter.meter_id)[0] == allowed + 2_000
     assert issue(issue_registry, "register_implausible", entry) is not None
+    assert await hass.config_entries.async_reload(entry.entry_id)  # the held jump is kept
 
     issue_id = f"register_implausible_{entry.entry_id}"
     flow = await fix_flow(hass, hass_client, hass_admin_user, issue_id)
@@ -340,6 +341,11 @@ async def test_a_meter_exchange_resumes_from_the_new_meter_without_losing_energy
     await set_register(hass, 7.5)
     await advance(hass, ledger, freezer, 15 * 60)
     assert accepted(ledger, meter.meter_id)[-1] == 17_500
+
+    assert await hass.config_entries.async_reload(entry.entry_id)  # the offset is kept
+    await set_register(hass, 7.8)
+    await advance(hass, ledger, freezer, 15 * 60)
+    assert accepted(ledger, meter.meter_id)[-1] == 17_800
 
 
 async def test_the_interval_task_reports_an_unexpected_failure_and_goes_on(
