@@ -90,6 +90,7 @@ class LedgerConfig:
     max_clock_skew: int = 300
     genesis: int | None = None
     admin_transfer_delay: int = 0
+    reading_timeout_periods: int = 0  # 0: a meter never becomes reading overdue
 
 
 @dataclass(frozen=True)
@@ -205,9 +206,12 @@ class Deployment:
         signer: str,
         parent_id: int = 0,
         loss_tolerance_bps: int = 500,
+        max_power_w: int = 1_000_000,
     ) -> TxReceipt:
         return self.transact(
-            self.ledger.functions.registerFeeder(feeder_id, signer, parent_id, loss_tolerance_bps)
+            self.ledger.functions.registerFeeder(
+                feeder_id, signer, parent_id, loss_tolerance_bps, max_power_w
+            )
         )
 
     def register_meter(
@@ -402,6 +406,7 @@ def deploy_ledger(
         config.payment_window,
         config.grace,
         config.max_clock_skew,
+        config.reading_timeout_periods,
     )
     extension = _deploy(w3, operator, "GridLedgerExtension", ledger_config)
     ledger = _deploy(w3, operator, "GridLedger", ledger_config, extension.address)

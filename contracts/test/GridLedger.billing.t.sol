@@ -328,7 +328,7 @@ contract GridLedgerBillingTest is LedgerTestBase {
         gl.setTariff(id, t);
     }
 
-    function test_TimeOfUse_PricesEachReadingAtItsBand() public {
+    function test_TimeOfUse_PricesEachIntervalAtItsDearestBand() public {
         uint32 tariffId = _touTariff();
         _registerWith(9, meterSigner, Mode.Postpaid, tariffId, 0);
         vm.warp(T0 + 10 minutes);
@@ -340,8 +340,8 @@ contract GridLedgerBillingTest is LedgerTestBase {
         vm.warp(T0 + 40 minutes);
         _read(9, 400); // peak: 50 Wh
         vm.warp(T0 + 50 minutes);
-        _read(9, 500); // base: 100 Wh
-        uint256 expected = 100 * 100_000 / 1000 + 150 * PRICE / 1000 + 250 * 600_000 / 1000;
+        _read(9, 500); // 00:40-00:50 touches the peak band (until 00:45): 100 Wh at the peak price
+        uint256 expected = (100 * 100_000 + 50 * PRICE + 350 * 600_000) / 1000;
         assertEq(gl.balanceOf(9), 0, "postpaid: charged when the period closes");
         vm.warp(T0 + PERIOD + 60);
         assertEq(gl.balanceOf(9), -int256(expected));
@@ -455,11 +455,12 @@ contract GridLedgerBillingTest is LedgerTestBase {
         vm.warp(T0 + 100 days);
         assertEq(gl.permitUntil(M), FOREVER);
         assertTrue(gl.meter(M).isProtected);
+        // Unprotected long after the due date: the unpaid bill ends the permit a grace after it became enforceable.
         vm.expectEmit(address(gl));
-        emit PermitChanged(M, uint64(T0 + PERIOD + WINDOW + GRACE));
+        emit PermitChanged(M, uint64(vm.getBlockTimestamp() + GRACE));
         vm.prank(admin);
         gl.setProtected(M, false);
-        assertEq(gl.permitUntil(M), T0 + PERIOD + WINDOW + GRACE);
+        assertEq(gl.permitUntil(M), vm.getBlockTimestamp() + GRACE);
     }
 
     function test_Pause_HoldsRunningPermitsUntilGraceAfterResume() public {
