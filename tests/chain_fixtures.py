@@ -236,10 +236,11 @@ class Deployment:
         payer: LocalAccount | None = None,
         max_power_w: int = DEFAULT_MAX_POWER_W,
         initial_wh: int = 0,
+        signer: LocalAccount | None = None,
     ) -> Meter:
         """Register a meter with a fresh id and a fresh signer key; the payer is funded with gas."""
         meter_id = self.new_id()
-        signer = Account.create()
+        signer = signer or Account.create()
         if payer is None:
             payer = Account.create()
             self.fund(payer.address)

@@ -38,21 +38,32 @@ PERIOD = 30 * 86_400
 
 
 def _bills(anvil: Anvil, token: bool, count: int) -> tuple[Deployment, list[Meter]]:
-    """A ledger whose first period closes after set-up, and `count` meters with a bill issued."""
-    config = LedgerConfig(period_length=PERIOD, genesis=anvil.timestamp() - PERIOD + 900)
+    """A ledger whose first period closes after set-up, and `count` meters with a bill issued.
+
+    The readings and the settlement are mined at set times around the end of period 1, however
+    long the set-up took (it may take minutes on a busy machine): every meter owes its bill.
+    """
+    genesis = anvil.timestamp() - PERIOD + 3600
+    config = LedgerConfig(period_length=PERIOD, genesis=genesis)
     d = deploy_ledger(web3_for(anvil), anvil.accounts[0][1], token=token, config=config)
     meters = [d.new_meter() for _ in range(count)]
-    anvil.increase_time(600)
+    ts = genesis + PERIOD - 300
+    _mine_at(anvil, max(ts, anvil.timestamp() + 1))
     ts = anvil.timestamp()
     for m in meters:
         if token:
             d.mint(m.payer.address, 1_000 * 10**6)
         sig = d.sign_reading(m.signer, m.meter_id, 1_000, ts)
         d.transact(d.ledger.functions.submitReading((m.meter_id, 1_000, ts), sig))
-    anvil.increase_time(400)
+    _mine_at(anvil, max(genesis + PERIOD + 100, anvil.timestamp() + 1))
     for m in meters:  # as a reading would: the bill is issued before the household pays it
         d.transact(d.ledger.functions.settle(m.meter_id))
     return d, meters
+
+
+def _mine_at(anvil: Anvil, at: int) -> None:
+    anvil.rpc("evm_setNextBlockTimestamp", at)
+    anvil.rpc("evm_mine")
 
 
 async def _measure(
