@@ -74,6 +74,12 @@ abstract contract GridLedgerBase is
         uint16 startMinute;
         uint16 endMinute;
         uint8 friendlyDays;
+        // The window before the last change, and when that change happened.
+        int32 prevUtcOffsetSeconds;
+        uint16 prevStartMinute;
+        uint16 prevEndMinute;
+        uint8 prevFriendlyDays;
+        uint32 windowChangedAt;
     }
 
     bytes32 public constant METER_REGISTRAR_ROLE = keccak256("METER_REGISTRAR_ROLE");
@@ -581,7 +587,16 @@ abstract contract GridLedgerBase is
             if (sc.paused) return PERMIT_FOREVER;
             if (raw < sc.holdUntil) raw = sc.holdUntil;
         }
-        return uint64(LocalTime.defer(raw, _window(sc)));
+        uint256 end = LocalTime.defer(raw, _window(sc));
+        uint256 changedAt = sc.windowChangedAt;
+        if (end < changedAt + grace) {
+            // A window change ends no running permit sooner than a grace after it.
+            uint256 before = LocalTime.defer(
+                raw, FriendlyWindow(sc.prevUtcOffsetSeconds, sc.prevStartMinute, sc.prevEndMinute, sc.prevFriendlyDays)
+            );
+            if (before > changedAt) end = Math.max(end, Math.min(before, changedAt + grace));
+        }
+        return uint64(end);
     }
 
     /// @dev Pausing holds every permit running at the pause. A new hold starts at the pause only once every permit

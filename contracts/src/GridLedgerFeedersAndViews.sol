@@ -124,6 +124,14 @@ contract GridLedgerFeedersAndViews is GridLedgerBase {
                 || w.utcOffsetSeconds > LocalTime.MAX_OFFSET || w.utcOffsetSeconds < -LocalTime.MAX_OFFSET
         ) revert InvalidFriendlyWindow();
         Schedule storage sc = _schedule;
+        // One change per grace: a permit a change would end sooner keeps a grace from that change (see `_permit`).
+        uint256 allowedFrom = uint256(sc.windowChangedAt) + grace;
+        if (sc.windowChangedAt != 0 && block.timestamp < allowedFrom) revert FriendlyWindowChangeTooSoon(allowedFrom);
+        sc.prevUtcOffsetSeconds = sc.utcOffsetSeconds;
+        sc.prevStartMinute = sc.startMinute;
+        sc.prevEndMinute = sc.endMinute;
+        sc.prevFriendlyDays = sc.friendlyDays;
+        sc.windowChangedAt = uint32(block.timestamp);
         sc.utcOffsetSeconds = w.utcOffsetSeconds;
         sc.startMinute = w.startMinute;
         sc.endMinute = w.endMinute;

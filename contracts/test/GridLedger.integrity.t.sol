@@ -239,6 +239,29 @@ contract GridLedgerIntegrityTest is LedgerTestBase {
         assertEq(gl.permitUntil(M), vm.getBlockTimestamp() + GRACE);
     }
 
+    function test_FriendlyWindowRemoved_RunningPermitGetsGraceFromChange() public {
+        _readAfter(M, 600, 1000);
+        vm.prank(admin);
+        gl.setFriendlyWindow(FriendlyWindow(0, 0, 360, 0)); // 00:00-06:00 UTC
+        assertEq(gl.permitUntil(M), T0 + 6 hours, "the unpaid bill's end (01:25) moved to 06:00");
+        vm.warp(T0 + 3 hours);
+        vm.prank(admin);
+        gl.setFriendlyWindow(FriendlyWindow(0, 0, 0, 0)); // removed: the raw end, 01:25, has passed
+        assertEq(gl.permitUntil(M), T0 + 3 hours + GRACE);
+        vm.warp(T0 + 3 hours + GRACE);
+        assertEq(gl.permitUntil(M), T0 + 3 hours + GRACE, "and then it ends");
+    }
+
+    function test_RevertWhen_FriendlyWindowChangedAgainWithinGrace() public {
+        vm.startPrank(admin);
+        gl.setFriendlyWindow(FriendlyWindow(0, 0, 360, 0));
+        vm.expectRevert(abi.encodeWithSelector(FriendlyWindowChangeTooSoon.selector, T0 + GRACE));
+        gl.setFriendlyWindow(FriendlyWindow(0, 0, 0, 0));
+        vm.warp(T0 + GRACE);
+        gl.setFriendlyWindow(FriendlyWindow(0, 0, 0, 0));
+        vm.stopPrank();
+    }
+
     function test_PostpaidBill_KnownBeforeItsEnd_KeepsItsDueDate() public {
         _readAfter(M, 600, 1000);
         vm.warp(T0 + 3 * PERIOD);

@@ -205,6 +205,8 @@ interface IGridLedgerTypes {
     error TooManyBands(uint256 count);
     error InvalidBand(uint256 index);
     error InvalidFriendlyWindow();
+    /// @notice The friendly window changed less than a grace ago; it may change again from `allowedFrom`.
+    error FriendlyWindowChangeTooSoon(uint256 allowedFrom);
     /// @notice The signature is malformed, high-s, or not by the registered signer.
     error InvalidSignature(uint32 id, address recovered);
     /// @notice The reading's timestamp is not after the last accepted one (replay or reordering).
@@ -335,7 +337,8 @@ interface IGridLedger is IGridLedgerTypes {
     /// Tariff setter only. At most `MAX_BANDS` bands, minutes below 1440.
     function setTariff(uint32 tariffId, Tariff calldata t) external;
 
-    /// @notice Sets the operator's friendly schedule. Protection officer only.
+    /// @notice Sets the operator's friendly schedule, at most once per `grace`; a permit the change would end sooner
+    /// still runs until a grace after the change (or its old end, if earlier). Protection officer only.
     function setFriendlyWindow(FriendlyWindow calldata w) external;
 
     /// @notice Marks a household protected (its permit never ends) or not. Protection officer only.
