@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 import {GridLedger} from "../src/GridLedger.sol";
 import {GridLedgerBase} from "../src/GridLedgerBase.sol";
 import {GridLedgerExtension} from "../src/GridLedgerExtension.sol";
-import {TestStablecoin} from "../src/test/TestStablecoin.sol";
+import {TestStablecoin} from "../test/mocks/TestStablecoin.sol";
 import {LedgerScript} from "./LedgerScript.sol";
 
 /// @notice Deploys GridLedger (and its extension, and the test stablecoin if asked) and records the addresses.

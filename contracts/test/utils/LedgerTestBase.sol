@@ -7,7 +7,7 @@ import {GridLedger} from "../../src/GridLedger.sol";
 import {GridLedgerBase} from "../../src/GridLedgerBase.sol";
 import {GridLedgerExtension} from "../../src/GridLedgerExtension.sol";
 import {IGridLedger, IGridLedgerTypes} from "../../src/interfaces/IGridLedger.sol";
-import {TestStablecoin} from "../../src/test/TestStablecoin.sol";
+import {TestStablecoin} from "../mocks/TestStablecoin.sol";
 
 /// @dev Deploys a ledger (native or token) at a realistic time and signs readings for tests.
 abstract contract LedgerTestBase is Test, IGridLedgerTypes {
