@@ -242,15 +242,15 @@ contract GridLedgerFeedersAndViews is GridLedgerBase {
         return _overdueAt(m.openPeriod, m.readLag);
     }
 
-    /// @notice See `IGridLedger.balanceOf`.
-    function balanceOf(uint32 meterId) public view returns (int256) {
+    /// @notice See `IGridLedger.meterBalance`.
+    function meterBalance(uint32 meterId) public view returns (int256) {
         MeterState.Meter memory m = _projected(meterId);
         return m.prepaid ? m.balance - int256(_accrued(m)) : m.balance;
     }
 
     /// @notice See `IGridLedger.amountDue`.
     function amountDue(uint32 meterId) external view returns (uint256) {
-        int256 balance = balanceOf(meterId);
+        int256 balance = meterBalance(meterId);
         return balance < 0 ? uint256(-balance) : 0;
     }
 

@@ -277,7 +277,7 @@ contract GridLedgerAdminTest is LedgerTestBase {
         vm.expectRevert(abi.encodeWithSelector(UnknownMeter.selector, 9));
         gl.permitUntil(9);
         vm.expectRevert(abi.encodeWithSelector(UnknownMeter.selector, 9));
-        gl.balanceOf(9);
+        gl.meterBalance(9);
         vm.expectRevert(abi.encodeWithSelector(UnknownMeter.selector, 9));
         gl.amountDue(9);
         vm.expectRevert(abi.encodeWithSelector(UnknownMeter.selector, 9));

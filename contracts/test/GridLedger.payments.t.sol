@@ -123,7 +123,7 @@ contract GridLedgerTokenPaymentsTest is LedgerTestBase {
         (uint8 v, bytes32 r, bytes32 s) = _permit(5e6, vm.getBlockTimestamp() + 1 hours);
         vm.prank(payer);
         gl.topUpWithPermit(M, 5e6, vm.getBlockTimestamp() + 1 hours, v, r, s);
-        assertEq(gl.balanceOf(M), int256(5e6 - _cost(1000)));
+        assertEq(gl.meterBalance(M), int256(5e6 - _cost(1000)));
         assertEq(usd.balanceOf(address(gl)), 5e6);
     }
 

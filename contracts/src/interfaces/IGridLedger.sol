@@ -65,7 +65,7 @@ interface IGridLedgerTypes {
         uint64 initialWh;
     }
 
-    /// @notice A meter's stored state (not projected to now; see `balanceOf`, `billOf`, `permitUntil`).
+    /// @notice A meter's stored state (not projected to now; see `meterBalance`, `billOf`, `permitUntil`).
     struct MeterInfo {
         address signer;
         address payer;
@@ -438,7 +438,7 @@ interface IGridLedger is IGridLedgerTypes {
 
     /// @notice A meter's balance now: credit if positive, debt if negative. Prepaid meters include the
     /// charge of the open period's energy so far.
-    function balanceOf(uint32 meterId) external view returns (int256);
+    function meterBalance(uint32 meterId) external view returns (int256);
 
     /// @notice What must be paid now to clear the meter's debt (0 if none).
     function amountDue(uint32 meterId) external view returns (uint256);

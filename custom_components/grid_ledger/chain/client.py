@@ -233,7 +233,7 @@ class GridLedgerClient:
             return lambda: fn.call(block_identifier=number)
 
         calls: list[Callable[[], Awaitable[Any]]] = [
-            at(functions.balanceOf(meter_id)),
+            at(functions.meterBalance(meter_id)),
             at(functions.amountDue(meter_id)),
             at(functions.billOf(meter_id)),
             at(functions.permitUntil(meter_id)),
