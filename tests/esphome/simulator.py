@@ -272,3 +272,8 @@ class SimulatorClient:
 
     def set_load_factor(self, factor: float) -> None:
         self._client.number_command(self.key("simulated_load_factor"), factor)
+
+    def set_solar(self, peak_w: float, day_seconds: float) -> None:
+        """Switch the simulated PV on (peak > 0) and compress a day into day_seconds."""
+        self._client.number_command(self.key("simulated_day_length"), day_seconds)
+        self._client.number_command(self.key("simulated_pv_peak"), peak_w)
