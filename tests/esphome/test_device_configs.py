@@ -163,16 +163,20 @@ def test_dsmr_delivered_and_returned_tariffs_feed_import_and_export(
 ) -> None:
     config = esphome_config("grid-ledger-dsmr-p1.yaml").config
     (p1,) = (sensor for sensor in config["sensor"] if sensor["platform"] == "dsmr")
-    sums = {
-        sensor["id"]: [source["source"] for source in sensor["sources"]]
-        for sensor in config["sensor"]
-        if sensor["platform"] == "combination"
-    }
-    for register, direction in (
+    counters = {sensor.get("id"): sensor for sensor in config["sensor"]}
+    for counter, direction in (
         ("meter_import_counter", "delivered"),
         ("meter_export_counter", "returned"),
     ):
-        assert sums[register] == [p1[f"energy_{direction}_tariff{n}"]["id"] for n in (1, 2)]
+        tariffs = [p1[f"energy_{direction}_tariff{n}"] for n in (1, 2)]
+        lambda_ = counters[counter]["lambda"]
+        for tariff in tariffs:
+            assert f"id({tariff['id']})" in lambda_
+            # Every telegram's tariff readings refresh the sum.
+            assert tariff["on_value"][0]["then"][0]["component.update"]["id"] == counter
+        # Nothing until both tariffs are known: a tariff-1-only baseline would later count
+        # tariff 2's lifetime total as energy.
+        assert "return {};" in lambda_
     # The utility meter keeps counting while the reader is off: its baseline is restored.
     baselines = {g["id"]: g["restore_value"] for g in config["globals"] if "baseline" in g["id"]}
     assert baselines == {"gl_import_counter_baseline": True, "gl_export_counter_baseline": True}
