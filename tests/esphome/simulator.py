@@ -35,6 +35,8 @@ TEST_SUBSTITUTIONS: dict[str, str] = {
     "warning_window_seconds": "30",
     "permit_check_interval": "1s",
     "warning_blink_interval": "250ms",
+    # Solar stays off by default; the day starts mid-morning, as a prosumer demo would.
+    "sim_start_hour": "9",
 }
 CHECK_INTERVAL_S = 1.0
 HA_ABSENT_TIMEOUT_S = 4.0

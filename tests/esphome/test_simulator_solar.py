@@ -77,6 +77,8 @@ async def test_without_solar_nothing_is_exported(simulator: SimulatorProcess) ->
         await asyncio.sleep(3)
         end = _row(client)
         assert end.pv_w == 0.0
+        # The test build's day starts at 09:00 and lasts the default 300 s.
+        assert 9.0 <= start.hour < end.hour < 10.0
         assert _float(client, "power") == end.load_w > 0
         assert end.exported_wh == start.exported_wh == 0.0
         assert end.imported_wh > start.imported_wh
