@@ -84,3 +84,14 @@ async def _follow_counters_across_a_restart(counter_meter: SimulatorProcess) -> 
         await _telegram(client, 17, 3)
         await client.wait_value("energy", 410.0)
         assert client.value("energy_exported") == 100.0
+
+        # A power cut right after a telegram, before or after its values reach the prefs
+        # file: the next telegram still counts every Wh exactly once.
+        await _telegram(client, 1017, 53)
+        await client.wait_value("energy", 1410.0)
+    counter_meter.restart(signal.SIGKILL)
+    async with SimulatorClient(counter_meter.port) as client:
+        await client.wait_for(lambda: client.value("energy") is not None, 5, "energy")
+        await _telegram(client, 1117, 63)
+        await client.wait_value("energy", 1510.0)
+        await client.wait_value("energy_exported", 160.0)

@@ -151,11 +151,7 @@ def test_atm90e32_forward_and_reverse_energy_feed_import_and_export(
     assert chip["phase_a"]["forward_active_energy"]["id"] == "meter_import_counter"
     assert chip["phase_a"]["reverse_active_energy"]["id"] == "meter_export_counter"
     # The chip's counters restart with the board: no stale baseline may survive a reboot.
-    baselines = {g["id"]: g["restore_value"] for g in config["globals"] if "baseline" in g["id"]}
-    assert baselines == {
-        "gl_import_counter_baseline": False,
-        "gl_export_counter_baseline": False,
-    }
+    assert config["substitutions"]["meter_counters_survive_reboot"] == "false"
 
 
 def test_dsmr_delivered_and_returned_tariffs_feed_import_and_export(
@@ -177,9 +173,8 @@ def test_dsmr_delivered_and_returned_tariffs_feed_import_and_export(
         # Nothing until both tariffs are known: a tariff-1-only baseline would later count
         # tariff 2's lifetime total as energy.
         assert "return {};" in lambda_
-    # The utility meter keeps counting while the reader is off: its baseline is restored.
-    baselines = {g["id"]: g["restore_value"] for g in config["globals"] if "baseline" in g["id"]}
-    assert baselines == {"gl_import_counter_baseline": True, "gl_export_counter_baseline": True}
+    # The utility meter keeps counting while the reader is off: its baseline is kept.
+    assert config["substitutions"]["meter_counters_survive_reboot"] == "true"
 
 
 def test_credentials_only_through_secrets() -> None:
