@@ -90,6 +90,7 @@ class LedgerConfig:
     max_clock_skew: int = 300
     genesis: int | None = None
     admin_transfer_delay: int = 0
+    reading_timeout_periods: int = 0  # 0: a meter never becomes reading overdue
 
 
 @dataclass(frozen=True)
@@ -205,9 +206,12 @@ class Deployment:
         signer: str,
         parent_id: int = 0,
         loss_tolerance_bps: int = 500,
+        max_power_w: int = 1_000_000,
     ) -> TxReceipt:
         return self.transact(
-            self.ledger.functions.registerFeeder(feeder_id, signer, parent_id, loss_tolerance_bps)
+            self.ledger.functions.registerFeeder(
+                feeder_id, signer, parent_id, loss_tolerance_bps, max_power_w
+            )
         )
 
     def register_meter(
@@ -232,10 +236,11 @@ class Deployment:
         payer: LocalAccount | None = None,
         max_power_w: int = DEFAULT_MAX_POWER_W,
         initial_wh: int = 0,
+        signer: LocalAccount | None = None,
     ) -> Meter:
         """Register a meter with a fresh id and a fresh signer key; the payer is funded with gas."""
         meter_id = self.new_id()
-        signer = Account.create()
+        signer = signer or Account.create()
         if payer is None:
             payer = Account.create()
             self.fund(payer.address)
@@ -402,6 +407,7 @@ def deploy_ledger(
         config.payment_window,
         config.grace,
         config.max_clock_skew,
+        config.reading_timeout_periods,
     )
     extension = _deploy(w3, operator, "GridLedgerExtension", ledger_config)
     ledger = _deploy(w3, operator, "GridLedger", ledger_config, extension.address)

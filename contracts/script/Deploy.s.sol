@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 import {GridLedger} from "../src/GridLedger.sol";
 import {GridLedgerBase} from "../src/GridLedgerBase.sol";
 import {GridLedgerExtension} from "../src/GridLedgerExtension.sol";
-import {TestStablecoin} from "../src/test/TestStablecoin.sol";
+import {TestStablecoin} from "../test/mocks/TestStablecoin.sol";
 import {LedgerScript} from "./LedgerScript.sol";
 
 /// @notice Deploys GridLedger (and its extension, and the test stablecoin if asked) and records the addresses.
@@ -12,6 +12,7 @@ import {LedgerScript} from "./LedgerScript.sol";
 /// - PAYMENT: "native" (default), "token" (deploy the test stablecoin) or the address of an existing ERC-20.
 /// - MINT_AMOUNT: test stablecoin base units minted to the deployer (PAYMENT=token only; default 0).
 /// - PERIOD_LENGTH (3600), PAYMENT_WINDOW (600), GRACE (900), MAX_CLOCK_SKEW (300): seconds.
+/// - READING_TIMEOUT_PERIODS (3): full periods without a reading before a meter is overdue (0: never).
 /// - GENESIS: start of period 1 (default: the current block time rounded down to PERIOD_LENGTH).
 /// - ADMIN, TREASURY: default the deployer. ADMIN_TRANSFER_DELAY: seconds (default 0).
 /// - DEPLOYMENTS_PATH: JSON output (default deployments/<chain id>.json).
@@ -34,7 +35,8 @@ contract Deploy is LedgerScript {
             periodLength: periodLength,
             paymentWindow: uint32(vm.envOr("PAYMENT_WINDOW", uint256(600))),
             grace: uint32(vm.envOr("GRACE", uint256(900))),
-            maxClockSkew: uint32(vm.envOr("MAX_CLOCK_SKEW", uint256(300)))
+            maxClockSkew: uint32(vm.envOr("MAX_CLOCK_SKEW", uint256(300))),
+            readingTimeoutPeriods: uint32(vm.envOr("READING_TIMEOUT_PERIODS", uint256(3)))
         });
         GridLedgerExtension extension = new GridLedgerExtension(c);
         gridLedger = new GridLedger(c, address(extension));
@@ -68,6 +70,7 @@ contract Deploy is LedgerScript {
         vm.serializeUint(key, "paymentWindow", c.paymentWindow);
         vm.serializeUint(key, "grace", c.grace);
         vm.serializeUint(key, "maxClockSkew", c.maxClockSkew);
+        vm.serializeUint(key, "readingTimeoutPeriods", c.readingTimeoutPeriods);
         vm.serializeUint(key, "fromBlock", block.number);
         string memory json = vm.serializeAddress(key, "gridLedger", address(gridLedger));
         string memory path = deploymentsPath();

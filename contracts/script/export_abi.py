@@ -1,6 +1,7 @@
 """Export the ABIs the integration uses to custom_components/grid_ledger/abi/.
 
-GridLedger serves its extension's functions through `fallback`, so its ABI is the two merged.
+GridLedger serves its extension's functions through `fallback`, and the extension its views the same
+way, so its ABI is the three merged.
 Entries are sorted and printed with a fixed layout so a diff shows only real changes.
 
     python contracts/script/export_abi.py          # build and write
@@ -24,7 +25,7 @@ FORGE = REPO / "node_modules" / ".bin" / "forge"
 
 # Exported file name -> contracts whose ABIs it merges (the first one's constructor is kept).
 EXPORTS: dict[str, tuple[str, ...]] = {
-    "GridLedger.json": ("GridLedger", "GridLedgerExtension"),
+    "GridLedger.json": ("GridLedger", "GridLedgerExtension", "GridLedgerFeedersAndViews"),
     "IGridLedger.json": ("IGridLedger",),
     "TestStablecoin.json": ("TestStablecoin",),
 }

@@ -42,6 +42,7 @@ abstract contract GridLedgerBase is
         uint32 paymentWindow;
         uint32 grace;
         uint32 maxClockSkew;
+        uint32 readingTimeoutPeriods;
     }
 
     struct TariffVersion {
@@ -61,6 +62,7 @@ abstract contract GridLedgerBase is
         uint32 lastTs;
         bool initialized;
         uint64 lastWh;
+        uint32 maxPowerW;
     }
 
     /// @dev One slot: read by every reading and payment.
@@ -72,6 +74,12 @@ abstract contract GridLedgerBase is
         uint16 startMinute;
         uint16 endMinute;
         uint8 friendlyDays;
+        // The window before the last change, and when that change happened.
+        int32 prevUtcOffsetSeconds;
+        uint16 prevStartMinute;
+        uint16 prevEndMinute;
+        uint8 prevFriendlyDays;
+        uint32 windowChangedAt;
     }
 
     bytes32 public constant METER_REGISTRAR_ROLE = keccak256("METER_REGISTRAR_ROLE");
@@ -90,6 +98,12 @@ abstract contract GridLedgerBase is
     uint256 public constant MAX_BANDS = 3;
     uint16 internal constant MAX_LOSS_TOLERANCE_BPS = 10_000;
     uint256 internal constant MINUTES_PER_DAY = 1440;
+    /// @dev secp256k1's group order / 2: a larger `s` is the malleable twin of a valid signature.
+    uint256 internal constant HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
+    /// @dev The longest reading timeout: the meters' `readLag` (11 bits) must count beyond it.
+    uint32 internal constant MAX_READING_TIMEOUT_PERIODS = 1000;
+    /// @dev The largest amount a meter's balance (int96) can hold.
+    uint256 internal constant MAX_AMOUNT = uint256(uint96(type(int96).max));
 
     /// @notice The payment token; address(0) is the native coin.
     address public immutable paymentToken;
@@ -103,6 +117,8 @@ abstract contract GridLedgerBase is
     uint32 public immutable grace;
     /// @notice How far in the future a reading may be.
     uint32 public immutable maxClockSkew;
+    /// @notice Full periods without a reading after which a meter is overdue (0: never).
+    uint32 public immutable readingTimeoutPeriods;
 
     /// @notice Where withdrawals go.
     address public treasury;
@@ -111,6 +127,8 @@ abstract contract GridLedgerBase is
     mapping(uint32 feederId => FeederSlot) internal _feeders;
     mapping(uint32 feederId => mapping(uint32 period => FeederPeriod)) internal _feederPeriods;
     mapping(uint32 tariffId => TariffVersion[]) internal _tariffs;
+    /// @dev What the ledger owes households: the sum of the meters' positive stored balances.
+    uint256 internal _liability;
 
     /// @notice keccak256 of the deployment `Config`: the ledger checks its extension was built with the same one.
     bytes32 public immutable configHash;
@@ -122,7 +140,8 @@ abstract contract GridLedgerBase is
         EIP712("GridLedger", "1")
     {
         if (c.treasury == address(0)) revert ZeroAddress();
-        if (c.periodLength == 0 || c.genesis > block.timestamp) revert InvalidConfig();
+        bool timeoutOk = c.readingTimeoutPeriods <= MAX_READING_TIMEOUT_PERIODS;
+        if (c.periodLength == 0 || c.genesis > block.timestamp || !timeoutOk) revert InvalidConfig();
         paymentToken = c.paymentToken;
         treasury = c.treasury;
         genesis = c.genesis;
@@ -130,6 +149,7 @@ abstract contract GridLedgerBase is
         paymentWindow = c.paymentWindow;
         grace = c.grace;
         maxClockSkew = c.maxClockSkew;
+        readingTimeoutPeriods = c.readingTimeoutPeriods;
         configHash = keccak256(abi.encode(c));
         // The operator starts holding every role and hands them out as it organises itself.
         _grantRole(METER_REGISTRAR_ROLE, c.admin);
@@ -144,36 +164,57 @@ abstract contract GridLedgerBase is
         return _schedule.paused;
     }
 
-    /// @dev Validates and applies a meter reading; returns the selector of the reason it was rejected, or 0.
-    function _acceptReading(uint32 meterId, uint64 wh, uint32 ts, address recovered) internal returns (bytes4) {
+    /// @dev Checks a meter reading, cheapest first (junk costs no `ecrecover`), verifies its compact signature and,
+    /// when only its register changes (flat tariff, the last reading and this one in the block's period, no prepaid
+    /// threshold reached), stores it. Returns the selector of the reason it is rejected (0: accepted), the recovered
+    /// signer, and whether it still needs `_applyReadingSlow`.
+    function _acceptReading(uint32 meterId, uint64 wh, uint32 ts, bytes32 r, bytes32 vs)
+        internal
+        returns (bytes4, address recovered, bool slow)
+    {
         uint256[5] storage s = _meters[meterId];
         uint256 w = s[0];
         address signer = address(uint160(w));
-        if (signer == address(0)) return UnknownMeter.selector;
-        if (wh > MeterState.MAX_WH) return RegisterOutOfRange.selector;
-        if (ts > block.timestamp + maxClockSkew) return FutureReading.selector;
+        if (signer == address(0)) return (UnknownMeter.selector, recovered, false);
+        if (w & MeterState.FLAG_RETIRED != 0) return (RetiredMeter.selector, recovered, false);
+        if (wh > MeterState.MAX_WH) return (RegisterOutOfRange.selector, recovered, false);
+        uint256 periodEnd = _currentPeriodEnd();
+        // Beyond the clock skew, or in a period that has not started: it must not close the open period early.
+        if (ts > block.timestamp && (ts > block.timestamp + maxClockSkew || ts >= periodEnd)) {
+            return (FutureReading.selector, recovered, false);
+        }
         uint256 lastTs = uint32(w >> 200);
-        if (ts <= lastTs) return StaleReading.selector;
+        if (ts <= lastTs) return (StaleReading.selector, recovered, false);
         uint256 lastWh = uint40(w >> 160);
-        if (wh < lastWh) return RegisterDecreased.selector;
+        if (wh < lastWh) return (RegisterDecreased.selector, recovered, false);
         // wh < 2^40 so the energy times 3600 < 2^52; maxPowerW < 2^20 and the interval < 2^32.
         unchecked {
             if ((wh - lastWh) * 3600 > ((w >> 232) & MeterState.MAX_POWER_W) * (ts - lastTs)) {
-                return ImplausiblePower.selector;
+                return (ImplausiblePower.selector, recovered, false);
             }
         }
-        if (recovered != signer) return InvalidSignature.selector;
-
-        bool rolls = _periodOf(ts) > _periodOf(lastTs);
-        if (!rolls && w & (MeterState.FLAG_PREPAID | MeterState.FLAG_TOU) == 0) {
+        (recovered,,) = ECDSA.tryRecover(_readingDigest(meterId, wh, ts), r, vs);
+        if (recovered != signer) return (InvalidSignature.selector, recovered, false);
+        // ts < periodEnd here, and the block's period started at periodEnd - periodLength.
+        if (
+            lastTs + periodLength >= periodEnd && w & MeterState.FLAG_TOU == 0
+                && (w & MeterState.FLAG_PREPAID == 0 || _creditQuiet(s[1], wh))
+        ) {
             s[0] = (w & MeterState.READING_KEEP_MASK) | uint256(wh) << 160 | uint256(ts) << 200;
-        } else if (!rolls && w & MeterState.FLAG_TOU == 0 && _creditQuiet(s[1], wh)) {
-            s[0] = (w & MeterState.READING_KEEP_MASK) | uint256(wh) << 160 | uint256(ts) << 200;
-        } else {
-            _applyReadingSlow(meterId, s, wh, ts);
+            return (bytes4(0), recovered, false);
         }
-        emit ReadingAccepted(meterId, wh, ts);
-        return bytes4(0);
+        return (bytes4(0), recovered, true);
+    }
+
+    /// @dev The end of the block's period (genesis is never after the deployment, so never after the block).
+    function _currentPeriodEnd() internal view returns (uint256) {
+        return block.timestamp + periodLength - (block.timestamp - genesis) % periodLength;
+    }
+
+    /// @dev A 65-byte signature's (v, s) in ERC-2098 form; a malformed or high-s one becomes one that recovers nobody.
+    function _compactVs(uint8 v, bytes32 s) internal pure returns (bytes32) {
+        if (uint256(s) > HALF_ORDER || (v != 27 && v != 28)) return bytes32(0);
+        return bytes32(uint256(s) | uint256(v - 27) << 255);
     }
 
     /// @dev A flat prepaid reading below both credit thresholds changes nothing but the register.
@@ -184,13 +225,19 @@ abstract contract GridLedgerBase is
     }
 
     /// @dev Period roll-over, time-of-use band changes and prepaid credit checks.
-    function _applyReadingSlow(uint32 meterId, uint256[5] storage s, uint64 wh, uint32 ts) internal {
+    function _applyReadingSlow(uint32 meterId, uint64 wh, uint32 ts) internal {
+        uint256[5] storage s = _meters[meterId];
         MeterState.Meter memory m = s.load();
         uint32 period = _periodOf(ts);
-        if (period > m.openPeriod) _close(meterId, m, period);
+        if (period > m.openPeriod) _close(meterId, m, period, 0);
+        // The overdue clock runs from the reading's period (never back: a period it already ran from is kept).
+        uint32 lag = m.openPeriod - period;
+        if (lag < m.readLag) m.readLag = lag;
         TariffVersion storage tv = _version(m.tariffId, m.openPeriod);
         if (m.tou) {
-            uint8 band = _bandOf(tv, ts);
+            // The energy since the last reading takes the dearest band its interval touches, so that no choice of
+            // which readings to relay, or when, prices energy at a cheaper band than it may have been used in.
+            uint8 band = _dearestBand(tv, m.lastTs, ts);
             if (band != m.band) {
                 m.bandWh[m.band] += m.lastWh - m.runStartWh;
                 m.runStartWh = m.lastWh;
@@ -199,7 +246,10 @@ abstract contract GridLedgerBase is
         }
         m.lastWh = wh;
         m.lastTs = ts;
-        if (m.prepaid) _checkCredit(meterId, m, tv, ts);
+        if (m.prepaid) _checkCredit(meterId, m, tv);
+        // A late reading completes a period that has ended: its bill is issued now, and known from now on.
+        uint32 current = _periodOf(block.timestamp);
+        if (current > m.openPeriod) _close(meterId, m, current, block.timestamp);
         s.store(m);
     }
 
@@ -208,6 +258,7 @@ abstract contract GridLedgerBase is
         uint32 lastTs = uint32(w >> 200);
         uint64 lastWh = uint40(w >> 160);
         if (err == UnknownMeter.selector) revert UnknownMeter(r.meterId);
+        if (err == RetiredMeter.selector) revert RetiredMeter(r.meterId);
         if (err == RegisterOutOfRange.selector) revert RegisterOutOfRange(r.meterId, r.wh);
         if (err == FutureReading.selector) revert FutureReading(r.meterId, r.timestamp, block.timestamp);
         if (err == StaleReading.selector) revert StaleReading(r.meterId, r.timestamp, lastTs);
@@ -255,8 +306,45 @@ abstract contract GridLedgerBase is
         }
     }
 
-    /// @dev Closes the meter's open period in memory: charges it, records the bill and opens `toPeriod`.
-    function _closeInMemory(MeterState.Meter memory m, uint32 toPeriod) internal view returns (uint64 energy) {
+    /// @dev Adds energy to a feeder's children sum; saturates (and says so) rather than revert a household's call.
+    function _addChildrenWh(uint32 feederId, uint32 period, uint256 energy) internal {
+        FeederPeriod storage fp = _feederPeriods[feederId][period];
+        fp.childrenWh = _saturatingAdd(fp.childrenWh, energy, feederId, period);
+    }
+
+    function _saturatingAdd(uint64 sum, uint256 energy, uint32 feederId, uint32 period) internal returns (uint64) {
+        uint256 total = uint256(sum) + energy;
+        if (total <= type(uint64).max) return uint64(total);
+        emit FeederSumSaturated(feederId, period);
+        return type(uint64).max;
+    }
+
+    /// @dev Keeps `_liability` equal to the sum of positive meter balances across a balance change.
+    function _syncLiability(int256 before, int256 after_) internal {
+        uint256 owedBefore = before > 0 ? uint256(before) : 0;
+        uint256 owedAfter = after_ > 0 ? uint256(after_) : 0;
+        // _liability includes owedBefore, so this cannot underflow.
+        if (owedAfter != owedBefore) _liability = _liability + owedAfter - owedBefore;
+    }
+
+    /// @dev Sends the ledger's funds (native or token) to `to`.
+    function _send(address to, uint256 amount) internal {
+        if (paymentToken == address(0)) {
+            (bool ok,) = to.call{value: amount}("");
+            if (!ok) revert NativeTransferFailed(to, amount);
+        } else {
+            IERC20(paymentToken).safeTransfer(to, amount);
+        }
+    }
+
+    /// @dev Closes the meter's open period in memory: charges it, records the bill and opens `toPeriod`. `knownAt`:
+    /// when the bill's last energy became known on-chain if that was after the period ended (a late reading), else 0;
+    /// no lapse starts before it.
+    function _closeInMemory(MeterState.Meter memory m, uint32 toPeriod, uint256 knownAt)
+        internal
+        view
+        returns (uint64 energy)
+    {
         TariffVersion storage tv = _version(m.tariffId, m.openPeriod);
         energy = m.lastWh - m.periodStartWh;
         uint256 cost = _accruedWith(m, tv);
@@ -270,8 +358,9 @@ abstract contract GridLedgerBase is
             m.billDueAt = uint32(end);
         } else {
             m.billDueAt = uint32(end + paymentWindow);
-            if (m.balance < 0 && m.lapseAt == 0) m.lapseAt = m.billDueAt;
+            if (m.balance < 0 && m.lapseAt == 0) m.lapseAt = uint32(Math.max(m.billDueAt, knownAt));
         }
+        m.readLag = uint32(Math.min(uint256(m.readLag) + (toPeriod - closed), MeterState.MAX_READ_LAG));
         m.openPeriod = toPeriod;
         m.periodStartWh = m.lastWh;
         m.runStartWh = m.lastWh;
@@ -280,20 +369,32 @@ abstract contract GridLedgerBase is
         m.tariffId = m.nextTariffId;
         TariffVersion storage next = _version(m.tariffId, toPeriod);
         m.tou = next.bandCount != 0;
-        if (m.prepaid) _refreshCreditInMemory(m, next, _periodStart(toPeriod));
+        if (m.prepaid) _refreshCreditInMemory(m, next, Math.max(_periodStart(toPeriod), knownAt));
     }
 
     /// @dev `_closeInMemory` plus its effects outside the meter: feeder sums and events.
-    function _close(uint32 meterId, MeterState.Meter memory m, uint32 toPeriod) internal {
+    function _close(uint32 meterId, MeterState.Meter memory m, uint32 toPeriod, uint256 knownAt) internal {
         uint32 closed = m.openPeriod;
         uint32 lapseBefore = m.lapseAt;
-        uint64 energy = _closeInMemory(m, toPeriod);
-        if (energy != 0) _feederPeriods[m.feederId][closed].childrenWh += energy;
+        int256 balanceBefore = m.balance;
+        uint64 energy = _closeInMemory(m, toPeriod, knownAt);
+        if (energy != 0) _addChildrenWh(m.feederId, closed, energy);
+        _syncLiability(balanceBefore, m.balance);
         emit BillIssued(meterId, closed, energy, m.billAmount, m.billDueAt);
         // Postpaid permits move on when a period closes with nothing owed; prepaid ones when credit state changes.
         if ((!m.prepaid && m.lapseAt == 0) || m.lapseAt != lapseBefore) {
             emit PermitChanged(meterId, _permitUntil(m, _schedule));
         }
+        uint256 overdueAt = _overdueAt(m.openPeriod, m.readLag);
+        if (overdueAt <= block.timestamp) emit ReadingOverdue(meterId, m.openPeriod - m.readLag, overdueAt);
+    }
+
+    /// @dev When a meter whose overdue clock runs from `openPeriod - readLag` becomes overdue.
+    function _overdueAt(uint32 openPeriod, uint32 readLag) internal view returns (uint256) {
+        uint32 timeout = readingTimeoutPeriods;
+        if (timeout == 0) return type(uint256).max;
+        // readLag never exceeds the periods since the meter's registration (>= 1).
+        return _periodStart(openPeriod - readLag + timeout + 1);
     }
 
     /// @dev The charge of the open period's energy so far, exact: per band, floor(Wh * price / 1000).
@@ -301,34 +402,37 @@ abstract contract GridLedgerBase is
         return _accruedWith(m, _version(m.tariffId, m.openPeriod));
     }
 
-    function _accruedWith(MeterState.Meter memory m, TariffVersion storage tv) internal view returns (uint256 cost) {
+    /// @dev Time-of-use: one rounding for the whole period (moving energy to a dearer band never lowers the charge).
+    function _accruedWith(MeterState.Meter memory m, TariffVersion storage tv) internal view returns (uint256) {
         if (tv.bandCount == 0) return Math.mulDiv(m.lastWh - m.periodStartWh, tv.price, 1000);
+        uint256 total;
         for (uint8 b; b <= MAX_BANDS; ++b) {
             uint256 wh = m.bandWh[b];
             if (b == m.band) wh += m.lastWh - m.runStartWh;
-            if (wh != 0) cost += Math.mulDiv(wh, _bandPrice(tv, b), 1000);
+            // wh < 2^41 and prices < 2^64: four terms stay far below 2^256.
+            if (wh != 0) total += wh * _bandPrice(tv, b);
         }
+        return total / 1000;
     }
 
     /// @dev Prepaid: after a reading, flags low credit and exhaustion (beyond the emergency credit).
-    function _checkCredit(uint32 meterId, MeterState.Meter memory m, TariffVersion storage tv, uint256 ts) internal {
+    function _checkCredit(uint32 meterId, MeterState.Meter memory m, TariffVersion storage tv) internal {
         int256 available = m.balance - int256(_accruedWith(m, tv));
         if (!m.lowNotified && available < int256(uint256(tv.lowCreditThreshold))) {
             m.lowNotified = true;
             emit LowCredit(meterId, available);
         }
         if (m.lapseAt == 0 && available + int256(uint256(tv.emergencyCredit)) < 0) {
-            m.lapseAt = uint32(ts);
+            // Grace runs from when the exhaustion is known on-chain, not from the (maybe late) reading's time.
+            m.lapseAt = uint32(block.timestamp);
             emit PermitChanged(meterId, _permitUntil(m, _schedule));
         }
     }
 
     /// @dev Prepaid: recomputes the credit state and the threshold registers after the balance or tariff changed.
-    function _refreshCredit(uint32 meterId, MeterState.Meter memory m, TariffVersion storage tv, uint256 nowTs)
-        internal
-    {
+    function _refreshCredit(uint32 meterId, MeterState.Meter memory m, TariffVersion storage tv) internal {
         uint32 lapseBefore = m.lapseAt;
-        _refreshCreditInMemory(m, tv, nowTs);
+        _refreshCreditInMemory(m, tv, block.timestamp);
         if (m.lapseAt != lapseBefore) emit PermitChanged(meterId, _permitUntil(m, _schedule));
     }
 
@@ -368,8 +472,10 @@ abstract contract GridLedgerBase is
             if (balance >= 0) revert NothingDue(meterId);
             uint256 due = uint256(-balance);
             uint256 paid = _collectDue(meterId, value, due, maxAmount);
-            // paid >= due = -balance, so the new balance is >= 0 and fits the slot's int96.
+            // paid >= due = -balance, so the new balance is >= 0; it must fit the slot's int96.
+            if (paid > MAX_AMOUNT + due) revert AmountOutOfRange(paid);
             int256 newBalance = balance + int256(paid);
+            if (newBalance != 0) _liability += uint256(newBalance);
             account = (account & ~((uint256(1) << 128) - 1)) | uint256(uint96(int96(newBalance)));
             s[1] = account;
             emit PaymentReceived(meterId, msg.sender, paid, newBalance);
@@ -390,6 +496,7 @@ abstract contract GridLedgerBase is
         if (amount == 0) revert ZeroAmount();
         uint256[5] storage s = _meters[meterId];
         MeterState.Meter memory m = _meterLoaded(s, meterId);
+        if (m.retired) revert RetiredMeter(meterId);
         _settleInMemory(meterId, m);
         _credit(meterId, s, m, amount);
         _pullToken(amount);
@@ -397,7 +504,10 @@ abstract contract GridLedgerBase is
 
     /// @dev Adds a payment to a loaded meter, updates its permit state and stores it.
     function _credit(uint32 meterId, uint256[5] storage s, MeterState.Meter memory m, uint256 amount) internal {
-        m.balance += int256(amount);
+        int256 before = m.balance;
+        if (amount > MAX_AMOUNT || before + int256(amount) > type(int96).max) revert AmountOutOfRange(amount);
+        m.balance = before + int256(amount);
+        _syncLiability(before, m.balance);
         if (m.prepaid) {
             _refreshCreditInMemory(m, _version(m.tariffId, m.openPeriod), block.timestamp);
         } else if (m.balance >= 0) {
@@ -410,7 +520,7 @@ abstract contract GridLedgerBase is
 
     function _settleInMemory(uint32 meterId, MeterState.Meter memory m) internal {
         uint32 current = _periodOf(block.timestamp);
-        if (current > m.openPeriod) _close(meterId, m, current);
+        if (current > m.openPeriod) _close(meterId, m, current, 0);
     }
 
     /// @dev Checks the payment covers `due`; returns what is credited (native: all of `value`; token: `due`).
@@ -442,7 +552,7 @@ abstract contract GridLedgerBase is
     }
 
     function _permitUntil(MeterState.Meter memory m, Schedule memory sc) internal view returns (uint64) {
-        return _permit(m.isProtected, m.prepaid, m.lapseAt, m.openPeriod, sc);
+        return _permit(m.isProtected, m.prepaid, m.lapseAt, _overdueAt(m.openPeriod, m.readLag), m.openPeriod, sc);
     }
 
     function _permitFromAccount(uint256 account, Schedule memory sc) internal view returns (uint64) {
@@ -450,29 +560,43 @@ abstract contract GridLedgerBase is
             (account >> 240) & 1 != 0,
             account & MeterState.ACCOUNT_PREPAID != 0,
             uint32(account >> 96),
+            _overdueAt(uint32(account >> 128), MeterState.readLag(account)),
             uint32(account >> 128),
             sc
         );
     }
 
     /// @dev Raw expiry: grace after the lapse (unpaid due date or exhausted credit), or for a postpaid meter
-    /// with nothing owed, grace after the due date of the open period's bill. Then the pause hold, then the
-    /// friendly window.
-    function _permit(bool isProtected, bool prepaid, uint32 lapseAt, uint32 openPeriod, Schedule memory sc)
-        internal
-        view
-        returns (uint64)
-    {
+    /// with nothing owed, grace after the due date of the open period's bill; and at the latest grace after the
+    /// meter became reading overdue. Then the pause hold, then the friendly window.
+    function _permit(
+        bool isProtected,
+        bool prepaid,
+        uint32 lapseAt,
+        uint256 overdueAt,
+        uint32 openPeriod,
+        Schedule memory sc
+    ) internal view returns (uint64) {
         if (isProtected) return PERMIT_FOREVER;
-        uint256 raw;
+        uint256 raw = type(uint256).max;
         if (lapseAt != 0) raw = uint256(lapseAt) + grace;
-        else if (prepaid) return PERMIT_FOREVER;
-        else raw = _periodStart(openPeriod + 1) + paymentWindow + grace;
+        else if (!prepaid) raw = _periodStart(openPeriod + 1) + paymentWindow + grace;
+        if (overdueAt != type(uint256).max) raw = Math.min(raw, overdueAt + grace);
+        if (raw == type(uint256).max) return PERMIT_FOREVER;
         if (raw >= sc.holdFrom) {
             if (sc.paused) return PERMIT_FOREVER;
             if (raw < sc.holdUntil) raw = sc.holdUntil;
         }
-        return uint64(LocalTime.defer(raw, _window(sc)));
+        uint256 end = LocalTime.defer(raw, _window(sc));
+        uint256 changedAt = sc.windowChangedAt;
+        if (end < changedAt + grace) {
+            // A window change ends no running permit sooner than a grace after it.
+            uint256 before = LocalTime.defer(
+                raw, FriendlyWindow(sc.prevUtcOffsetSeconds, sc.prevStartMinute, sc.prevEndMinute, sc.prevFriendlyDays)
+            );
+            if (before > changedAt) end = Math.max(end, Math.min(before, changedAt + grace));
+        }
+        return uint64(end);
     }
 
     /// @dev Pausing holds every permit running at the pause. A new hold starts at the pause only once every permit
@@ -508,7 +632,7 @@ abstract contract GridLedgerBase is
     function _projected(uint32 meterId) internal view returns (MeterState.Meter memory m) {
         m = _meterSlots(meterId).load();
         uint32 current = _periodOf(block.timestamp);
-        if (current > m.openPeriod) _closeInMemory(m, current);
+        if (current > m.openPeriod) _closeInMemory(m, current, 0);
     }
 
     function _periodOf(uint256 t) internal view returns (uint32) {
@@ -527,6 +651,41 @@ abstract contract GridLedgerBase is
         if (i == 0) revert UnknownTariff(tariffId);
         while (i > 1 && versions[i - 1].from > period) --i;
         return versions[i - 1];
+    }
+
+    /// @dev The band (0: base price) with the highest price among those the tariff's local time passes through from
+    /// `from` to `to`, minute by minute: it walks the band edges in between, or the whole day if the span is longer.
+    function _dearestBand(TariffVersion storage tv, uint256 from, uint256 to) internal view returns (uint8 best) {
+        uint256 n = tv.bandCount;
+        Band[MAX_BANDS] memory bands;
+        for (uint256 i; i < n; ++i) {
+            bands[i] = tv.bands[i];
+        }
+        uint256 first = LocalTime.minuteOf(from, tv.utcOffsetSeconds);
+        uint256 last = Math.min(LocalTime.minuteOf(to, tv.utcOffsetSeconds), first + MINUTES_PER_DAY - 1);
+        uint256 cur = first;
+        uint64 bestPrice;
+        while (true) {
+            uint256 minute = cur % MINUTES_PER_DAY;
+            uint8 band;
+            uint64 price = tv.price;
+            uint256 step = MINUTES_PER_DAY - minute;
+            for (uint256 i; i < n; ++i) {
+                Band memory b = bands[i];
+                if (band == 0 && LocalTime.inWindow(minute, b.startMinute, b.endMinute)) {
+                    band = uint8(i + 1);
+                    price = b.pricePerKWh;
+                }
+                if (b.startMinute > minute && b.startMinute - minute < step) step = b.startMinute - minute;
+                if (b.endMinute > minute && b.endMinute - minute < step) step = b.endMinute - minute;
+            }
+            if (price > bestPrice || cur == first) {
+                best = band;
+                bestPrice = price;
+            }
+            cur += step;
+            if (cur > last) return best;
+        }
     }
 
     /// @dev 0 is the base price; 1..3 the first matching band.

@@ -1,60 +1,73 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {Proxy} from "@openzeppelin/contracts/proxy/Proxy.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+
 import {GridLedgerBase} from "./GridLedgerBase.sol";
+import {GridLedgerFeedersAndViews} from "./GridLedgerFeedersAndViews.sol";
 import {LocalTime} from "./libraries/LocalTime.sol";
 import {MeterState} from "./libraries/MeterState.sol";
 
 /// @title GridLedgerExtension
 /// @notice Operator functions and views of `GridLedger`, executed by `GridLedger` through `delegatecall` on its own
 /// storage. Calling this contract directly only touches its own, unused storage.
-contract GridLedgerExtension is GridLedgerBase {
+contract GridLedgerExtension is GridLedgerBase, Proxy {
     using MeterState for uint256[5];
 
+    /// @notice The contract that serves feeders, the schedule and the views, run by this one's fallback on the ledger's
+    /// storage.
+    address public immutable views;
+
     /// @param c The deployment parameters the ledger will be deployed with.
-    constructor(Config memory c) GridLedgerBase(c) {}
-
-    /// @notice See `IGridLedger.checkLoss`.
-    function checkLoss(uint32 feederId, uint32 period) external {
-        if (_feeders[feederId].signer == address(0)) revert UnknownFeeder(feederId);
-        if (uint256(period) + 1 >= _periodOf(block.timestamp)) revert PeriodNotOver(feederId, period);
-        if (_feederPeriods[feederId][period].checked) revert LossAlreadyChecked(feederId, period);
-        _checkLoss(feederId, period);
+    constructor(Config memory c) GridLedgerBase(c) {
+        views = address(new GridLedgerFeedersAndViews(c));
     }
 
-    /// @notice See `IGridLedger.registerFeeder`.
-    function registerFeeder(uint32 feederId, address signer, uint32 parentId, uint16 lossToleranceBps)
-        external
-        onlyRole(METER_REGISTRAR_ROLE)
-    {
-        if (feederId == 0) revert ZeroId();
-        if (signer == address(0)) revert ZeroAddress();
-        if (_feeders[feederId].signer != address(0)) revert FeederExists(feederId);
-        if (parentId != 0 && _feeders[parentId].signer == address(0)) revert UnknownFeeder(parentId);
-        if (lossToleranceBps > MAX_LOSS_TOLERANCE_BPS) revert LossToleranceOutOfRange(lossToleranceBps);
-        _feeders[feederId] = FeederSlot({
-            signer: signer,
-            parentId: parentId,
-            lossToleranceBps: lossToleranceBps,
-            lastTs: uint32(block.timestamp),
-            initialized: false,
-            lastWh: 0
-        });
-        emit FeederRegistered(feederId, parentId, signer, lossToleranceBps);
+    /// @dev `Proxy`'s fallback serves feeders, the schedule and the views from `views`, still on the ledger's storage (delegatecall keeps it).
+    function _implementation() internal view override returns (address) {
+        return views;
     }
 
-    /// @notice See `IGridLedger.updateFeeder`.
-    function updateFeeder(uint32 feederId, address signer, uint16 lossToleranceBps)
+    /// @notice See `IGridLedger.settle`.
+    function settle(uint32 meterId) external {
+        uint256[5] storage s = _meterSlots(meterId);
+        MeterState.Meter memory m = s.load();
+        uint32 current = _periodOf(block.timestamp);
+        if (current > m.openPeriod) {
+            _close(meterId, m, current, 0);
+            s.store(m);
+        }
+    }
+
+    /// @notice See `IGridLedger.topUp`.
+    function topUp(uint32 meterId, uint256 amount) external payable whenNotPaused nonReentrant {
+        if (paymentToken == address(0) && msg.value != amount) revert InsufficientPayment(meterId, msg.value, amount);
+        _topUp(meterId, amount);
+    }
+
+    /// @notice See `IGridLedger.topUpWithPermit`.
+    function topUpWithPermit(uint32 meterId, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
         external
-        onlyRole(METER_REGISTRAR_ROLE)
+        whenNotPaused
+        nonReentrant
     {
-        FeederSlot storage f = _feeders[feederId];
-        if (f.signer == address(0)) revert UnknownFeeder(feederId);
-        if (signer == address(0)) revert ZeroAddress();
-        if (lossToleranceBps > MAX_LOSS_TOLERANCE_BPS) revert LossToleranceOutOfRange(lossToleranceBps);
-        f.signer = signer;
-        f.lossToleranceBps = lossToleranceBps;
-        emit FeederUpdated(feederId, signer, lossToleranceBps);
+        _permitToken(amount, deadline, v, r, s);
+        _topUp(meterId, amount);
+    }
+
+    /// @notice See `IGridLedger.withdraw`.
+    function withdraw(uint256 amount) external onlyRole(DEFAULT_ADMIN_ROLE) nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        address to = treasury;
+        uint256 held =
+            paymentToken == address(0) ? address(this).balance : IERC20(paymentToken).balanceOf(address(this));
+        // Households' credit is not the operator's to take.
+        uint256 owed = _liability;
+        uint256 available = held > owed ? held - owed : 0;
+        if (amount > available) revert WithdrawalExceedsBalance(amount, available);
+        emit Withdrawn(to, amount);
+        _send(to, amount);
     }
 
     /// @notice See `IGridLedger.registerMeter`.
@@ -83,9 +96,37 @@ contract GridLedgerExtension is GridLedgerBase {
         m.periodStartWh = p.initialWh;
         m.runStartWh = p.initialWh;
         m.payer = p.payer;
-        if (m.prepaid) _refreshCredit(meterId, m, tv, block.timestamp);
+        if (m.prepaid) _refreshCredit(meterId, m, tv);
         s.store(m);
         emit MeterRegistered(meterId, p.feederId, p.signer, p.payer, p.tariffId, p.mode, p.maxPowerW, p.initialWh);
+    }
+
+    /// @notice See `IGridLedger.retireMeter`.
+    function retireMeter(uint32 meterId) external onlyRole(METER_REGISTRAR_ROLE) {
+        uint256[5] storage s = _meterSlots(meterId);
+        MeterState.Meter memory m = s.load();
+        if (m.retired) revert RetiredMeter(meterId);
+        // The final bill: the open period closes now, with the energy read so far.
+        _close(meterId, m, _periodOf(block.timestamp), block.timestamp);
+        m.retired = true;
+        s.store(m);
+        emit MeterRetired(meterId, m.balance);
+    }
+
+    /// @notice See `IGridLedger.withdrawCredit`.
+    function withdrawCredit(uint32 meterId) external nonReentrant {
+        uint256[5] storage s = _meterSlots(meterId);
+        MeterState.Meter memory m = s.load();
+        if (!m.retired) revert NotRetired(meterId);
+        if (msg.sender != m.payer) revert NotPayer(meterId, msg.sender);
+        _settleInMemory(meterId, m);
+        if (m.balance <= 0) revert NoCredit(meterId);
+        uint256 amount = uint256(m.balance);
+        _syncLiability(m.balance, 0);
+        m.balance = 0;
+        s.store(m);
+        emit CreditWithdrawn(meterId, msg.sender, amount);
+        _send(msg.sender, amount);
     }
 
     /// @notice See `IGridLedger.setMeterSigner`.
@@ -110,7 +151,7 @@ contract GridLedgerExtension is GridLedgerBase {
         uint256[5] storage s = _meterSlots(meterId);
         MeterState.Meter memory m = s.load();
         uint32 current = _periodOf(block.timestamp);
-        if (current > m.openPeriod) _close(meterId, m, current);
+        if (current > m.openPeriod) _close(meterId, m, current, 0);
         m.nextTariffId = tariffId;
         s.store(m);
         emit MeterTariffChanged(meterId, tariffId, m.openPeriod + 1);
@@ -153,134 +194,20 @@ contract GridLedgerExtension is GridLedgerBase {
         emit TariffSet(tariffId, from, t.pricePerKWh, n);
     }
 
-    /// @notice See `IGridLedger.setFriendlyWindow`.
-    function setFriendlyWindow(FriendlyWindow calldata w) external onlyRole(PROTECTION_OFFICER_ROLE) {
-        if (
-            w.startMinute >= MINUTES_PER_DAY || w.endMinute >= MINUTES_PER_DAY || w.friendlyDays >= 0x7f
-                || w.utcOffsetSeconds > LocalTime.MAX_OFFSET || w.utcOffsetSeconds < -LocalTime.MAX_OFFSET
-        ) revert InvalidFriendlyWindow();
-        Schedule storage sc = _schedule;
-        sc.utcOffsetSeconds = w.utcOffsetSeconds;
-        sc.startMinute = w.startMinute;
-        sc.endMinute = w.endMinute;
-        sc.friendlyDays = w.friendlyDays;
-        emit FriendlyWindowSet(w.utcOffsetSeconds, w.startMinute, w.endMinute, w.friendlyDays);
-    }
-
     /// @notice See `IGridLedger.setProtected`.
     function setProtected(uint32 meterId, bool isProtected) external onlyRole(PROTECTION_OFFICER_ROLE) {
         uint256[5] storage s = _meterSlots(meterId);
-        s[1] = isProtected ? s[1] | (1 << 240) : s[1] & ~uint256(1 << 240);
+        MeterState.Meter memory m = s.load();
+        _settleInMemory(meterId, m);
+        m.isProtected = isProtected;
+        if (!isProtected) {
+            // What ends the permit of a household that was protected becomes enforceable only now: an old lapse
+            // gets grace from now, and the overdue clock starts now.
+            if (m.lapseAt != 0 && m.lapseAt < block.timestamp) m.lapseAt = uint32(block.timestamp);
+            m.readLag = 0;
+        }
+        s.store(m);
         emit ProtectionSet(meterId, isProtected);
-        emit PermitChanged(meterId, _permitUntil(_projected(meterId), _schedule));
-    }
-
-    /// @notice See `IGridLedger.setTreasury`.
-    function setTreasury(address newTreasury) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        if (newTreasury == address(0)) revert ZeroAddress();
-        treasury = newTreasury;
-        emit TreasurySet(newTreasury);
-    }
-
-    /// @notice See `IGridLedger.readingDigest`.
-    function readingDigest(Reading calldata r) external view returns (bytes32) {
-        return _readingDigest(r.meterId, r.wh, r.timestamp);
-    }
-
-    /// @notice See `IGridLedger.feederReadingDigest`.
-    function feederReadingDigest(FeederReading calldata r) external view returns (bytes32) {
-        return _feederReadingDigest(r.feederId, r.wh, r.timestamp);
-    }
-
-    /// @notice See `IGridLedger.periodOf`.
-    function periodOf(uint256 t) external view returns (uint32) {
-        return _periodOf(t);
-    }
-
-    /// @notice See `IGridLedger.periodStart`.
-    function periodStart(uint32 period) external view returns (uint256) {
-        return _periodStart(period);
-    }
-
-    /// @notice See `IGridLedger.currentPeriod`.
-    function currentPeriod() external view returns (uint32) {
-        return _periodOf(block.timestamp);
-    }
-
-    /// @notice See `IGridLedger.meter`.
-    function meter(uint32 meterId) external view returns (MeterInfo memory info) {
-        MeterState.Meter memory m = _meterSlots(meterId).load();
-        info = MeterInfo({
-            signer: m.signer,
-            payer: m.payer,
-            feederId: m.feederId,
-            tariffId: m.tariffId,
-            nextTariffId: m.nextTariffId,
-            mode: m.prepaid ? Mode.Prepaid : Mode.Postpaid,
-            isProtected: m.isProtected,
-            lastWh: m.lastWh,
-            lastTimestamp: m.lastTs,
-            maxPowerW: m.maxPowerW,
-            openPeriod: m.openPeriod,
-            periodStartWh: m.periodStartWh,
-            balance: m.balance,
-            exhaustedAt: m.prepaid ? m.lapseAt : 0
-        });
-    }
-
-    /// @notice See `IGridLedger.feeder`.
-    function feeder(uint32 feederId) external view returns (FeederInfo memory) {
-        FeederSlot storage f = _feeders[feederId];
-        if (f.signer == address(0)) revert UnknownFeeder(feederId);
-        return FeederInfo(f.signer, f.parentId, f.lossToleranceBps, f.lastWh, f.lastTs);
-    }
-
-    /// @notice See `IGridLedger.feederPeriod`.
-    function feederPeriod(uint32 feederId, uint32 period) external view returns (FeederPeriod memory) {
-        return _feederPeriods[feederId][period];
-    }
-
-    /// @notice See `IGridLedger.tariff`.
-    function tariff(uint32 tariffId) external view returns (Tariff memory) {
-        return _tariffOut(_version(tariffId, _periodOf(block.timestamp)));
-    }
-
-    /// @notice See `IGridLedger.tariffAt`.
-    function tariffAt(uint32 tariffId, uint32 period) external view returns (Tariff memory) {
-        return _tariffOut(_version(tariffId, period));
-    }
-
-    /// @notice See `IGridLedger.priceAt`.
-    function priceAt(uint32 tariffId, uint256 t) external view returns (uint64) {
-        TariffVersion storage tv = _version(tariffId, _periodOf(t));
-        return _bandPrice(tv, _bandOf(tv, t));
-    }
-
-    /// @notice See `IGridLedger.balanceOf`.
-    function balanceOf(uint32 meterId) public view returns (int256) {
-        MeterState.Meter memory m = _projected(meterId);
-        return m.prepaid ? m.balance - int256(_accrued(m)) : m.balance;
-    }
-
-    /// @notice See `IGridLedger.amountDue`.
-    function amountDue(uint32 meterId) external view returns (uint256) {
-        int256 balance = balanceOf(meterId);
-        return balance < 0 ? uint256(-balance) : 0;
-    }
-
-    /// @notice See `IGridLedger.billOf`.
-    function billOf(uint32 meterId) external view returns (Bill memory) {
-        MeterState.Meter memory m = _projected(meterId);
-        return Bill(m.billPeriod, m.billEnergyWh, m.billAmount, m.billDueAt);
-    }
-
-    /// @notice See `IGridLedger.permitUntil`.
-    function permitUntil(uint32 meterId) external view returns (uint64) {
-        return _permitUntil(_projected(meterId), _schedule);
-    }
-
-    /// @notice See `IGridLedger.friendlyWindow`.
-    function friendlyWindow() public view returns (FriendlyWindow memory) {
-        return _window(_schedule);
+        emit PermitChanged(meterId, _permitUntil(m, _schedule));
     }
 }

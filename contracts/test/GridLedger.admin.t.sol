@@ -6,6 +6,7 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {GridLedger} from "../src/GridLedger.sol";
 import {GridLedgerBase} from "../src/GridLedgerBase.sol";
 import {GridLedgerExtension} from "../src/GridLedgerExtension.sol";
+import {IGridLedger} from "../src/interfaces/IGridLedger.sol";
 import {LedgerTestBase} from "./utils/LedgerTestBase.sol";
 
 contract GridLedgerAdminTest is LedgerTestBase {
@@ -28,7 +29,7 @@ contract GridLedgerAdminTest is LedgerTestBase {
     // ------------------------------------------------------------ deployment
 
     function test_Deploy_ExposesParameters() public view {
-        assertEq(gl.VERSION(), "1.0.0");
+        assertEq(gl.VERSION(), "2.0.0");
         assertEq(gl.paymentToken(), address(0));
         assertEq(gl.treasury(), treasury);
         assertEq(gl.periodLength(), PERIOD);
@@ -100,9 +101,12 @@ contract GridLedgerAdminTest is LedgerTestBase {
     }
 
     function test_Extension_DirectCallsTouchOnlyItsOwnStorage() public {
-        GridLedgerExtension ext = GridLedgerExtension(ledger.extension());
+        IGridLedger ext = IGridLedger(ledger.extension());
         vm.expectRevert(abi.encodeWithSelector(UnknownMeter.selector, M));
         ext.meter(M);
+        IGridLedger views = IGridLedger(GridLedgerExtension(payable(ledger.extension())).views());
+        vm.expectRevert(abi.encodeWithSelector(UnknownMeter.selector, M));
+        views.meter(M);
         assertEq(gl.meter(M).signer, meterSigner);
     }
 
@@ -129,7 +133,7 @@ contract GridLedgerAdminTest is LedgerTestBase {
         vm.expectRevert(_unauthorized(ledger.METER_REGISTRAR_ROLE()));
         gl.registerMeter(9, _params());
         vm.expectRevert(_unauthorized(ledger.METER_REGISTRAR_ROLE()));
-        gl.registerFeeder(9, stranger, 0, 0);
+        gl.registerFeeder(9, stranger, 0, 0, FEEDER_POWER);
         vm.expectRevert(_unauthorized(ledger.METER_REGISTRAR_ROLE()));
         gl.updateFeeder(FEEDER, stranger, 0);
         vm.expectRevert(_unauthorized(ledger.METER_REGISTRAR_ROLE()));
@@ -273,7 +277,7 @@ contract GridLedgerAdminTest is LedgerTestBase {
         vm.expectRevert(abi.encodeWithSelector(UnknownMeter.selector, 9));
         gl.permitUntil(9);
         vm.expectRevert(abi.encodeWithSelector(UnknownMeter.selector, 9));
-        gl.balanceOf(9);
+        gl.meterBalance(9);
         vm.expectRevert(abi.encodeWithSelector(UnknownMeter.selector, 9));
         gl.amountDue(9);
         vm.expectRevert(abi.encodeWithSelector(UnknownMeter.selector, 9));
@@ -292,9 +296,9 @@ contract GridLedgerAdminTest is LedgerTestBase {
 
     function test_RegisterFeeder_BuildsTree() public {
         vm.expectEmit(address(gl));
-        emit FeederRegistered(2, FEEDER, address(0x22), 250);
+        emit FeederRegistered(2, FEEDER, address(0x22), 250, FEEDER_POWER);
         vm.prank(admin);
-        gl.registerFeeder(2, address(0x22), FEEDER, 250);
+        gl.registerFeeder(2, address(0x22), FEEDER, 250, FEEDER_POWER);
         FeederInfo memory f = gl.feeder(2);
         assertEq(f.signer, address(0x22));
         assertEq(f.parentId, FEEDER);
@@ -304,15 +308,15 @@ contract GridLedgerAdminTest is LedgerTestBase {
     function test_RevertWhen_RegisterFeederInvalid() public {
         vm.startPrank(admin);
         vm.expectRevert(ZeroId.selector);
-        gl.registerFeeder(0, address(1), 0, 0);
+        gl.registerFeeder(0, address(1), 0, 0, FEEDER_POWER);
         vm.expectRevert(ZeroAddress.selector);
-        gl.registerFeeder(2, address(0), 0, 0);
+        gl.registerFeeder(2, address(0), 0, 0, FEEDER_POWER);
         vm.expectRevert(abi.encodeWithSelector(FeederExists.selector, FEEDER));
-        gl.registerFeeder(FEEDER, address(1), 0, 0);
+        gl.registerFeeder(FEEDER, address(1), 0, 0, FEEDER_POWER);
         vm.expectRevert(abi.encodeWithSelector(UnknownFeeder.selector, 9));
-        gl.registerFeeder(2, address(1), 9, 0);
+        gl.registerFeeder(2, address(1), 9, 0, FEEDER_POWER);
         vm.expectRevert(abi.encodeWithSelector(LossToleranceOutOfRange.selector, 10_001));
-        gl.registerFeeder(2, address(1), 0, 10_001);
+        gl.registerFeeder(2, address(1), 0, 10_001, FEEDER_POWER);
         vm.stopPrank();
     }
 

@@ -37,7 +37,7 @@ contract GridLedgerBillingTest is LedgerTestBase {
         assertEq(b.amount, _cost(1000));
         assertEq(b.dueAt, T0 + PERIOD + WINDOW);
         assertEq(gl.amountDue(M), _cost(1000));
-        assertEq(gl.balanceOf(M), -int256(_cost(1000)));
+        assertEq(gl.meterBalance(M), -int256(_cost(1000)));
         assertEq(gl.meter(M).openPeriod, 1, "nothing stored yet");
     }
 
@@ -88,7 +88,7 @@ contract GridLedgerBillingTest is LedgerTestBase {
         gl.settle(M);
         assertEq(gl.meter(M).openPeriod, 6);
         assertEq(gl.billOf(M).period, 1);
-        assertEq(gl.balanceOf(M), -int256(_cost(1000)));
+        assertEq(gl.meterBalance(M), -int256(_cost(1000)));
     }
 
     function test_Permit_PostpaidWithoutDebtRunsToNextDueDate() public view {
@@ -125,7 +125,7 @@ contract GridLedgerBillingTest is LedgerTestBase {
         uint256 due = gl.amountDue(M);
         vm.prank(payer);
         gl.payBill{value: due}(M);
-        assertEq(gl.balanceOf(M), 0);
+        assertEq(gl.meterBalance(M), 0);
         assertEq(gl.permitUntil(M), T0 + 2 * PERIOD + WINDOW + GRACE);
     }
 
@@ -134,11 +134,11 @@ contract GridLedgerBillingTest is LedgerTestBase {
         uint256 due = gl.amountDue(M);
         vm.prank(payer);
         gl.payBill{value: due + 1 ether}(M);
-        assertEq(gl.balanceOf(M), 1 ether);
+        assertEq(gl.meterBalance(M), 1 ether);
         // Next period's bill is covered by the credit: no lapse, permit moves on.
         _read(M, 2000);
         vm.warp(T0 + 2 * PERIOD + 60);
-        assertEq(gl.balanceOf(M), int256(1 ether - _cost(1000)));
+        assertEq(gl.meterBalance(M), int256(1 ether - _cost(1000)));
         assertEq(gl.permitUntil(M), T0 + 3 * PERIOD + WINDOW + GRACE);
     }
 
@@ -245,11 +245,11 @@ contract GridLedgerBillingTest is LedgerTestBase {
         _topUpPrepaid(1_000_000);
         assertEq(gl.permitUntil(P), FOREVER);
         _readAfter(P, 3000, 2600); // 780,000 spent: 220,000 left
-        assertEq(gl.balanceOf(P), 220_000);
+        assertEq(gl.meterBalance(P), 220_000);
         vm.expectEmit(address(gl));
         emit LowCredit(P, 190_000);
         _readAfter(P, 60, 2700); // 810,000 spent: 190,000 left, below 200,000
-        assertEq(gl.balanceOf(P), 190_000);
+        assertEq(gl.meterBalance(P), 190_000);
         assertEq(gl.permitUntil(P), FOREVER, "emergency credit not touched yet");
     }
 
@@ -282,7 +282,7 @@ contract GridLedgerBillingTest is LedgerTestBase {
         assertEq(due, _cost(1000));
         vm.prank(payer);
         gl.payBill{value: due}(P);
-        assertEq(gl.balanceOf(P), 0);
+        assertEq(gl.meterBalance(P), 0);
         assertEq(gl.permitUntil(P), FOREVER);
     }
 
@@ -294,7 +294,7 @@ contract GridLedgerBillingTest is LedgerTestBase {
         emit BillIssued(P, 1, 1000, _cost(1000), uint32(T0 + PERIOD));
         _read(P, 1000);
         assertEq(gl.meter(P).balance, int256(1_000_000 - _cost(1000)));
-        assertEq(gl.balanceOf(P), int256(1_000_000 - _cost(1000)));
+        assertEq(gl.meterBalance(P), int256(1_000_000 - _cost(1000)));
     }
 
     function test_Prepaid_ExhaustionAcrossPeriods() public {
@@ -313,7 +313,7 @@ contract GridLedgerBillingTest is LedgerTestBase {
         _readAfter(P, 3600, uint64(energy));
         bool exhausted = int256(credit) - int256(_cost(energy)) + int256(uint256(EMERGENCY)) < 0;
         assertEq(gl.permitUntil(P) != FOREVER, exhausted);
-        assertEq(gl.balanceOf(P), int256(credit) - int256(_cost(energy)));
+        assertEq(gl.meterBalance(P), int256(credit) - int256(_cost(energy)));
     }
 
     // ------------------------------------------------------------ time of use
@@ -328,7 +328,7 @@ contract GridLedgerBillingTest is LedgerTestBase {
         gl.setTariff(id, t);
     }
 
-    function test_TimeOfUse_PricesEachReadingAtItsBand() public {
+    function test_TimeOfUse_PricesEachIntervalAtItsDearestBand() public {
         uint32 tariffId = _touTariff();
         _registerWith(9, meterSigner, Mode.Postpaid, tariffId, 0);
         vm.warp(T0 + 10 minutes);
@@ -340,11 +340,11 @@ contract GridLedgerBillingTest is LedgerTestBase {
         vm.warp(T0 + 40 minutes);
         _read(9, 400); // peak: 50 Wh
         vm.warp(T0 + 50 minutes);
-        _read(9, 500); // base: 100 Wh
-        uint256 expected = 100 * 100_000 / 1000 + 150 * PRICE / 1000 + 250 * 600_000 / 1000;
-        assertEq(gl.balanceOf(9), 0, "postpaid: charged when the period closes");
+        _read(9, 500); // 00:40-00:50 touches the peak band (until 00:45): 100 Wh at the peak price
+        uint256 expected = (100 * 100_000 + 50 * PRICE + 350 * 600_000) / 1000;
+        assertEq(gl.meterBalance(9), 0, "postpaid: charged when the period closes");
         vm.warp(T0 + PERIOD + 60);
-        assertEq(gl.balanceOf(9), -int256(expected));
+        assertEq(gl.meterBalance(9), -int256(expected));
         assertEq(gl.billOf(9).amount, expected);
         assertEq(gl.billOf(9).energyWh, 500);
     }
@@ -385,7 +385,7 @@ contract GridLedgerBillingTest is LedgerTestBase {
         assertEq(gl.tariff(TARIFF).pricePerKWh, 2 * PRICE);
         vm.warp(T0 + 2 * PERIOD + 60);
         gl.settle(M);
-        assertEq(gl.balanceOf(M), -int256(_cost(1000) + 2 * _cost(1000)));
+        assertEq(gl.meterBalance(M), -int256(_cost(1000) + 2 * _cost(1000)));
     }
 
     function test_SetTariff_RepeatedChangeInOnePeriodOverwrites() public {
@@ -409,7 +409,7 @@ contract GridLedgerBillingTest is LedgerTestBase {
         _read(M, 2000);
         assertEq(gl.meter(M).tariffId, 3);
         vm.warp(T0 + 2 * PERIOD + 60);
-        assertEq(gl.balanceOf(M), -int256(_cost(1000) + 2 * _cost(1000)));
+        assertEq(gl.meterBalance(M), -int256(_cost(1000) + 2 * _cost(1000)));
     }
 
     // ------------------------------------------------------------ friendly window, protection, pause
@@ -455,11 +455,12 @@ contract GridLedgerBillingTest is LedgerTestBase {
         vm.warp(T0 + 100 days);
         assertEq(gl.permitUntil(M), FOREVER);
         assertTrue(gl.meter(M).isProtected);
+        // Unprotected long after the due date: the unpaid bill ends the permit a grace after it became enforceable.
         vm.expectEmit(address(gl));
-        emit PermitChanged(M, uint64(T0 + PERIOD + WINDOW + GRACE));
+        emit PermitChanged(M, uint64(vm.getBlockTimestamp() + GRACE));
         vm.prank(admin);
         gl.setProtected(M, false);
-        assertEq(gl.permitUntil(M), T0 + PERIOD + WINDOW + GRACE);
+        assertEq(gl.permitUntil(M), vm.getBlockTimestamp() + GRACE);
     }
 
     function test_Pause_HoldsRunningPermitsUntilGraceAfterResume() public {
@@ -519,7 +520,7 @@ contract GridLedgerBillingTest is LedgerTestBase {
         emit LowCredit(P, 0);
         _readAfter(P, 600, 1000);
         _topUpPrepaid(1_000_000);
-        assertGe(gl.balanceOf(P), int256(uint256(LOW)));
+        assertGe(gl.meterBalance(P), int256(uint256(LOW)));
         vm.expectEmit(address(gl));
         emit LowCredit(P, 190_000);
         _readAfter(P, 600, 3700);

@@ -9,7 +9,6 @@ import {GridLedger} from "../src/GridLedger.sol";
 import {GridLedgerBase} from "../src/GridLedgerBase.sol";
 import {GridLedgerExtension} from "../src/GridLedgerExtension.sol";
 import {IGridLedger} from "../src/interfaces/IGridLedger.sol";
-import {MeterState} from "../src/libraries/MeterState.sol";
 
 import {LedgerTestBase} from "./utils/LedgerTestBase.sol";
 
@@ -124,7 +123,7 @@ contract GridLedgerTokenPaymentsTest is LedgerTestBase {
         (uint8 v, bytes32 r, bytes32 s) = _permit(5e6, vm.getBlockTimestamp() + 1 hours);
         vm.prank(payer);
         gl.topUpWithPermit(M, 5e6, vm.getBlockTimestamp() + 1 hours, v, r, s);
-        assertEq(gl.balanceOf(M), int256(5e6 - _cost(1000)));
+        assertEq(gl.meterBalance(M), int256(5e6 - _cost(1000)));
         assertEq(usd.balanceOf(address(gl)), 5e6);
     }
 
@@ -137,13 +136,18 @@ contract GridLedgerTokenPaymentsTest is LedgerTestBase {
     }
 
     function test_Withdraw_SendsTokensToTreasury() public {
-        test_TopUp_PullsTokens();
+        uint256 paidBill = _cost(1000);
+        vm.startPrank(payer);
+        usd.approve(address(gl), paidBill + 2e6);
+        gl.payBill(M);
+        gl.topUp(M, 2e6);
+        vm.stopPrank();
         vm.expectEmit(address(gl));
-        emit Withdrawn(treasury, 1e6);
+        emit Withdrawn(treasury, paidBill);
         vm.prank(admin);
-        gl.withdraw(1e6);
-        assertEq(usd.balanceOf(treasury), 1e6);
-        assertEq(usd.balanceOf(address(gl)), 1e6);
+        gl.withdraw(paidBill);
+        assertEq(usd.balanceOf(treasury), paidBill);
+        assertEq(usd.balanceOf(address(gl)), 2e6, "the household's credit stays");
     }
 
     function test_RevertWhen_WithdrawBeyondBalance() public {
@@ -174,13 +178,26 @@ contract GridLedgerNativePaymentsTest is LedgerTestBase {
         gl.topUpWithPermit(7, 1, 1, 27, bytes32(0), bytes32(0));
     }
 
-    function test_Withdraw_SendsNativeToTreasury() public {
+    /// @dev Meter 8 uses 10 kWh at `price` per kWh and pays its bill with 3 ether; meter 7 gets 1 ether of credit.
+    function _paidBills(uint64 price) internal {
+        vm.prank(admin);
+        gl.setTariff(2, _flat(price));
+        _registerWith(8, meterSigner, Mode.Postpaid, 2, 0);
+        _readAfter(8, 3000, 10_000);
+        vm.warp(T0 + PERIOD + 60);
         vm.prank(payer);
-        gl.topUp{value: 3 ether}(7, 3 ether);
+        gl.payBill{value: 3 ether}(8);
+        vm.prank(payer);
+        gl.topUp{value: 1 ether}(7, 1 ether);
+    }
+
+    function test_Withdraw_SendsNativeToTreasury() public {
+        _paidBills(0.3 ether);
+        assertEq(gl.liability(), 1 ether);
         vm.prank(admin);
         gl.withdraw(2 ether);
         assertEq(treasury.balance, 2 ether);
-        assertEq(address(gl).balance, 1 ether);
+        assertEq(address(gl).balance, 2 ether);
     }
 
     function test_RevertWhen_WithdrawZero() public {
@@ -190,8 +207,7 @@ contract GridLedgerNativePaymentsTest is LedgerTestBase {
     }
 
     function test_RevertWhen_TreasuryRefusesNative() public {
-        vm.prank(payer);
-        gl.topUp{value: 1 ether}(7, 1 ether);
+        _paidBills(0.3 ether);
         vm.prank(admin);
         gl.setTreasury(address(this)); // this test contract has no receive()
         vm.prank(admin);
@@ -203,7 +219,7 @@ contract GridLedgerNativePaymentsTest is LedgerTestBase {
         uint256 huge = uint256(1) << 95;
         vm.deal(payer, huge);
         vm.prank(payer);
-        vm.expectRevert(abi.encodeWithSelector(MeterState.AmountOverflow.selector, int256(huge)));
+        vm.expectRevert(abi.encodeWithSelector(AmountOutOfRange.selector, huge));
         gl.topUp{value: huge}(7, huge);
     }
 
@@ -232,12 +248,12 @@ contract GridLedgerReentrancyTest is LedgerTestBase {
     function test_RevertWhen_TokenReentersPayment() public {
         vm.warp(T0);
         ReentrantToken token = new ReentrantToken();
-        config = GridLedgerBase.Config(admin, 0, address(token), treasury, uint32(T0), PERIOD, WINDOW, GRACE, SKEW);
+        config = GridLedgerBase.Config(admin, 0, address(token), treasury, uint32(T0), PERIOD, WINDOW, GRACE, SKEW, 0);
         gl = IGridLedger(address(new GridLedger(config, address(new GridLedgerExtension(config)))));
         token.setLedger(gl);
         vm.startPrank(admin);
         gl.setTariff(TARIFF, _flat(PRICE));
-        gl.registerFeeder(FEEDER, feederSigner, 0, 500);
+        gl.registerFeeder(FEEDER, feederSigner, 0, 500, FEEDER_POWER);
         vm.stopPrank();
         _register(7, Mode.Postpaid);
         vm.expectRevert(ReentrancyGuardTransient.ReentrancyGuardReentrantCall.selector);

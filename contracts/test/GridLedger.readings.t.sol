@@ -299,7 +299,7 @@ contract GridLedgerReadingsTest is LedgerTestBase {
 
     function test_SubmitFeederReading_CountsForParent() public {
         vm.prank(admin);
-        gl.registerFeeder(2, vm.addr(0xF2), FEEDER, 100);
+        gl.registerFeeder(2, vm.addr(0xF2), FEEDER, 100, FEEDER_POWER);
         skip(60);
         _feederRead(2, 0xF2, 100);
         skip(60);

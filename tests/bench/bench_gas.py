@@ -1,24 +1,31 @@
 """Gas of the Grid Ledger's hot paths, measured on real transaction receipts on a fresh anvil.
 
 Each figure is `gasUsed` of a mined transaction (intrinsic 21,000 and calldata included, refunds
-applied), sent the way the integration sends it. The figures are written to
-`contracts/gas-snapshot.receipts.json` (committed) and returned as rows.
+applied), sent the way the integration sends it. The chain's clock is pinned (genesis at `START`,
+every step at an exact offset), so a time-of-use band or a period boundary is the same on every
+run and so is the gas. `make bench` writes the figures to `contracts/gas-snapshot.receipts.json`
+(committed); the tests only compare with it.
 
     python -m tests.bench.bench_gas   # measure, rewrite the snapshot, print the rows
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import json
 from typing import Any
 
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 
 from tests.anvil import REPO, Anvil
 from tests.bench import Row
 from tests.chain_fixtures import (
     PREPAID,
     Deployment,
+    LedgerConfig,
+    Meter,
     build_contracts,
     compact,
     deploy_ledger,
@@ -27,6 +34,8 @@ from tests.chain_fixtures import (
 
 SNAPSHOT = REPO / "contracts" / "gas-snapshot.receipts.json"
 BATCH = 50
+# 2026-01-01 12:00 UTC: the chain starts here, far from the benchmark tariff's band edges.
+START = 1_767_268_800
 
 # metric -> (must, aim); None: measured for the record, no target.
 TARGETS: dict[str, tuple[int, int] | None] = {
@@ -43,13 +52,30 @@ TARGETS: dict[str, tuple[int, int] | None] = {
 }
 
 
-def _now(anvil: Anvil) -> int:
-    return anvil.timestamp()
+def pinned_anvil() -> Anvil:
+    """An anvil whose chain starts at `START` (the steps then set every reading's time exactly)."""
+    return Anvil(extra_args=("--timestamp", str(START)))
 
 
-def _advance(anvil: Anvil, seconds: int) -> int:
-    anvil.increase_time(seconds)
-    return _now(anvil)
+@dataclass
+class _Clock:
+    """Chain time for the benchmark: each step mines a block at an exact time."""
+
+    anvil: Anvil
+    at: int = START
+
+    def advance(self, seconds: int) -> int:
+        self.at += seconds
+        if self.at <= self.anvil.timestamp():
+            raise RuntimeError("the set-up took longer than the pinned step; lengthen the steps")
+        self.anvil.rpc("evm_setNextBlockTimestamp", self.at)
+        self.anvil.rpc("evm_mine")
+        return self.at
+
+
+def load_snapshot() -> dict[str, int]:
+    """The committed figures, metric -> gasUsed."""
+    return {row["metric"]: int(row["gasUsed"]) for row in json.loads(SNAPSHOT.read_text())}
 
 
 def _reading_tx(d: Deployment, meter: Any, wh: int, ts: int, short: bool = False) -> int:
@@ -61,74 +87,88 @@ def _reading_tx(d: Deployment, meter: Any, wh: int, ts: int, short: bool = False
     return int(d.transact(call, relayer)["gasUsed"])
 
 
+def _account(name: str) -> LocalAccount:
+    """A fixed key per role: the same signatures, so the same calldata gas, on every run."""
+    return Account.from_key(keccak(text=f"grid-ledger gas benchmark: {name}"))
+
+
+def _new_meter(d: Deployment, name: str, payer: LocalAccount | None = None, **kwargs: Any) -> Meter:
+    if payer is None:
+        payer = _account(f"{name} payer")
+        d.fund(payer.address)
+    return d.new_meter(signer=_account(f"{name} signer"), payer=payer, **kwargs)
+
+
 def measure(anvil: Anvil) -> dict[str, int]:
     """Send the benchmark transactions on `anvil` and return gasUsed per metric."""
     w3 = web3_for(anvil)
     key = anvil.accounts[0][1]
     gas: dict[str, int] = {}
     period = 3600
+    clock = _Clock(anvil)
+    config = LedgerConfig(genesis=START)
 
     # ---------------------------------------------------------------- native deployment
-    d = deploy_ledger(w3, key, token=False)
-    meter = d.new_meter()
-    prepaid = d.new_meter(mode=PREPAID)
+    d = deploy_ledger(w3, key, token=False, config=config)
+    meter = _new_meter(d, "postpaid")
+    prepaid = _new_meter(d, "prepaid", mode=PREPAID)
     d.transact(d.ledger.functions.topUp(prepaid.meter_id, 10**17), prepaid.payer, value=10**17)
-    ts = _advance(anvil, 60)
+    ts = clock.advance(60)
     _reading_tx(d, meter, 100, ts)  # a first reading, so the measured one is an ordinary one
     _reading_tx(d, prepaid, 100, ts)
-    ts = _advance(anvil, 60)
+    ts = clock.advance(60)
     gas["reading, single, cold meter (postpaid, flat)"] = _reading_tx(d, meter, 250, ts)
     gas["reading, single, cold meter (prepaid, flat)"] = _reading_tx(d, prepaid, 250, ts)
-    ts = _advance(anvil, 60)
+    ts = clock.advance(60)
     gas["reading, single, cold meter, 64-byte compact signature"] = _reading_tx(
         d, meter, 300, ts, short=True
     )
     d.set_tariff(2, 300_000, bands=[(0, 360, 100_000), (420, 600, 500_000), (1080, 1320, 600_000)])
-    tou = d.new_meter(tariff_id=2)
-    ts = _advance(anvil, 60)
+    tou = _new_meter(d, "time-of-use", tariff_id=2)
+    ts = clock.advance(60)
     _reading_tx(d, tou, 100, ts)
-    ts = _advance(anvil, 60)
+    ts = clock.advance(60)
     gas["reading, single, time-of-use tariff (3 bands)"] = _reading_tx(d, tou, 200, ts)
 
     # 50 meters on one feeder, each with a first reading behind it.
     d.register_feeder(2, d.operator.address)
-    meters = [d.new_meter(feeder_id=2, payer=d.operator) for _ in range(BATCH)]
-    ts = _advance(anvil, 60)
+    meters = [_new_meter(d, f"batch {i}", feeder_id=2, payer=d.operator) for i in range(BATCH)]
+    ts = clock.advance(60)
     first = [d.signed_reading(m.signer, m.meter_id, 100, ts) for m in meters]
     d.transact(d.ledger.functions.submitReadings(first))
-    ts = _advance(anvil, 60)
+    ts = clock.advance(60)
     batch = [d.signed_reading(m.signer, m.meter_id, 200, ts) for m in meters]
     receipt = d.transact(d.ledger.functions.submitReadings(batch))
     gas["reading, batch of 50, whole transaction"] = int(receipt["gasUsed"])
     gas["reading, batch of 50 meters on one feeder, per reading"] = int(receipt["gasUsed"]) // BATCH
 
     # The next period's first reading closes the period and issues the bill.
-    ts = _advance(anvil, period)
+    ts = clock.advance(period)
     gas["reading, single, closes the period and issues the bill"] = _reading_tx(d, meter, 400, ts)
     due = int(d.ledger.functions.amountDue(meter.meter_id).call())
     receipt = d.transact(d.ledger.functions.payBill(meter.meter_id), meter.payer, value=due)
     gas["pay bill, native coin, permit extended"] = int(receipt["gasUsed"])
 
-    feeder_signer = Account.create()
+    feeder_signer = _account("feeder")
     d.register_feeder(3, feeder_signer.address)
-    ts = _advance(anvil, 60)
+    ts = clock.advance(60)
     sig = d.sign_feeder_reading(feeder_signer, 3, 1_000, ts)
     d.transact(d.ledger.functions.submitFeederReading((3, 1_000, ts), sig))
-    ts = _advance(anvil, 60)
+    ts = clock.advance(60)
     sig = d.sign_feeder_reading(feeder_signer, 3, 2_000, ts)
     receipt = d.transact(d.ledger.functions.submitFeederReading((3, 2_000, ts), sig))
     gas["feeder reading"] = int(receipt["gasUsed"])
 
     # ---------------------------------------------------------------- token deployment
-    t = deploy_ledger(w3, key, token=True)
-    meter = t.new_meter()
+    t = deploy_ledger(w3, key, token=True, config=config)
+    meter = _new_meter(t, "token")
     t.mint(meter.payer.address, 1_000 * 10**6)
     wh = 0
     for _ in range(2):  # the second payment is the steady state: nonce and balances warm-started
-        ts = _advance(anvil, 60)
+        ts = clock.advance(60)
         wh += 200
         _reading_tx(t, meter, wh, ts)
-        ts = _advance(anvil, period)
+        ts = clock.advance(period)
         wh += 10
         _reading_tx(t, meter, wh, ts)
         due = int(t.ledger.functions.amountDue(meter.meter_id).call())
@@ -153,7 +193,7 @@ def write_snapshot(gas: dict[str, int]) -> None:
 def run() -> list[Row]:
     """Measure on a fresh anvil, rewrite the committed snapshot, return the rows."""
     build_contracts()
-    with Anvil() as anvil:
+    with pinned_anvil() as anvil:
         gas = measure(anvil)
     write_snapshot(gas)
     rows = []

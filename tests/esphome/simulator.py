@@ -35,6 +35,8 @@ TEST_SUBSTITUTIONS: dict[str, str] = {
     "warning_window_seconds": "30",
     "permit_check_interval": "1s",
     "warning_blink_interval": "250ms",
+    # Solar stays off by default; the day starts mid-morning, as a prosumer demo would.
+    "sim_start_hour": "9",
 }
 CHECK_INTERVAL_S = 1.0
 HA_ABSENT_TIMEOUT_S = 4.0
@@ -54,8 +56,8 @@ def esphome_executable() -> Path:
     return path
 
 
-def program_path(name: str) -> Path:
-    return CONFIG_DIR / ".esphome" / "build" / name / ".pioenvs" / name / "program"
+def program_path(name: str, config_dir: Path = CONFIG_DIR) -> Path:
+    return config_dir / ".esphome" / "build" / name / ".pioenvs" / name / "program"
 
 
 @dataclass(frozen=True)
@@ -65,28 +67,33 @@ class SimulatorBuild:
 
 
 def compile_simulator(
-    substitutions: dict[str, str] | None = None, *, clean: bool = False
+    substitutions: dict[str, str] | None = None,
+    *,
+    clean: bool = False,
+    config: Path = SIMULATOR_YAML,
 ) -> SimulatorBuild:
-    """Compile simulator.yaml (offline) into esphome_configs/.esphome/build/<name>/.
+    """Compile a host-platform YAML, simulator.yaml unless told, (offline) into
+    <its folder>/.esphome/build/<name>/.
 
     A file lock serialises concurrent sessions; ninja makes a repeated build cheap.
     """
     subs = dict(TEST_SUBSTITUTIONS if substitutions is None else substitutions)
     name = subs.get("name", "grid-ledger-sim")
-    build_dir = CONFIG_DIR / ".esphome" / "build" / name
-    lock_path = CONFIG_DIR / ".esphome" / f"{name}.lock"
+    config_dir = config.parent
+    build_dir = config_dir / ".esphome" / "build" / name
+    lock_path = config_dir / ".esphome" / f"{name}.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     args = [str(esphome_executable())]
     for key, value in subs.items():
         args += ["-s", key, value]
-    args += ["compile", str(SIMULATOR_YAML)]
+    args += ["compile", str(config)]
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if clean and build_dir.exists():
             subprocess.run(["rm", "-rf", str(build_dir)], check=True)
         start = time.monotonic()
         result = subprocess.run(
-            args, cwd=CONFIG_DIR, capture_output=True, text=True, check=False, timeout=900
+            args, cwd=config_dir, capture_output=True, text=True, check=False, timeout=900
         )
         seconds = time.monotonic() - start
     if result.returncode != 0:
@@ -94,7 +101,7 @@ def compile_simulator(
             f"esphome compile failed ({result.returncode}):\n{result.stdout[-4000:]}"
             f"\n{result.stderr[-4000:]}"
         )
-    return SimulatorBuild(program_path(name), seconds)
+    return SimulatorBuild(program_path(name, config_dir), seconds)
 
 
 def free_port() -> int:
@@ -261,6 +268,9 @@ class SimulatorClient:
             lambda: any(fragment in line for line in self.logs[start:]), within, repr(fragment)
         )
 
+    async def execute(self, action: str, **args: float | int | str | bool) -> None:
+        await self._client.execute_service(self.service(action), args)
+
     async def set_permit_until(self, epoch: int) -> None:
         await self._client.execute_service(self.service("set_permit_until"), {"until": epoch})
 
@@ -272,3 +282,8 @@ class SimulatorClient:
 
     def set_load_factor(self, factor: float) -> None:
         self._client.number_command(self.key("simulated_load_factor"), factor)
+
+    def set_solar(self, peak_w: float, day_seconds: float) -> None:
+        """Switch the simulated PV on (peak > 0) and compress a day into day_seconds."""
+        self._client.number_command(self.key("simulated_day_length"), day_seconds)
+        self._client.number_command(self.key("simulated_pv_peak"), peak_w)

@@ -175,7 +175,7 @@ async def test_randomized_restarts_and_drops_never_pay_twice(
         snapshot = anvil.snapshot()
         block = env.d.w3.eth.block_number
         held = _ledger_holds(env)
-        credit = env.d.ledger.functions.balanceOf(job.meter_id).call()
+        credit = env.d.ledger.functions.meterBalance(job.meter_id).call()
         store = MemoryPaymentStore()
         try:
             for _ in range(rng.randint(1, 3)):
@@ -184,7 +184,7 @@ async def test_randomized_restarts_and_drops_never_pay_twice(
             mined = env.d.w3.eth.block_number > block
             payments = len(env.payments(job.meter_id, block + 1)) if mined else 0
             received = _ledger_holds(env) - held
-            credited = env.d.ledger.functions.balanceOf(job.meter_id).call() - credit
+            credited = env.d.ledger.functions.meterBalance(job.meter_id).call() - credit
             doubles += payments > 1 or received > job.amount
             missed += payments == 0 or credited != job.amount
             mismatched += received != payments * job.amount

@@ -109,13 +109,13 @@ async def test_permit_detection(token: Env) -> None:
 @pytest.mark.parametrize("use_permit", [None, False])
 async def test_token_top_up(token: Env, use_permit: bool | None) -> None:
     meter_id = token.prepaid.meter_id
-    balance = token.d.ledger.functions.balanceOf(meter_id).call()
+    balance = token.d.ledger.functions.meterBalance(meter_id).call()
     async with open_engine(token, account=token.prepaid.payer, use_permit=use_permit) as engine:
         result = await engine.top_up(meter_id, 5 * 10**6, request_id="top-up-1")
         again = await engine.top_up(meter_id, 5 * 10**6, request_id="top-up-1")
     assert result.kind is PaymentKind.TOP_UP
     assert again == result  # the same request is paid once
-    assert token.d.ledger.functions.balanceOf(meter_id).call() == balance + 5 * 10**6
+    assert token.d.ledger.functions.meterBalance(meter_id).call() == balance + 5 * 10**6
     assert len(token.payments(meter_id)) == 1
 
 

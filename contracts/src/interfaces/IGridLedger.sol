@@ -65,7 +65,7 @@ interface IGridLedgerTypes {
         uint64 initialWh;
     }
 
-    /// @notice A meter's stored state (not projected to now; see `balanceOf`, `billOf`, `permitUntil`).
+    /// @notice A meter's stored state (not projected to now; see `meterBalance`, `billOf`, `permitUntil`).
     struct MeterInfo {
         address signer;
         address payer;
@@ -92,13 +92,15 @@ interface IGridLedgerTypes {
         uint32 dueAt;
     }
 
-    /// @notice A feeder: a transformer or plant meter with its own signer. `parentId` 0 is a root.
+    /// @notice A feeder: a transformer or plant meter with its own signer. `parentId` 0 is a root. `maxPowerW` is
+    /// its rating: a reading implying more power is implausible.
     struct FeederInfo {
         address signer;
         uint32 parentId;
         uint16 lossToleranceBps;
         uint64 lastWh;
         uint32 lastTimestamp;
+        uint32 maxPowerW;
     }
 
     /// @notice A feeder's energy balance for one period: what its own meter measured and what its household
@@ -140,7 +142,9 @@ interface IGridLedgerTypes {
     /// @notice A meter moves to another tariff from `effectivePeriod` on.
     event MeterTariffChanged(uint32 indexed meterId, uint32 indexed tariffId, uint32 effectivePeriod);
     /// @notice A feeder was registered.
-    event FeederRegistered(uint32 indexed feederId, uint32 indexed parentId, address signer, uint16 lossToleranceBps);
+    event FeederRegistered(
+        uint32 indexed feederId, uint32 indexed parentId, address signer, uint16 lossToleranceBps, uint32 maxPowerW
+    );
     /// @notice A feeder's signer or loss tolerance changed.
     event FeederUpdated(uint32 indexed feederId, address signer, uint16 lossToleranceBps);
     /// @notice A tariff version was set, effective from `effectivePeriod`.
@@ -148,8 +152,14 @@ interface IGridLedgerTypes {
     /// @notice A meter reading was accepted.
     event ReadingAccepted(uint32 indexed meterId, uint64 wh, uint32 timestamp);
     /// @notice A reading in a batch was skipped; `reason` is the selector of the error `submitReading` would
-    /// revert with.
+    /// revert with (`ReadingFailed` when that error carried no selector).
     event ReadingRejected(uint32 indexed meterId, bytes4 reason);
+    /// @notice A meter has sent no reading since `lastReadingPeriod` for `readingTimeoutPeriods()` full periods:
+    /// its permit runs out `grace` after `overdueAt` (moved out of the friendly window), unless a reading comes.
+    event ReadingOverdue(uint32 indexed meterId, uint32 lastReadingPeriod, uint256 overdueAt);
+    /// @notice A feeder's energy sum for `period` reached its 64-bit limit and stopped counting: its loss check for
+    /// that period is meaningless, and nothing else is affected.
+    event FeederSumSaturated(uint32 indexed feederId, uint32 indexed period);
     /// @notice A feeder reading was accepted; the energy since its previous reading counts in `period`.
     event FeederReadingAccepted(uint32 indexed feederId, uint32 indexed period, uint64 wh, uint32 timestamp);
     /// @notice A period was closed for a meter and its charge computed. Postpaid: due at `dueAt`. Prepaid:
@@ -176,6 +186,10 @@ interface IGridLedgerTypes {
     event TreasurySet(address indexed treasury);
     /// @notice Funds were sent to the treasury.
     event Withdrawn(address indexed treasury, uint256 amount);
+    /// @notice A meter was retired: it takes no more readings or top-ups; its final bill was issued.
+    event MeterRetired(uint32 indexed meterId, int256 balance);
+    /// @notice A retired meter's unused credit went back to its payer.
+    event CreditWithdrawn(uint32 indexed meterId, address indexed payer, uint256 amount);
 
     // ---------------------------------------------------------------- errors
 
@@ -191,6 +205,8 @@ interface IGridLedgerTypes {
     error TooManyBands(uint256 count);
     error InvalidBand(uint256 index);
     error InvalidFriendlyWindow();
+    /// @notice The friendly window changed less than a grace ago; it may change again from `allowedFrom`.
+    error FriendlyWindowChangeTooSoon(uint256 allowedFrom);
     /// @notice The signature is malformed, high-s, or not by the registered signer.
     error InvalidSignature(uint32 id, address recovered);
     /// @notice The reading's timestamp is not after the last accepted one (replay or reordering).
@@ -207,8 +223,22 @@ interface IGridLedgerTypes {
     error WrongCurrency(address paymentToken);
     error PeriodNotOver(uint32 feederId, uint32 period);
     error LossAlreadyChecked(uint32 feederId, uint32 period);
+    /// @notice The operator asked for more than its own funds: `available` is the ledger's balance minus what it owes
+    /// households (`liability()`).
     error WithdrawalExceedsBalance(uint256 amount, uint256 available);
     error NativeTransferFailed(address to, uint256 amount);
+    /// @notice An amount that a meter's balance cannot hold (balances are 96-bit signed integers).
+    error AmountOutOfRange(uint256 amount);
+    /// @notice The meter was retired: no readings or top-ups any more.
+    error RetiredMeter(uint32 meterId);
+    /// @notice Only a retired meter's payer may take its credit back, once.
+    error NotRetired(uint32 meterId);
+    error NotPayer(uint32 meterId, address caller);
+    error NoCredit(uint32 meterId);
+    /// @notice `applyBatchedReading` is the ledger's own step of `submitReadings`.
+    error OnlyLedger();
+    /// @notice A batched reading's processing reverted without an error selector (e.g. out of gas).
+    error ReadingFailed();
 }
 
 /// @title Grid Ledger
@@ -237,7 +267,14 @@ interface IGridLedger is IGridLedgerTypes {
     /// @return accepted How many readings were accepted.
     function submitReadings(SignedReading[] calldata readings) external returns (uint256 accepted);
 
-    /// @notice Submits one signed feeder reading; its energy counts in the feeder's period of `r.timestamp`.
+    /// @notice The ledger's own step of `submitReadings` for a reading that needs more than its register stored (a
+    /// period roll-over, a time-of-use band, a prepaid credit check), run as a call so that whatever makes it revert
+    /// skips that reading only. Reverts with `OnlyLedger` for any other caller.
+    function applyBatchedReading(uint32 meterId, uint64 wh, uint32 timestamp) external;
+
+    /// @notice Submits one signed feeder reading; its energy counts in the feeder's period of `r.timestamp`. Checked
+    /// like a meter reading: signer, strictly later timestamp, no period not yet started, clock skew, non-decreasing
+    /// register below 2^40 Wh, power within the feeder's rating.
     function submitFeederReading(FeederReading calldata r, bytes calldata sig) external;
 
     /// @notice Closes a meter's ended billing period now (anyone may call; every other entry point does it too).
@@ -264,19 +301,28 @@ interface IGridLedger is IGridLedgerTypes {
     /// @notice `topUp` in the payment token with an ERC-2612 permit of the caller for exactly `amount`.
     function topUpWithPermit(uint32 meterId, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external;
 
-    /// @notice Sends `amount` of the contract's funds to the treasury (admin only).
+    /// @notice Sends `amount` of the operator's funds to the treasury (admin only): never what the ledger owes
+    /// households (`liability()`).
     function withdraw(uint256 amount) external;
+
+    /// @notice Sends a retired meter's unused credit to its payer. Payer only.
+    function withdrawCredit(uint32 meterId) external;
 
     // ---------------------------------------------------------------- operator
 
-    /// @notice Registers a feeder under `parentId` (0: root). Meter registrar only.
-    function registerFeeder(uint32 feederId, address signer, uint32 parentId, uint16 lossToleranceBps) external;
+    /// @notice Registers a feeder under `parentId` (0: root), rated `maxPowerW`. Meter registrar only.
+    function registerFeeder(uint32 feederId, address signer, uint32 parentId, uint16 lossToleranceBps, uint32 maxPowerW)
+        external;
 
     /// @notice Changes a feeder's signer and loss tolerance. Meter registrar only.
     function updateFeeder(uint32 feederId, address signer, uint16 lossToleranceBps) external;
 
     /// @notice Registers a meter; its register starts at `p.initialWh` now. Meter registrar only.
     function registerMeter(uint32 meterId, MeterParams calldata p) external;
+
+    /// @notice Retires a meter: issues its final bill now (the open period's energy so far), then refuses its
+    /// readings and top-ups; its payer may take unused credit back with `withdrawCredit`. Meter registrar only.
+    function retireMeter(uint32 meterId) external;
 
     /// @notice Rotates a meter's attestation signer. Meter registrar only.
     function setMeterSigner(uint32 meterId, address signer) external;
@@ -291,7 +337,8 @@ interface IGridLedger is IGridLedgerTypes {
     /// Tariff setter only. At most `MAX_BANDS` bands, minutes below 1440.
     function setTariff(uint32 tariffId, Tariff calldata t) external;
 
-    /// @notice Sets the operator's friendly schedule. Protection officer only.
+    /// @notice Sets the operator's friendly schedule, at most once per `grace`; a permit the change would end sooner
+    /// still runs until a grace after the change (or its old end, if earlier). Protection officer only.
     function setFriendlyWindow(FriendlyWindow calldata w) external;
 
     /// @notice Marks a household protected (its permit never ends) or not. Protection officer only.
@@ -353,6 +400,15 @@ interface IGridLedger is IGridLedgerTypes {
     /// @notice How far in the future a reading's timestamp may be.
     function maxClockSkew() external view returns (uint32);
 
+    /// @notice Full periods without a reading after which a meter is overdue (0: never).
+    function readingTimeoutPeriods() external view returns (uint32);
+
+    /// @notice What the ledger owes households: the sum of the meters' credit (prepaid credit, overpayments).
+    function liability() external view returns (uint256);
+
+    /// @notice When the meter becomes "reading overdue" (`type(uint256).max`: never); its permit ends `grace` later.
+    function readingOverdueAt(uint32 meterId) external view returns (uint256);
+
     /// @notice The period containing time `t` (0 before genesis).
     function periodOf(uint256 t) external view returns (uint32);
 
@@ -382,7 +438,7 @@ interface IGridLedger is IGridLedgerTypes {
 
     /// @notice A meter's balance now: credit if positive, debt if negative. Prepaid meters include the
     /// charge of the open period's energy so far.
-    function balanceOf(uint32 meterId) external view returns (int256);
+    function meterBalance(uint32 meterId) external view returns (int256);
 
     /// @notice What must be paid now to clear the meter's debt (0 if none).
     function amountDue(uint32 meterId) external view returns (uint256);

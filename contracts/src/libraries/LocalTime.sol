@@ -16,6 +16,11 @@ library LocalTime {
         return (_local(t, utcOffsetSeconds) % DAY) / 60;
     }
 
+    /// @notice Local minutes since the epoch of UTC time `t` (its minute of the day is this modulo 1440).
+    function minuteOf(uint256 t, int32 utcOffsetSeconds) internal pure returns (uint256) {
+        return _local(t, utcOffsetSeconds) / 60;
+    }
+
     /// @notice Whether `minute` lies in `[start, end)`, wrapping over midnight when `start > end`.
     function inWindow(uint256 minute, uint16 start, uint16 end) internal pure returns (bool) {
         if (start == end) return false;

@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+
 /// @title MeterState
 /// @notice A meter's state, packed by hand into five storage slots ordered by how hot they are.
 /// @dev Slot layout (bit offsets, low to high):
-/// - 0 `reading`: signer 0..159 | lastWh 160..199 | lastTs 200..231 | maxPowerW 232..251 | prepaid 252 | tou 253.
+/// - 0 `reading`: signer 0..159 | lastWh 160..199 | lastTs 200..231 | maxPowerW 232..251 | prepaid 252 | tou 253
+///   | retired 254.
 ///   The only slot a flat-tariff postpaid reading reads and writes.
 /// - 1 `account`: balance int96 0..95 | lapseAt 96..127 | openPeriod 128..159 | lowWh 160..199 | exhaustWh 200..239
-///   | protected 240 | lowNotified 241 | band 242..243 | prepaid 244 (copy of slot 0's flag). What payments and prepaid
-///   readings touch.
+///   | protected 240 | lowNotified 241 | band 242..243 | prepaid 244 (copy of slot 0's flag) | readLag 245..255. What
+///   payments and prepaid readings touch. `readLag` is how many periods the open period is after the one the overdue
+///   clock runs from (the last reading's), saturating at `MAX_READ_LAG`.
 /// - 2 `period`: feederId 0..31 | tariffId 32..63 | nextTariffId 64..95 | periodStartWh 96..135 | runStartWh 136..175
 ///   | billPeriod 176..207 | billDueAt 208..239.
 /// - 3 `payer`: payer 0..159 | billEnergyWh 160..199.
@@ -21,6 +25,8 @@ library MeterState {
 
     uint256 internal constant FLAG_PREPAID = 1 << 252;
     uint256 internal constant FLAG_TOU = 1 << 253;
+    uint256 internal constant FLAG_RETIRED = 1 << 254;
+    uint256 internal constant MAX_READ_LAG = (1 << 11) - 1;
     uint256 internal constant ACCOUNT_PREPAID = 1 << 244;
     /// @dev Clears lastWh and lastTs in the reading slot.
     uint256 internal constant READING_KEEP_MASK = ~(((uint256(1) << 72) - 1) << 160);
@@ -33,6 +39,7 @@ library MeterState {
         uint32 maxPowerW;
         bool prepaid;
         bool tou;
+        bool retired;
         // slot 1
         int256 balance;
         uint32 lapseAt;
@@ -42,6 +49,7 @@ library MeterState {
         bool isProtected;
         bool lowNotified;
         uint8 band;
+        uint32 readLag;
         // slot 2
         uint32 feederId;
         uint32 tariffId;
@@ -66,6 +74,7 @@ library MeterState {
         m.maxPowerW = uint32((w >> 232) & MAX_POWER_W);
         m.prepaid = w & FLAG_PREPAID != 0;
         m.tou = w & FLAG_TOU != 0;
+        m.retired = w & FLAG_RETIRED != 0;
         loadAccount(m, s[1]);
         w = s[2];
         m.feederId = uint32(w);
@@ -94,6 +103,12 @@ library MeterState {
         m.isProtected = (w >> 240) & 1 != 0;
         m.lowNotified = (w >> 241) & 1 != 0;
         m.band = uint8((w >> 242) & 3);
+        m.readLag = readLag(w);
+    }
+
+    /// @notice The account slot's `readLag`.
+    function readLag(uint256 account) internal pure returns (uint32) {
+        return uint32(account >> 245);
     }
 
     function store(uint256[5] storage s, Meter memory m) internal {
@@ -112,13 +127,15 @@ library MeterState {
 
     function packReading(Meter memory m) internal pure returns (uint256) {
         return uint256(uint160(m.signer)) | uint256(uint40(m.lastWh)) << 160 | uint256(m.lastTs) << 200
-            | uint256(m.maxPowerW) << 232 | (m.prepaid ? FLAG_PREPAID : 0) | (m.tou ? FLAG_TOU : 0);
+            | uint256(m.maxPowerW) << 232 | (m.prepaid ? FLAG_PREPAID : 0) | (m.tou ? FLAG_TOU : 0)
+            | (m.retired ? FLAG_RETIRED : 0);
     }
 
     function packAccount(Meter memory m) internal pure returns (uint256) {
         return uint256(uint96(_toInt96(m.balance))) | uint256(m.lapseAt) << 96 | uint256(m.openPeriod) << 128
             | uint256(uint40(m.lowWh)) << 160 | uint256(uint40(m.exhaustWh)) << 200 | (m.isProtected ? 1 << 240 : 0)
-            | (m.lowNotified ? 1 << 241 : 0) | uint256(m.band) << 242 | (m.prepaid ? ACCOUNT_PREPAID : 0);
+            | (m.lowNotified ? 1 << 241 : 0) | uint256(m.band) << 242 | (m.prepaid ? ACCOUNT_PREPAID : 0)
+            | Math.min(m.readLag, MAX_READ_LAG) << 245;
     }
 
     error AmountOverflow(int256 value);

@@ -7,7 +7,7 @@ import {GridLedger} from "../../src/GridLedger.sol";
 import {GridLedgerBase} from "../../src/GridLedgerBase.sol";
 import {GridLedgerExtension} from "../../src/GridLedgerExtension.sol";
 import {IGridLedger, IGridLedgerTypes} from "../../src/interfaces/IGridLedger.sol";
-import {TestStablecoin} from "../../src/test/TestStablecoin.sol";
+import {TestStablecoin} from "../mocks/TestStablecoin.sol";
 
 /// @dev Deploys a ledger (native or token) at a realistic time and signs readings for tests.
 abstract contract LedgerTestBase is Test, IGridLedgerTypes {
@@ -19,6 +19,7 @@ abstract contract LedgerTestBase is Test, IGridLedgerTypes {
     uint64 internal constant PRICE = 300_000; // per kWh
     uint32 internal constant MAX_POWER = 20_000;
     uint32 internal constant FEEDER = 1;
+    uint32 internal constant FEEDER_POWER = 1_000_000;
     uint32 internal constant TARIFF = 1;
     uint64 internal constant FOREVER = type(uint64).max;
     uint256 internal constant SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
@@ -27,6 +28,8 @@ abstract contract LedgerTestBase is Test, IGridLedgerTypes {
     GridLedger internal ledger;
     TestStablecoin internal usd;
     GridLedgerBase.Config internal config;
+    /// @dev Full periods without a reading before a meter is overdue; 0 (never) unless a test sets it before `_deploy`.
+    uint32 internal readingTimeout;
 
     address internal admin = makeAddr("admin");
     address internal treasury = makeAddr("treasury");
@@ -49,14 +52,15 @@ abstract contract LedgerTestBase is Test, IGridLedgerTypes {
             periodLength: PERIOD,
             paymentWindow: WINDOW,
             grace: GRACE,
-            maxClockSkew: SKEW
+            maxClockSkew: SKEW,
+            readingTimeoutPeriods: readingTimeout
         });
         GridLedgerExtension ext = new GridLedgerExtension(config);
         ledger = new GridLedger(config, address(ext));
         gl = IGridLedger(address(ledger));
         vm.startPrank(admin);
         gl.setTariff(TARIFF, _flat(PRICE));
-        gl.registerFeeder(FEEDER, feederSigner, 0, 500);
+        gl.registerFeeder(FEEDER, feederSigner, 0, 500, FEEDER_POWER);
         vm.stopPrank();
         vm.deal(payer, 1000 ether);
         if (token) usd.mint(payer, 1_000_000e6);

@@ -52,7 +52,7 @@ from .signing import domain_separator
 
 _LOGGER = logging.getLogger(__name__)
 
-SUPPORTED_MAJOR_VERSION = 1
+SUPPORTED_MAJOR_VERSION = 2
 NATIVE_SYMBOL = "ETH"
 NATIVE_DECIMALS = 18
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -244,7 +244,7 @@ class GridLedgerClient:
             return lambda: fn.call(block_identifier=number)
 
         calls: list[Callable[[], Awaitable[Any]]] = [
-            at(functions.balanceOf(meter_id)),
+            at(functions.meterBalance(meter_id)),
             at(functions.amountDue(meter_id)),
             at(functions.billOf(meter_id)),
             at(functions.permitUntil(meter_id)),
