@@ -14,9 +14,10 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from web3 import Web3
 
 from custom_components.grid_ledger.chain import Tariff, TariffBand, generate_private_key
+from tests.chain_fixtures import PREPAID
 
 from .conftest import LocalChain, MeterSetup, make_entry, set_register
-from .test_readings import on_chain, setup
+from .test_readings import on_chain, setup, submit
 
 DAY = 86_400
 
@@ -54,14 +55,14 @@ def test_a_band_over_midnight_and_a_cheaper_one_inside_a_dearer_one() -> None:
 
 
 @pytest.mark.usefixtures("socket_enabled")
-async def test_a_reading_lands_at_each_band_change(
+async def test_a_reading_at_each_band_change_keeps_cheap_energy_cheap(
     hass: HomeAssistant, local_chain: LocalChain, freezer: FrozenDateTimeFactory
 ) -> None:
     ledger = local_chain.ledger
     now = int(time.time())
     minute = now % DAY // 60
     start, end = (minute + 2) % 1440, (minute + 4) % 1440
-    ledger.deployment.set_tariff(2, 100, [(start, end, 300)])
+    ledger.deployment.set_tariff(2, 1_000, [(start, end, 3_000)])
     meter_key = generate_private_key()
     meter_id = 4_242
     payer, payer_key = ledger.anvil.accounts[1]
@@ -70,17 +71,36 @@ async def test_a_reading_lands_at_each_band_change(
         Account.from_key(meter_key).address,
         Web3.to_checksum_address(payer),
         tariff_id=2,
+        mode=PREPAID,
         initial_wh=1_000,
     )
     meter = MeterSetup(meter_id, meter_key, Web3.to_checksum_address(payer), payer_key)
     await set_register(hass, 1.0)
-    await setup(hass, make_entry(ledger, meter))
+    entry = make_entry(ledger, meter)
+    await setup(hass, entry)
     await hass.async_block_till_done(wait_background_tasks=True)
 
-    dear_from = now - now % 60 + 120
-    for expected in (dear_from - 1, dear_from + 120):  # into the dear band, out of it
-        moment = datetime.fromtimestamp(expected, UTC)
-        freezer.move_to(moment)
-        async_fire_time_changed(hass, moment)
+    def balance() -> int:
+        return int(ledger.contract.functions.meterBalance(meter_id).call())
+
+    async def at_time(moment: int) -> None:
+        when = datetime.fromtimestamp(moment, UTC)
+        freezer.move_to(when)
+        async_fire_time_changed(hass, when)
         await hass.async_block_till_done(wait_background_tasks=True)
-        assert on_chain(ledger, meter_id)[1] == expected
+
+    dear_from = now - now % 60 + 120
+    before = balance()
+    await at_time(dear_from - 1)  # the last second before the dear band
+    assert on_chain(ledger, meter_id) == (1_000, dear_from - 1)
+    await set_register(hass, 1.5)  # half a kWh in the dear band
+    await at_time(dear_from + 120)  # the first second of the cheap one
+    assert on_chain(ledger, meter_id) == (1_500, dear_from + 120)
+    assert before - balance() == 1_500  # 0.5 kWh at 3,000 per kWh
+
+    before = balance()
+    await set_register(hass, 2.0)  # half a kWh in the cheap band after it
+    ledger.anvil.increase_time(dear_from + 720 - ledger.anvil.timestamp())
+    freezer.move_to(datetime.fromtimestamp(dear_from + 720, UTC))
+    assert (await submit(hass, entry))["wh"] == 2_000
+    assert before - balance() == 500  # cheap, although the reading before it was in the dear band
