@@ -181,6 +181,18 @@ class ReadingPipeline:
                 wh, timestamp = max(wh, known["wh"]), max(timestamp, known["timestamp"])
         return wh, timestamp
 
+    async def _latest_accepted(self) -> int:
+        """The latest timestamp the chain accepts now: its latest block's time plus the ledger's
+        clock skew. A chain that mines only on transactions keeps an old latest block; a reading
+        stamped later would be refused until a block follows, and none would. Its own
+        transaction mines one, so the next reading's bound moves on. Offline, the last block
+        seen bounds it (the reading waits in the outbox)."""
+        try:
+            latest = await self.client.latest_block_timestamp()
+        except GridLedgerError:
+            latest = self.coordinator.data.block_timestamp
+        return latest + self.coordinator.info.max_clock_skew
+
     async def async_take_reading(self) -> SignedReading | None:
         """Sign the register now and put it in the outbox, replacing an older unsent reading."""
         async with self._lock:  # never while a reading is being sent: its settling would drop it
@@ -207,7 +219,7 @@ class ReadingPipeline:
             )
             return None
         ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-        timestamp = max(int(time.time()), last_timestamp + 1)
+        timestamp = max(min(int(time.time()), await self._latest_accepted()), last_timestamp + 1)
         signed = self.signer.sign(Reading(self.meter_id, wh, timestamp))
         self.outbox["pending"] = signed.as_dict()
         await self.store.async_save(self.outbox)

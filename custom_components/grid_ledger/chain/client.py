@@ -188,6 +188,7 @@ class GridLedgerClient:
         token = str(await self.guard(functions.paymentToken().call))
         period_length = int(await self.guard(functions.periodLength().call))
         permit_forever = int(await self.guard(functions.PERMIT_FOREVER().call))
+        max_clock_skew = int(await self.guard(functions.maxClockSkew().call))
         symbol, decimals = NATIVE_SYMBOL, NATIVE_DECIMALS
         payment_token: str | None = None
         if token != ZERO_ADDRESS:
@@ -204,6 +205,7 @@ class GridLedgerClient:
             token_decimals=decimals,
             period_length=period_length,
             permit_forever=permit_forever,
+            max_clock_skew=max_clock_skew,
         )
         return self.info
 
@@ -270,6 +272,12 @@ class GridLedgerClient:
     async def block_number(self) -> int:
         await self._open()
         return int(await self.guard(lambda: self._w3.eth.block_number))
+
+    async def latest_block_timestamp(self) -> int:
+        """The chain's clock: the latest block's timestamp."""
+        await self._open()
+        block = await self.guard(lambda: self._w3.eth.get_block("latest"))
+        return int(block["timestamp"])
 
     def submit_reading_call(self, signed: SignedReading) -> Any:
         """The contract call that submits one signed reading."""

@@ -26,6 +26,7 @@ class LedgerInfo:
     token_decimals: int
     period_length: int
     permit_forever: int
+    max_clock_skew: int  # seconds a reading may be ahead of the block that includes it
 
 
 @dataclass(frozen=True, slots=True)
