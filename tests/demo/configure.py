@@ -4,10 +4,20 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import suppress
 import time
 from typing import Any
+import urllib.error
 
-from tests.demo.stack import METER_ID, DemoKeys, DemoStack, timeline
+from tests.demo.stack import (
+    METER_ID,
+    READING_INTERVAL_MINUTES,
+    SPENDING_CAP,
+    WARNING_LEAD_MINUTES,
+    DemoKeys,
+    DemoStack,
+    timeline,
+)
 
 DASHBOARD_FILE = "grid_ledger_dashboard.yaml"
 
@@ -59,7 +69,9 @@ async def configure_home_assistant(stack: DemoStack, keys: DemoKeys) -> None:
             },
         )
         timeline(f"Grid Ledger configured for meter {METER_ID} ({energy}, {relay})")
+        await set_household_options(stack)
     entities = await grid_ledger_entities(stack)
+    await first_reading(stack, entities["submit_reading"], entities["last_reading"])
     write_dashboard(stack, entities, energy, relay)
     await hass.websocket(
         {
@@ -83,6 +95,42 @@ async def configure_home_assistant(stack: DemoStack, keys: DemoKeys) -> None:
         }
     )
     timeline("Energy dashboard: grid consumption from the attested register, priced by tariff")
+
+
+async def set_household_options(stack: DemoStack) -> None:
+    """A household that reads every minute and pays its bills automatically, within a cap;
+    warned (and its meter blinking) only as long before a trip as the demo's cycle allows."""
+    assert stack.hass is not None
+    (entry,) = stack.hass.config_entries("grid_ledger")
+    options = {
+        "reading_interval": READING_INTERVAL_MINUTES,
+        "auto_pay": True,
+        "spending_cap": SPENDING_CAP,
+        "warning_leads": [str(WARNING_LEAD_MINUTES)],
+    }
+    await asyncio.to_thread(stack.hass.set_options, entry["entry_id"], **options)
+    timeline(f"household options: {options}")
+
+
+async def first_reading(stack: DemoStack, button: str, last: str) -> None:
+    """Press "Submit a reading now", as a household trying it would: a reading on-chain at once
+    rather than after the first interval."""
+    hass = stack.hass
+    assert hass is not None
+    deadline = time.monotonic() + 60
+    while (state := (await asyncio.to_thread(hass.states)).get(last, {}).get("state")) in (
+        None,
+        "unknown",
+        "unavailable",
+    ):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no reading on-chain a minute after start ({last}: {state})")
+        with suppress(urllib.error.HTTPError):  # the entry may still be reloading its options
+            await asyncio.to_thread(
+                hass.request, "POST", "/api/services/button/press", {"entity_id": button}
+            )
+        await asyncio.sleep(2)
+    timeline(f"first reading on-chain: {last} = {state}")
 
 
 async def grid_ledger_entities(stack: DemoStack) -> dict[str, str]:

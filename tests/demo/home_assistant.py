@@ -169,6 +169,23 @@ class HomeAssistant:
             raise RuntimeError(f"{handler} flow ended with {result}")
         return result
 
+    def set_options(self, entry_id: str, **options: Any) -> dict[str, Any]:
+        """Submit an entry's options form as the frontend sends it: its suggested values, with
+        `options` changed."""
+        base = "/api/config/config_entries/options/flow"
+        form = self.request("POST", base, {"handler": entry_id, "show_advanced_options": False})
+        values = {
+            field["name"]: field["description"]["suggested_value"]
+            for field in form["data_schema"]
+            if "suggested_value" in field.get("description", {})
+        }
+        result: dict[str, Any] = self.request(
+            "POST", f"{base}/{form['flow_id']}", {**values, **options}
+        )
+        if result["type"] != "create_entry":
+            raise RuntimeError(f"options flow ended with {result}")
+        return result
+
     def states(self) -> dict[str, dict[str, Any]]:
         return {s["entity_id"]: s for s in self.request("GET", "/api/states")}
 
