@@ -39,6 +39,7 @@ from .chain.payments import (
     PaymentResult,
 )
 from .const import DOMAIN
+from .contract_errors import contract_error
 from .coordinator import GridLedgerConfigEntry
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
@@ -117,11 +118,7 @@ async def async_submit_reading(entry: GridLedgerConfigEntry) -> Receipt | None:
             translation_domain=DOMAIN, translation_key="wallet_no_gas"
         ) from err
     except RevertedError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="reading_rejected",
-            translation_placeholders={"error": err.name},
-        ) from err
+        raise contract_error(err) from err
     except GridLedgerError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
@@ -177,11 +174,7 @@ async def payment_errors(billing: Billing) -> AsyncIterator[None]:
             translation_domain=DOMAIN, translation_key="cannot_connect"
         ) from err
     except RevertedError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="payment_rejected",
-            translation_placeholders={"error": err.name},
-        ) from err
+        raise contract_error(err) from err
     except GridLedgerError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,

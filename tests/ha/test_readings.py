@@ -181,8 +181,8 @@ async def test_rejected_reading_is_dropped(
     await set_register(hass, 900)  # 899 kWh in a second: implausible for a 20 kW meter
     with pytest.raises(HomeAssistantError) as err:
         await submit(hass, entry)
-    assert err.value.translation_key == "reading_rejected"
-    assert err.value.translation_placeholders == {"error": "ImplausiblePower"}
+    assert err.value.translation_key == "contract_implausible_power"
+    assert str(err.value).startswith("The energy since the last reading implies more power")
     await set_register(hass, 1.001)
     assert (await submit(hass, entry))["wh"] == 1001
     assert accepted(ledger, meter.meter_id) == [1001]
@@ -223,7 +223,7 @@ async def test_paused_contract_keeps_the_reading(
     await set_register(hass, 1.002)
     with pytest.raises(HomeAssistantError) as err:
         await submit(hass, entry)
-    assert err.value.translation_placeholders == {"error": "EnforcedPause"}
+    assert err.value.translation_key == "contract_paused"
     ledger.transact(ledger.contract.functions.unpause())
     # The coordinator's next refresh retries the kept reading.
     await entry.runtime_data.coordinator.async_refresh()

@@ -8,6 +8,8 @@ import re
 
 import yaml
 
+from custom_components.grid_ledger.contract_errors import CONTRACT_ERRORS, UNKNOWN
+
 COMPONENT = Path(__file__).resolve().parents[2] / "custom_components" / "grid_ledger"
 EN = json.loads((COMPONENT / "translations" / "en.json").read_text())
 ICONS = json.loads((COMPONENT / "icons.json").read_text())
@@ -29,6 +31,7 @@ def test_entity_names_and_icons() -> None:
 def test_exceptions() -> None:
     modules = ("__init__.py", "coordinator.py", "services.py")
     used = set().union(*(_keys(module) for module in modules))
+    used |= {*CONTRACT_ERRORS.values(), UNKNOWN}
     assert used == set(EN["exceptions"])
 
 
