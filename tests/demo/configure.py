@@ -160,6 +160,7 @@ CARDS = {
         "price": "Tariff price",
     },
     "Wallet": {
+        "wallet_address": "Address (fund it here)",
         "wallet_coin": "Gas (coin)",
         "wallet_token": "Stablecoin",
         "wallet_gas_low": "Gas running low",
