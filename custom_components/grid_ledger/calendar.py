@@ -39,7 +39,7 @@ def meter_events(coordinator: GridLedgerCoordinator) -> list[CalendarEvent]:
             )
         )
     enforcer = coordinator.config_entry.runtime_data.enforcer
-    if enforcer is not None and (trip := enforcer.scheduled_trip) is not None:
+    if enforcer is not None and (trip := enforcer.announced_trip) is not None:
         start = dt_util.utc_from_timestamp(trip)
         events.append(
             CalendarEvent(

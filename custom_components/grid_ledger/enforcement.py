@@ -172,6 +172,17 @@ class PermitEnforcer:
             return None
         return until
 
+    @property
+    def announced_trip(self) -> int | None:
+        """The next trip as the household is told of it: while a bill is owed, or within the
+        longest warning lead. Before that, the permit's end is renewed by paying the next bill
+        (not yet issued), so it is no trip to put in a calendar."""
+        if (trip := self.scheduled_trip) is None:
+            return None
+        if self.coordinator.data.amount_due > 0:
+            return trip
+        return trip if trip - dt_util.utcnow().timestamp() <= self.leads[0] else None
+
     def trip_imminent(self) -> bool:
         if self.protected:
             return False

@@ -9,6 +9,8 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.setup import async_setup_component
 import pytest
 
+from custom_components.grid_ledger.const import CONF_WARNING_LEADS, DOMAIN
+
 from .enforcement_fixtures import (
     Grid,
     grid_fixture,  # noqa: F401
@@ -17,6 +19,7 @@ from .enforcement_fixtures import (
     relay_state,
     setup_grid_entry,
 )
+from .test_calendar import list_events
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -79,3 +82,24 @@ async def test_permit_entities_follow_the_clock_and_the_trip_says_why(
     assert state_of(hass, grid, "permit_active") == "on"
     assert state_of(hass, grid, "bill_overdue") == "off"
     assert shown == {}
+
+
+async def test_no_trip_on_the_calendar_while_nothing_is_owed(
+    hass: HomeAssistant, grid: Grid
+) -> None:
+    """A healthy household: the permit's end is more than the warning lead away and the open
+    period is not billed yet. Its calendar shows no trip until a bill is owed."""
+    until = grid.permit_until()
+    await setup_grid_entry(hass, grid, {CONF_WARNING_LEADS: ["5"]})
+    calendar = f"calendar.grid_ledger_meter_{grid.meter.meter_id}_bills_and_trips"
+    assert grid.amount_due() == 0
+    assert until - grid.chain_time() > 5 * 60
+    assert await list_events(hass, calendar, grid.chain_time(), until + 60) == []
+    assert state_of(hass, grid, "trip_imminent") == "off"
+
+    await grid.move_to(hass, until - 1000)  # the period is over: its bill is owed
+    await hass.config_entries.async_entries(DOMAIN)[0].runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done()
+    assert grid.amount_due() > 0
+    events = await list_events(hass, calendar, grid.chain_time(), until + 60)
+    assert [e["summary"] for e in events] == ["Bill due", "Supply trip"]
