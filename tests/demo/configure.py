@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+import re
 import time
 from typing import Any
 import urllib.error
 
 from tests.demo.stack import (
+    HISTORY_HOURS,
     METER_ID,
     READING_INTERVAL_MINUTES,
     SPENDING_CAP,
@@ -18,6 +21,7 @@ from tests.demo.stack import (
     DemoStack,
     timeline,
 )
+from tests.esphome.simulator import SIMULATOR_YAML
 
 DASHBOARD_FILE = "grid_ledger_dashboard.yaml"
 
@@ -54,7 +58,8 @@ async def configure_home_assistant(stack: DemoStack, keys: DemoKeys) -> None:
     relay = await wait_for_entity(
         stack, lambda e, s: e.startswith("switch.") and "grid_ledger_sim" in e, "meter relay"
     )
-    if not hass.config_entries("grid_ledger"):
+    fresh = not hass.config_entries("grid_ledger")
+    if fresh:
         await asyncio.to_thread(
             hass.run_flow,
             "grid_ledger",
@@ -73,6 +78,8 @@ async def configure_home_assistant(stack: DemoStack, keys: DemoKeys) -> None:
     entities = await grid_ledger_entities(stack)
     await first_reading(stack, entities["submit_reading"], entities["last_reading"])
     write_dashboard(stack, entities, energy, relay)
+    if fresh:
+        await import_energy_history(stack, entities["energy"])
     await hass.websocket(
         {
             "type": "energy/save_prefs",
@@ -95,6 +102,52 @@ async def configure_home_assistant(stack: DemoStack, keys: DemoKeys) -> None:
         }
     )
     timeline("Energy dashboard: grid consumption from the attested register, priced by tariff")
+
+
+def simulated_history(until: datetime, hours: int) -> list[dict[str, Any]]:
+    """The simulator's register, hour by hour, for `hours` before `until`, as its own load model
+    (base + swing · sin, the swing averaging out over each hour) would have read it, from 0 kWh.
+    """
+    base_w = re.search(r'sim_base_power_w: "(\d+)"', SIMULATOR_YAML.read_text())
+    assert base_w is not None
+    kwh_per_hour = int(base_w[1]) / 1000
+    return [
+        {
+            "start": (until - timedelta(hours=hours - hour)).isoformat(),
+            "state": round(kwh_per_hour * (hour + 1), 3),
+            "sum": round(kwh_per_hour * (hour + 1), 3),
+        }
+        for hour in range(hours)
+    ]
+
+
+async def import_energy_history(stack: DemoStack, energy: str) -> None:
+    """Give the Energy dashboard the week before the demo started, as energy integrations import
+    their history: hourly statistics of the demo's own attested-energy sensor, and nothing else.
+    The live register then continues the sum (Home Assistant counts its drop to 0 as a new meter).
+    """
+    assert stack.hass is not None
+    this_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    stats = simulated_history(this_hour, HISTORY_HOURS)
+    await stack.hass.websocket(
+        {
+            "type": "recorder/import_statistics",
+            "metadata": {
+                "mean_type": 0,
+                "has_sum": True,
+                "name": None,
+                "source": "recorder",
+                "statistic_id": energy,
+                "unit_class": "energy",
+                "unit_of_measurement": "kWh",
+            },
+            "stats": stats,
+        }
+    )
+    timeline(
+        f"Energy dashboard history: {len(stats)} hours of the simulator's load imported as "
+        f"statistics of {energy} ({stats[-1]['sum']} kWh up to {this_hour:%H:%M} UTC)"
+    )
 
 
 async def set_household_options(stack: DemoStack) -> None:
@@ -160,7 +213,6 @@ CARDS = {
         "price": "Tariff price",
     },
     "Wallet": {
-        "wallet_address": "Address (fund it here)",
         "wallet_coin": "Gas (coin)",
         "wallet_token": "Stablecoin",
         "wallet_gas_low": "Gas running low",
@@ -188,6 +240,13 @@ def write_dashboard(stack: DemoStack, entities: dict[str, str], energy: str, rel
         ]
         cards.append(f"      - type: entities\n        title: {title}\n        entities:\n")
         cards.append("".join(lines))
+    if "wallet_address" in entities:  # too long for an entities row: a card of its own
+        template = "{{ states('" + entities["wallet_address"] + "') }}"
+        cards.append(
+            "      - type: markdown\n        title: Household wallet\n        content: |\n"
+            "          Fund it with coin for gas and with the payment token:\n"
+            f"          `{template}`\n"
+        )
     if "schedule" in entities:
         cards.append(
             "      - type: calendar\n        initial_view: listWeek\n        entities:\n"

@@ -43,6 +43,7 @@ WARNING_LEAD_MINUTES = 5
 READING_INTERVAL_MINUTES = 1
 SPENDING_CAP = 5.0  # test dollars per period: the simulated load costs about 2 cents a period
 BLOCK_TIME = 2  # seconds: the chain mines blocks on its own, as a real one does
+HISTORY_HOURS = 7 * 24  # the Energy dashboard's week view, full from the start
 FEEDER_ID = 1
 METER_ID = 1
 TARIFF_ID = 1
