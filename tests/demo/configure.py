@@ -12,8 +12,10 @@ from typing import Any
 import urllib.error
 
 from tests.demo.stack import (
+    HA_CURRENCY,
     HISTORY_HOURS,
     METER_ID,
+    PRICE_PER_KWH,
     READING_INTERVAL_MINUTES,
     SPENDING_CAP,
     WARNING_LEAD_MINUTES,
@@ -24,6 +26,8 @@ from tests.demo.stack import (
 from tests.esphome.simulator import SIMULATOR_YAML
 
 DASHBOARD_FILE = "grid_ledger_dashboard.yaml"
+HISTORY = "grid_ledger_demo:simulated_history"
+HISTORY_COST = "grid_ledger_demo:simulated_history_cost"
 
 
 async def wait_for_entity(stack: DemoStack, predicate: Any, what: str, within: float = 60) -> str:
@@ -79,7 +83,7 @@ async def configure_home_assistant(stack: DemoStack, keys: DemoKeys) -> None:
     await first_reading(stack, entities["submit_reading"], entities["last_reading"])
     write_dashboard(stack, entities, energy, relay)
     if fresh:
-        await import_energy_history(stack, entities["energy"])
+        await import_energy_history(stack)
     await hass.websocket(
         {
             "type": "energy/save_prefs",
@@ -88,11 +92,17 @@ async def configure_home_assistant(stack: DemoStack, keys: DemoKeys) -> None:
                     "type": "grid",
                     "flow_from": [
                         {
+                            "stat_energy_from": HISTORY,
+                            "stat_cost": HISTORY_COST,
+                            "entity_energy_price": None,
+                            "number_energy_price": None,
+                        },
+                        {
                             "stat_energy_from": entities["energy"],
                             "stat_cost": None,
                             "entity_energy_price": entities["price"],
                             "number_energy_price": None,
-                        }
+                        },
                     ],
                     "flow_to": [],
                     "cost_adjustment_day": 0,
@@ -104,50 +114,55 @@ async def configure_home_assistant(stack: DemoStack, keys: DemoKeys) -> None:
     timeline("Energy dashboard: grid consumption from the attested register, priced by tariff")
 
 
-def simulated_history(until: datetime, hours: int) -> list[dict[str, Any]]:
-    """The simulator's register, hour by hour, for `hours` before `until`, as its own load model
-    (base + swing · sin, the swing averaging out over each hour) would have read it, from 0 kWh.
-    """
+def simulated_history(until: datetime, hours: int, per_kwh: float) -> list[dict[str, Any]]:
+    """Cumulative sums, hour by hour, for `hours` before `until`, of the simulator's load as its
+    own model (base + swing · sin, the swing averaging out over each hour) draws it, in kWh, or
+    priced at `per_kwh`."""
     base_w = re.search(r'sim_base_power_w: "(\d+)"', SIMULATOR_YAML.read_text())
     assert base_w is not None
-    kwh_per_hour = int(base_w[1]) / 1000
+    per_hour = int(base_w[1]) / 1000 * per_kwh
     return [
         {
             "start": (until - timedelta(hours=hours - hour)).isoformat(),
-            "state": round(kwh_per_hour * (hour + 1), 3),
-            "sum": round(kwh_per_hour * (hour + 1), 3),
+            "sum": round(per_hour * (hour + 1), 6),
         }
         for hour in range(hours)
     ]
 
 
-async def import_energy_history(stack: DemoStack, energy: str) -> None:
+async def import_energy_history(stack: DemoStack) -> None:
     """Give the Energy dashboard the week before the demo started, as energy integrations import
-    their history: hourly statistics of the demo's own attested-energy sensor, and nothing else.
-    The live register then continues the sum (Home Assistant counts its drop to 0 as a new meter).
-    """
+    their history: external statistics of the demo's own source (`grid_ledger_demo`), the
+    simulator's load and its cost at the demo's tariff, shown beside the live attested register.
+    (A live sensor's own statistics cannot take them: Home Assistant continues its sums from its
+    short-term statistics, which start with the sensor.)"""
     assert stack.hass is not None
     this_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    stats = simulated_history(this_hour, HISTORY_HOURS)
-    await stack.hass.websocket(
-        {
-            "type": "recorder/import_statistics",
-            "metadata": {
-                "mean_type": 0,
-                "has_sum": True,
-                "name": None,
-                "source": "recorder",
-                "statistic_id": energy,
-                "unit_class": "energy",
-                "unit_of_measurement": "kWh",
-            },
-            "stats": stats,
-        }
-    )
-    timeline(
-        f"Energy dashboard history: {len(stats)} hours of the simulator's load imported as "
-        f"statistics of {energy} ({stats[-1]['sum']} kWh up to {this_hour:%H:%M} UTC)"
-    )
+    price = PRICE_PER_KWH / 10**6
+    for statistic_id, name, unit, unit_class, per_kwh in (
+        (HISTORY, "Simulated history before the demo", "kWh", "energy", 1.0),
+        (HISTORY_COST, "Cost of the simulated history", HA_CURRENCY, None, price),
+    ):
+        stats = simulated_history(this_hour, HISTORY_HOURS, per_kwh)
+        await stack.hass.websocket(
+            {
+                "type": "recorder/import_statistics",
+                "metadata": {
+                    "mean_type": 0,
+                    "has_sum": True,
+                    "name": name,
+                    "source": HISTORY.split(":", 1)[0],
+                    "statistic_id": statistic_id,
+                    "unit_class": unit_class,
+                    "unit_of_measurement": unit,
+                },
+                "stats": stats,
+            }
+        )
+        timeline(
+            f"Energy dashboard history: {len(stats)} hours imported as {statistic_id} "
+            f"({stats[-1]['sum']:g} {unit} up to {this_hour:%H:%M} UTC)"
+        )
 
 
 async def set_household_options(stack: DemoStack) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from eth_account import Account
 
-from tests.anvil import REPO, Anvil
+from tests.anvil import REPO, Anvil, free_port
 from tests.demo.home_assistant import HomeAssistant
 from tests.esphome.simulator import SimulatorProcess, compile_simulator
 
@@ -30,6 +30,7 @@ FORGE = REPO / "node_modules" / ".bin" / "forge"
 CAST = REPO / "node_modules" / ".bin" / "cast"
 DEPLOYMENT_FILE = "deployments/demo.json"
 
+HA_CURRENCY = "USD"  # what the test dollars stand for on the Energy dashboard
 HA_USER = {"name": "Demo household", "username": "demo", "password": "grid-ledger-demo"}
 
 # A billing cycle scaled to minutes, coherent with the household's options below: a bill is due
@@ -105,6 +106,28 @@ class DemoStack:
     hass: HomeAssistant | None = None
     deployment: dict[str, Any] = field(default_factory=dict)
     _stack: ExitStack = field(default_factory=ExitStack)
+
+    @classmethod
+    def beside_others(
+        cls,
+        state_dir: Path,
+        name: str,
+        period_length: int = PERIOD_LENGTH,
+        payment_window: int = PAYMENT_WINDOW,
+        grace: int = GRACE,
+    ) -> DemoStack:
+        """A stack that runs beside any other (tests, the scenario): free ports, its own state
+        folder and deployment file."""
+        return cls(
+            anvil_port=free_port(),
+            ha_port=free_port(),
+            meter_port=free_port(),
+            state_dir=state_dir,
+            deployment_file=f"deployments/{name}.json",
+            period_length=period_length,
+            payment_window=payment_window,
+            grace=grace,
+        )
 
     # ------------------------------------------------------------------ the chain
 
@@ -260,7 +283,7 @@ homeassistant:
   elevation: 0
   unit_system: metric
   time_zone: UTC
-  currency: USD
+  currency: {HA_CURRENCY}
   country: NL
 http:
   server_host: 127.0.0.1
