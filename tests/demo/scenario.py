@@ -23,7 +23,6 @@ import tempfile
 import time
 from typing import Any
 
-from tests.anvil import free_port
 from tests.demo.configure import configure_home_assistant, grid_ledger_entities
 from tests.demo.home_assistant import HomeAssistant
 from tests.demo.stack import CONTRACTS, METER_ID, SPENDING_CAP, DemoKeys, DemoStack, timeline
@@ -319,12 +318,9 @@ def run_scenario(workdir: Path) -> list[str]:
 
     Returns the steps that happened, in order; raises `StepMissedError` naming the one that did
     not."""
-    stack = DemoStack(
-        anvil_port=free_port(),
-        ha_port=free_port(),
-        meter_port=free_port(),
-        state_dir=workdir / "demo",
-        deployment_file=f"deployments/scenario-{os.getpid()}-{workdir.name}.json",
+    stack = DemoStack.beside_others(
+        workdir / "demo",
+        f"scenario-{os.getpid()}-{workdir.name}",
         period_length=PERIOD_LENGTH,
         payment_window=PAYMENT_WINDOW,
         grace=GRACE,
