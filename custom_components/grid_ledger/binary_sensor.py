@@ -36,9 +36,15 @@ class GridLedgerBinarySensorDescription(BinarySensorEntityDescription):
     always_available: bool = False
 
 
-def _owes(coordinator: GridLedgerCoordinator) -> bool:
+def _overdue_from(coordinator: GridLedgerCoordinator) -> int | None:
+    """When the oldest unpaid bill falls due. The contract reports only the latest bill; an
+    amount owed beyond it is an older bill's, which fell due a period earlier (or before)."""
     data = coordinator.data
-    return data.amount_due > 0 and data.bill.due_at > 0
+    if data.amount_due <= 0 or data.bill.due_at <= 0:
+        return None
+    if data.amount_due > data.bill.amount:
+        return data.bill.due_at - coordinator.info.period_length
+    return data.bill.due_at
 
 
 def _permit_ends(coordinator: GridLedgerCoordinator) -> int | None:
@@ -59,8 +65,8 @@ BINARY_SENSORS: tuple[GridLedgerBinarySensorDescription, ...] = (
         key="bill_overdue",
         translation_key="bill_overdue",
         device_class=BinarySensorDeviceClass.PROBLEM,
-        is_on_fn=lambda c, now: _owes(c) and c.data.bill.due_at <= now,
-        changes_at_fn=lambda c: c.data.bill.due_at if _owes(c) else None,
+        is_on_fn=lambda c, now: (due := _overdue_from(c)) is not None and due <= now,
+        changes_at_fn=_overdue_from,
     ),
     GridLedgerBinarySensorDescription(
         key="node_reachable",

@@ -103,3 +103,25 @@ async def test_no_trip_on_the_calendar_while_nothing_is_owed(
     assert grid.amount_due() > 0
     events = await list_events(hass, calendar, grid.chain_time(), until + 60)
     assert [e["summary"] for e in events] == ["Bill due", "Supply trip"]
+
+
+async def test_an_older_unpaid_bill_stays_overdue_when_the_next_is_issued(
+    hass: HomeAssistant, grid: Grid
+) -> None:
+    """The contract reports the latest bill only: its due date is ahead while the previous
+    bill, still unpaid, fell due long ago."""
+    period = int(grid.contract.functions.periodLength().call())
+    genesis = int(grid.contract.functions.genesis().call())
+    await setup_grid_entry(hass, grid)
+    grid.consume(500)  # energy in period 1 and, after the move, in period 2
+    await grid.move_to(hass, genesis + period + 60)
+    grid.consume(500)
+    await grid.move_to(hass, genesis + 2 * period + 60)  # period 2 billed, period 1 unpaid
+    coordinator = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.coordinator
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    data = coordinator.data
+    assert data.bill.period == 2
+    assert data.bill.due_at > grid.chain_time()
+    assert data.amount_due > data.bill.amount
+    assert state_of(hass, grid, "bill_overdue") == "on"
