@@ -232,7 +232,7 @@ async def lifecycle(stack: DemoStack, keys: DemoKeys) -> list[str]:
 async def cycle(home: Household, genesis: int, permit_entity: str) -> None:
     period_2, period_3 = genesis + PERIOD_LENGTH, genesis + 2 * PERIOD_LENGTH
     await home.relay_in_firmware(True, "relay on at the start")
-    await home.set_options(auto_pay=True, spending_cap=SPENDING_CAP)
+    timeline(f"auto-pay on within {SPENDING_CAP} per period: the demo household's options")
 
     # Readings in period 1; the first reading of period 2 issues period 1's bill.
     await home.submit_reading()
