@@ -185,12 +185,12 @@ class ReadingPipeline:
         """The latest timestamp the chain accepts now: its latest block's time plus the ledger's
         clock skew. A chain that mines only on transactions keeps an old latest block; a reading
         stamped later would be refused until a block follows, and none would. Its own
-        transaction mines one, so the next reading's bound moves on. Offline, the last block
-        seen bounds it (the reading waits in the outbox)."""
+        transaction mines one, so the next reading's bound moves on. A node that does not answer
+        bounds nothing: the reading waits in the outbox for a chain that has moved on."""
         try:
             latest = await self.client.latest_block_timestamp()
         except GridLedgerError:
-            latest = self.coordinator.data.block_timestamp
+            return int(time.time())
         return latest + self.coordinator.info.max_clock_skew
 
     async def async_take_reading(self) -> SignedReading | None:
