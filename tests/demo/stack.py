@@ -129,6 +129,14 @@ class DemoStack:
             grace=grace,
         )
 
+    def start(self, keys: DemoKeys) -> None:
+        """Chain, meter and Home Assistant, then the operator's deployment: period 1 starts
+        once everything is up, so the first reading lands early in it."""
+        self.start_chain()
+        self.start_meter()
+        self.start_home_assistant()
+        self.deploy(keys)
+
     # ------------------------------------------------------------------ the chain
 
     def start_chain(self) -> None:

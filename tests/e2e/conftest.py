@@ -20,10 +20,7 @@ def demo(tmp_path: Path, socket_enabled: None) -> Iterator[tuple[DemoStack, Demo
     try:
         stack.state_dir.mkdir()
         keys = DemoKeys.load_or_create(stack.state_dir / "keys.json")
-        stack.start_chain()
-        stack.deploy(keys)
-        stack.start_meter()
-        stack.start_home_assistant()
+        stack.start(keys)
         # A private loop: asyncio.run() would clear the current loop the HA harness relies on.
         loop = asyncio.new_event_loop()
         try:
