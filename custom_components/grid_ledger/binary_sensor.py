@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
@@ -11,26 +12,44 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntityDescription,
 )
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.util import dt as dt_util
 
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator
 from .entity import GridLedgerEntity
+from .policy import never_expires, permit_expired
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
 class GridLedgerBinarySensorDescription(BinarySensorEntityDescription):
-    """How one binary sensor reads the coordinator."""
+    """How one binary sensor reads the coordinator.
 
-    is_on_fn: Callable[[GridLedgerCoordinator], bool]
+    `changes_at_fn` names the moment (Unix seconds) at which the state flips with no new data,
+    such as a permit's end: the entity writes its state then, not at the next poll."""
+
+    is_on_fn: Callable[[GridLedgerCoordinator, float], bool]
+    changes_at_fn: Callable[[GridLedgerCoordinator], int | None] | None = None
     always_available: bool = False
 
 
-def _overdue(coordinator: GridLedgerCoordinator) -> bool:
+def _overdue_from(coordinator: GridLedgerCoordinator) -> int | None:
+    """When the oldest unpaid bill falls due. The contract reports only the latest bill; an
+    amount owed beyond it is an older bill's, which fell due a period earlier (or before)."""
     data = coordinator.data
-    return data.amount_due > 0 and 0 < data.bill.due_at <= data.block_timestamp
+    if data.amount_due <= 0 or data.bill.due_at <= 0:
+        return None
+    if data.amount_due > data.bill.amount:
+        return data.bill.due_at - coordinator.info.period_length
+    return data.bill.due_at
+
+
+def _permit_ends(coordinator: GridLedgerCoordinator) -> int | None:
+    until = coordinator.data.permit_until
+    return None if never_expires(until) else until
 
 
 BINARY_SENSORS: tuple[GridLedgerBinarySensorDescription, ...] = (
@@ -38,20 +57,23 @@ BINARY_SENSORS: tuple[GridLedgerBinarySensorDescription, ...] = (
         key="permit_active",
         translation_key="permit_active",
         device_class=BinarySensorDeviceClass.POWER,
-        is_on_fn=lambda c: c.data.block_timestamp < c.data.permit_until,
+        # The wall clock, as the enforcer trips the relay by it: both change at `permitUntil`.
+        is_on_fn=lambda c, now: not permit_expired(now, c.data.permit_until),
+        changes_at_fn=_permit_ends,
     ),
     GridLedgerBinarySensorDescription(
         key="bill_overdue",
         translation_key="bill_overdue",
         device_class=BinarySensorDeviceClass.PROBLEM,
-        is_on_fn=_overdue,
+        is_on_fn=lambda c, now: (due := _overdue_from(c)) is not None and due <= now,
+        changes_at_fn=_overdue_from,
     ),
     GridLedgerBinarySensorDescription(
         key="node_reachable",
         translation_key="node_reachable",
         device_class=BinarySensorDeviceClass.CONNECTIVITY,
         entity_category=EntityCategory.DIAGNOSTIC,
-        is_on_fn=lambda c: c.last_update_success,
+        is_on_fn=lambda c, _: c.last_update_success,
         always_available=True,
     ),
 )
@@ -66,7 +88,7 @@ TRIP_IMMINENT = GridLedgerBinarySensorDescription(
     key="trip_imminent",
     translation_key="trip_imminent",
     device_class=BinarySensorDeviceClass.PROBLEM,
-    is_on_fn=_trip_imminent,
+    is_on_fn=lambda c, _: _trip_imminent(c),
 )
 
 
@@ -80,7 +102,7 @@ WALLET_GAS_LOW = GridLedgerBinarySensorDescription(
     translation_key="wallet_gas_low",
     device_class=BinarySensorDeviceClass.PROBLEM,
     entity_category=EntityCategory.DIAGNOSTIC,
-    is_on_fn=_wallet_gas_low,
+    is_on_fn=lambda c, _: _wallet_gas_low(c),
 )
 
 
@@ -101,6 +123,12 @@ class GridLedgerBinarySensor(GridLedgerEntity, BinarySensorEntity):
     """A yes/no fact about the meter or the node."""
 
     entity_description: GridLedgerBinarySensorDescription
+    _cancel_change: CALLBACK_TYPE | None = None
+
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        self.async_on_remove(self._unschedule_change)
+        self._schedule_change()
 
     @property
     def available(self) -> bool:
@@ -108,7 +136,36 @@ class GridLedgerBinarySensor(GridLedgerEntity, BinarySensorEntity):
 
     @property
     def is_on(self) -> bool:
-        return self.entity_description.is_on_fn(self.coordinator)
+        return self.entity_description.is_on_fn(self.coordinator, dt_util.utcnow().timestamp())
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        self._schedule_change()
+        super()._handle_coordinator_update()
+
+    @callback
+    def _schedule_change(self) -> None:
+        """A point-in-time listener at the next moment the state flips on its own."""
+        self._unschedule_change()
+        changes_at_fn = self.entity_description.changes_at_fn
+        if changes_at_fn is None or self.coordinator.data is None:
+            return
+        at = changes_at_fn(self.coordinator)
+        if at is not None and at > dt_util.utcnow().timestamp():
+            self._cancel_change = async_track_point_in_utc_time(
+                self.hass, self._at_change, dt_util.utc_from_timestamp(at)
+            )
+
+    @callback
+    def _unschedule_change(self) -> None:
+        if self._cancel_change is not None:
+            self._cancel_change()
+            self._cancel_change = None
+
+    @callback
+    def _at_change(self, _now: datetime) -> None:
+        self._cancel_change = None
+        self.async_write_ha_state()
 
 
 class TripImminentBinarySensor(GridLedgerBinarySensor):

@@ -56,7 +56,7 @@ def meter_events(coordinator: GridLedgerCoordinator, text: EventTexts) -> list[C
             )
         )
     enforcer = coordinator.config_entry.runtime_data.enforcer
-    if enforcer is not None and (trip := enforcer.scheduled_trip) is not None:
+    if enforcer is not None and (trip := enforcer.announced_trip) is not None:
         start = dt_util.utc_from_timestamp(trip)
         events.append(
             CalendarEvent(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final, TypedDict
 
+from homeassistant.components import persistent_notification
 from homeassistant.const import (
     ATTR_ENTITY_ID,
     EVENT_SERVICE_REGISTERED,
@@ -30,6 +31,7 @@ from homeassistant.helpers.event import (
     async_track_state_change_event,
 )
 from homeassistant.helpers.storage import Store
+from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 
 from .const import (
@@ -49,6 +51,7 @@ from .policy import (
     Action,
     Decision,
     FailSafe,
+    Reason,
     TripWarning,
     decide_enforcement,
     missed_warning,
@@ -169,6 +172,17 @@ class PermitEnforcer:
             return None
         return until
 
+    @property
+    def announced_trip(self) -> int | None:
+        """The next trip as the household is told of it: while a bill is owed, or within the
+        longest warning lead. Before that, the permit's end is renewed by paying the next bill
+        (not yet issued), so it is no trip to put in a calendar."""
+        if (trip := self.scheduled_trip) is None:
+            return None
+        if self.coordinator.data.amount_due > 0:
+            return trip
+        return trip if trip - dt_util.utcnow().timestamp() <= self.leads[0] else None
+
     def trip_imminent(self) -> bool:
         if self.protected:
             return False
@@ -262,11 +276,38 @@ class PermitEnforcer:
         if relay_on:
             LOGGER.info("Supply restored on %s: %s", self.relay, decision.reason)
             self._fire(EVENT_RESTORED, permit_until=iso_time(self.permit_until))
+            persistent_notification.async_dismiss(self.hass, self._notification_id)
         else:
             LOGGER.warning("Supply tripped on %s: %s", self.relay, decision.reason)
             self._fire(
                 EVENT_TRIPPED, permit_until=iso_time(self.permit_until), reason=str(decision.reason)
             )
+            await self._async_notify_trip(decision.reason)
+
+    @property
+    def _notification_id(self) -> str:
+        return f"{DOMAIN}_tripped_{self.entry.entry_id}"
+
+    async def _async_notify_trip(self, reason: Reason) -> None:
+        """Tell the household, in its language, that the supply is off, why and what to do."""
+        strings = await async_get_translations(
+            self.hass, self.hass.config.language, "common", {DOMAIN}
+        )
+        prefix = f"component.{DOMAIN}.common.tripped_{reason}"
+        until = self.permit_until
+        placeholders = {
+            "meter_id": str(self.coordinator.meter_id),
+            "relay": self.relay,
+            "permit_until": "—"
+            if until is None or never_expires(until)
+            else dt_util.as_local(dt_util.utc_from_timestamp(until)).strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        persistent_notification.async_create(
+            self.hass,
+            strings[f"{prefix}_message"].format(**placeholders),
+            strings[f"{prefix}_title"].format(**placeholders),
+            self._notification_id,
+        )
 
     async def _async_set_tripped(self, tripped: bool) -> None:
         if self.state["tripped"] != tripped:

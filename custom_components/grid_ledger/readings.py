@@ -277,6 +277,18 @@ class ReadingPipeline:
             wh, timestamp = max(wh, submitted.wh), max(timestamp, submitted.timestamp)
         return wh, timestamp
 
+    async def _latest_accepted(self) -> int:
+        """The latest timestamp the chain accepts now: its latest block's time plus the ledger's
+        clock skew. A chain that mines only on transactions keeps an old latest block; a reading
+        stamped later would be refused until a block follows, and none would. Its own
+        transaction mines one, so the next reading's bound moves on. A node that does not answer
+        bounds nothing: the reading waits in the outbox for a chain that has moved on."""
+        try:
+            latest = await self.client.latest_block_timestamp()
+        except GridLedgerError:
+            return int(time.time())
+        return latest + self.coordinator.info.max_clock_skew
+
     async def async_take_reading(self) -> SignedReading:
         """Sign the register now and put it in the outbox, replacing an older unsent reading;
         `NoReadingError` says why there is none."""
@@ -290,7 +302,7 @@ class ReadingPipeline:
         if candidate < last_wh:
             self._register_backwards(register, last_wh)
         async_clear_issue(self.hass, self.entry.entry_id, ISSUE_REGISTER_BACKWARDS)
-        timestamp = max(int(time.time()), last_timestamp + 1)
+        timestamp = max(min(int(time.time()), await self._latest_accepted()), last_timestamp + 1)
         wh = self._plausible(register, candidate, last_wh, timestamp - last_timestamp)
         signed = self.signer.sign(Reading(self.meter_id, wh, timestamp))
         self.outbox.pending = PendingReading(signed)

@@ -23,7 +23,7 @@ from .entity import GridLedgerEntity
 from .units import COIN_DECIMALS, display_amount
 
 PARALLEL_UPDATES = 0
-StateValue = float | int | datetime | None
+StateValue = float | int | datetime | str | None
 
 
 def _money(coordinator: GridLedgerCoordinator, amount: int) -> float:
@@ -128,6 +128,12 @@ SENSORS: tuple[GridLedgerSensorDescription, ...] = (
         suggested_display_precision=2,
         value_fn=lambda c: _money(c, c.data.wallet_token or 0),
         exists_fn=lambda c: c.info.payment_token is not None,
+    ),
+    GridLedgerSensorDescription(
+        key="wallet_address",
+        translation_key="wallet_address",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda c: c.wallet,  # where the household sends coin for gas and its money
     ),
     GridLedgerSensorDescription(
         key="last_reading",

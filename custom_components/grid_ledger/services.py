@@ -36,6 +36,7 @@ from .chain import (
 from .chain.errors import AmountAboveLimitError, InsufficientBalanceError, NothingDueError
 from .chain.payments import PaymentResult
 from .const import DOMAIN
+from .contract_errors import contract_error
 from .coordinator import GridLedgerConfigEntry
 from .units import base_units, display_amount
 
@@ -109,20 +110,17 @@ class ErrorKeys:
     unreachable: str
     pending: str
     no_gas: str
-    rejected: str
 
 
 READING_ERRORS = ErrorKeys(
     unreachable="reading_queued",
     pending="reading_queued",
     no_gas="wallet_no_gas",
-    rejected="reading_rejected",
 )
 PAYMENT_ERRORS = ErrorKeys(
     unreachable="cannot_connect",
     pending="payment_pending",
     no_gas="payment_no_gas",
-    rejected="payment_rejected",
 )
 
 
@@ -166,7 +164,7 @@ def translated_error(
         case CannotConnectError():
             key = keys.unreachable
         case RevertedError():
-            key, placeholders = keys.rejected, {"error": err.name}
+            return contract_error(err)
         case _:
             key, placeholders = "update_failed", {"error": str(err)}
     return error(

@@ -20,10 +20,7 @@ def main() -> int:
     try:
         stack.state_dir.mkdir(exist_ok=True)
         keys = DemoKeys.load_or_create(stack.state_dir / "keys.json")
-        stack.start_chain()
-        stack.deploy(keys)
-        stack.start_meter()
-        stack.start_home_assistant()
+        stack.start(keys)
         asyncio.run(configure_home_assistant(stack, keys))
         assert stack.hass is not None
         print(

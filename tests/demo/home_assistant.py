@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from http import HTTPStatus
 import json
 import os
 from pathlib import Path
@@ -20,6 +21,7 @@ import urllib.request
 import aiohttp
 
 CLIENT_ID = "http://127.0.0.1/"
+ONBOARDING_STEPS = ("user", "core_config", "analytics", "integration")
 
 
 @dataclass
@@ -50,8 +52,8 @@ class HomeAssistant:
             if self.process.poll() is not None:
                 raise RuntimeError(f"Home Assistant exited; see {self.config_dir / 'hass.out'}")
             try:
-                self.request("GET", "/api/onboarding", auth=False)
-            except (OSError, urllib.error.HTTPError):
+                self.onboarding_steps()
+            except OSError:  # not listening yet (it listens once every integration is set up)
                 time.sleep(0.5)
             else:
                 return
@@ -91,9 +93,20 @@ class HomeAssistant:
             payload = response.read()
         return json.loads(payload) if payload else None
 
+    def onboarding_steps(self) -> dict[str, bool]:
+        """Which onboarding steps are done; all of them once Home Assistant, onboarded before,
+        no longer serves onboarding (a resumed demo)."""
+        try:
+            reply = self.request("GET", "/api/onboarding", auth=False)
+        except urllib.error.HTTPError as err:
+            if err.code != HTTPStatus.NOT_FOUND:
+                raise
+            return dict.fromkeys(ONBOARDING_STEPS, True)
+        return {step["step"]: step["done"] for step in reply}
+
     def onboard(self, name: str, username: str, password: str) -> None:
         """Create the owner through onboarding (or log in when already onboarded)."""
-        steps = {s["step"]: s["done"] for s in self.request("GET", "/api/onboarding", auth=False)}
+        steps = self.onboarding_steps()
         if not steps.get("user"):
             reply = self.request(
                 "POST",
@@ -167,6 +180,23 @@ class HomeAssistant:
                 raise RuntimeError(f"{handler} flow step {result['step_id']}: {result['errors']}")
         if result["type"] != "create_entry":
             raise RuntimeError(f"{handler} flow ended with {result}")
+        return result
+
+    def set_options(self, entry_id: str, **options: Any) -> dict[str, Any]:
+        """Submit an entry's options form as the frontend sends it: its suggested values, with
+        `options` changed."""
+        base = "/api/config/config_entries/options/flow"
+        form = self.request("POST", base, {"handler": entry_id, "show_advanced_options": False})
+        values = {
+            field["name"]: field["description"]["suggested_value"]
+            for field in form["data_schema"]
+            if "suggested_value" in field.get("description", {})
+        }
+        result: dict[str, Any] = self.request(
+            "POST", f"{base}/{form['flow_id']}", {**values, **options}
+        )
+        if result["type"] != "create_entry":
+            raise RuntimeError(f"options flow ended with {result}")
         return result
 
     def states(self) -> dict[str, dict[str, Any]]:

@@ -23,16 +23,14 @@ import tempfile
 import time
 from typing import Any
 
-from tests.anvil import free_port
 from tests.demo.configure import configure_home_assistant, grid_ledger_entities
 from tests.demo.home_assistant import HomeAssistant
-from tests.demo.stack import CONTRACTS, METER_ID, DemoKeys, DemoStack, timeline
+from tests.demo.stack import CONTRACTS, METER_ID, SPENDING_CAP, DemoKeys, DemoStack, timeline
 from tests.esphome.simulator import SimulatorClient
 
 PERIOD_LENGTH = 60
 PAYMENT_WINDOW = 10
 GRACE = 10
-SPENDING_CAP = 5.0  # test dollars: a minute of the simulated load costs under a cent
 EVENTS = (
     "grid_ledger_bill_issued",
     "grid_ledger_payment_confirmed",
@@ -173,25 +171,10 @@ class Household:
         hass = self.hass
         async with hass.connect() as ws:
             await ws.send_json({"id": 1, "type": "config_entries/subscribe"})
-            form = await asyncio.to_thread(
-                hass.request,
-                "POST",
-                "/api/config/config_entries/options/flow",
-                {"handler": self.entry_id, "show_advanced_options": False},
-            )
-            values = {
-                field["name"]: field["description"]["suggested_value"]
-                for field in form["data_schema"]
-                if "suggested_value" in field.get("description", {})
-            }
-            result = await asyncio.to_thread(
-                hass.request,
-                "POST",
-                f"/api/config/config_entries/options/flow/{form['flow_id']}",
-                {**values, **options},
-            )
-            if result["type"] != "create_entry":
-                raise StepMissedError(f"options flow ended with {result}")
+            try:
+                await asyncio.to_thread(hass.set_options, self.entry_id, **options)
+            except RuntimeError as err:
+                raise StepMissedError(str(err)) from err
             try:
                 async with asyncio.timeout(STEP_WITHIN):
                     await self._reloaded(ws)
@@ -249,7 +232,7 @@ async def lifecycle(stack: DemoStack, keys: DemoKeys) -> list[str]:
 async def cycle(home: Household, genesis: int, permit_entity: str) -> None:
     period_2, period_3 = genesis + PERIOD_LENGTH, genesis + 2 * PERIOD_LENGTH
     await home.relay_in_firmware(True, "relay on at the start")
-    await home.set_options(auto_pay=True, spending_cap=SPENDING_CAP)
+    timeline(f"auto-pay on within {SPENDING_CAP} per period: the demo household's options")
 
     # Readings in period 1; the first reading of period 2 issues period 1's bill.
     await home.submit_reading()
@@ -335,12 +318,9 @@ def run_scenario(workdir: Path) -> list[str]:
 
     Returns the steps that happened, in order; raises `StepMissedError` naming the one that did
     not."""
-    stack = DemoStack(
-        anvil_port=free_port(),
-        ha_port=free_port(),
-        meter_port=free_port(),
-        state_dir=workdir / "demo",
-        deployment_file=f"deployments/scenario-{os.getpid()}-{workdir.name}.json",
+    stack = DemoStack.beside_others(
+        workdir / "demo",
+        f"scenario-{os.getpid()}-{workdir.name}",
         period_length=PERIOD_LENGTH,
         payment_window=PAYMENT_WINDOW,
         grace=GRACE,

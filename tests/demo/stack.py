@@ -20,7 +20,7 @@ from typing import Any
 
 from eth_account import Account
 
-from tests.anvil import REPO, Anvil
+from tests.anvil import REPO, Anvil, free_port
 from tests.demo.home_assistant import HomeAssistant
 from tests.esphome.simulator import SimulatorProcess, compile_simulator
 
@@ -30,12 +30,21 @@ FORGE = REPO / "node_modules" / ".bin" / "forge"
 CAST = REPO / "node_modules" / ".bin" / "cast"
 DEPLOYMENT_FILE = "deployments/demo.json"
 
+HA_CURRENCY = "USD"  # what the test dollars stand for on the Energy dashboard
 HA_USER = {"name": "Demo household", "username": "demo", "password": "grid-ledger-demo"}
 
-# A short billing cycle so the whole lifecycle fits in minutes.
-PERIOD_LENGTH = 300
-PAYMENT_WINDOW = 120
-GRACE = 60
+# A billing cycle scaled to minutes, coherent with the household's options below: a bill is due
+# a payment window after its period ends, and the permit ends a grace later. The shortest warning
+# lead Home Assistant offers (5 minutes) is shorter than window + grace, so no warning comes
+# before a bill is due; only an unpaid bill (2 minutes after its due date) warns.
+PERIOD_LENGTH = 240
+PAYMENT_WINDOW = 240
+GRACE = 180
+WARNING_LEAD_MINUTES = 5
+READING_INTERVAL_MINUTES = 1
+SPENDING_CAP = 5.0  # test dollars per period: the simulated load costs about 2 cents a period
+BLOCK_TIME = 2  # seconds: the chain mines blocks on its own, as a real one does
+HISTORY_HOURS = 7 * 24  # the Energy dashboard's week view, full from the start
 FEEDER_ID = 1
 METER_ID = 1
 TARIFF_ID = 1
@@ -91,18 +100,50 @@ class DemoStack:
     period_length: int = PERIOD_LENGTH
     payment_window: int = PAYMENT_WINDOW
     grace: int = GRACE
-    genesis: int | None = None  # start of period 1; None: the Deploy script's default
+    genesis: int | None = None  # start of period 1; None: the chain's time at deployment
     anvil: Anvil | None = None
     meter: SimulatorProcess | None = None
     hass: HomeAssistant | None = None
     deployment: dict[str, Any] = field(default_factory=dict)
     _stack: ExitStack = field(default_factory=ExitStack)
 
+    @classmethod
+    def beside_others(
+        cls,
+        state_dir: Path,
+        name: str,
+        period_length: int = PERIOD_LENGTH,
+        payment_window: int = PAYMENT_WINDOW,
+        grace: int = GRACE,
+    ) -> DemoStack:
+        """A stack that runs beside any other (tests, the scenario): free ports, its own state
+        folder and deployment file."""
+        return cls(
+            anvil_port=free_port(),
+            ha_port=free_port(),
+            meter_port=free_port(),
+            state_dir=state_dir,
+            deployment_file=f"deployments/{name}.json",
+            period_length=period_length,
+            payment_window=payment_window,
+            grace=grace,
+        )
+
+    def start(self, keys: DemoKeys) -> None:
+        """Chain, meter and Home Assistant, then the operator's deployment: period 1 starts
+        once everything is up, so the first reading lands early in it."""
+        self.start_chain()
+        self.start_meter()
+        self.start_home_assistant()
+        self.deploy(keys)
+
     # ------------------------------------------------------------------ the chain
 
     def start_chain(self) -> None:
         self.state_dir.mkdir(exist_ok=True)
-        self.anvil = Anvil(port=self.anvil_port, state_path=self.state_dir / "chain.json")
+        self.anvil = Anvil(
+            port=self.anvil_port, block_time=BLOCK_TIME, state_path=self.state_dir / "chain.json"
+        )
         self.anvil.start()
         self._stack.callback(self.anvil.stop)
         timeline(f"anvil chain {self.anvil.chain_id} on {self.anvil.rpc_url}")
@@ -159,13 +200,15 @@ class DemoStack:
                 self.deployment = deployment
                 timeline(f"GridLedger already at {deployment['gridLedger']} (kept chain)")
                 return
+        if self.genesis is None:  # period 1 starts with the demo
+            self.genesis = self.anvil.timestamp()
         self.forge_script(
             "Deploy",
             PAYMENT="token",
             PERIOD_LENGTH=self.period_length,
             PAYMENT_WINDOW=self.payment_window,
             GRACE=self.grace,
-            **({} if self.genesis is None else {"GENESIS": self.genesis}),
+            GENESIS=self.genesis,
         )
         self.deployment = json.loads(path.read_text())
         timeline(f"GridLedger deployed at {self.deployment['gridLedger']}")
@@ -195,7 +238,10 @@ class DemoStack:
     # ------------------------------------------------------------------ the meter
 
     def start_meter(self) -> None:
-        build = compile_simulator({"name": "grid-ledger-sim"})
+        # The meter's own warning indication runs as long before a trip as the household's.
+        build = compile_simulator(
+            {"name": "grid-ledger-sim", "warning_window_seconds": str(WARNING_LEAD_MINUTES * 60)}
+        )
         timeline(f"meter firmware compiled in {build.seconds:.1f} s")
         self.meter = SimulatorProcess(
             program=build.program,
@@ -245,7 +291,7 @@ homeassistant:
   elevation: 0
   unit_system: metric
   time_zone: UTC
-  currency: USD
+  currency: {HA_CURRENCY}
   country: NL
 http:
   server_host: 127.0.0.1

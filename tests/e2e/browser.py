@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -18,6 +19,9 @@ from playwright.sync_api import (
     TimeoutError as PlaywrightTimeoutError,
     sync_playwright,
 )
+
+from tests.anvil import REPO
+from tests.demo.stack import HA_USER
 
 CHROMIUM_FLAGS = [
     "--headless=new",
@@ -44,6 +48,30 @@ def log_in(page: Page, url: str, username: str, password: str) -> None:
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(lambda current: "auth_callback" not in current and "/auth/" not in current)
+
+
+def browse(url: str, dashboard: str, screenshot: Path, *texts: str) -> None:
+    """Run this module in its own process as the demo's household; fail unless every text
+    shows on `dashboard` (the screenshot is saved either way)."""
+    login = [HA_USER["username"], HA_USER["password"]]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.e2e.browser",
+            url,
+            *login,
+            dashboard,
+            str(screenshot),
+            *texts,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 def main(argv: list[str]) -> int:

@@ -191,8 +191,8 @@ async def test_rejected_reading_is_dropped(
     await set_register(hass, 1.001)
     with pytest.raises(HomeAssistantError) as err:
         await submit(hass, entry)
-    assert err.value.translation_key == "reading_rejected"
-    assert err.value.translation_placeholders == {"error": "InvalidSignature"}
+    assert err.value.translation_key == "contract_invalid_signature"
+    assert str(err.value).startswith("The reading is not signed by this meter's registered key")
     assert entry.runtime_data.pipeline.pending is None  # a newer reading cannot fix it: dropped
     ledger.transact(ledger.contract.functions.setMeterSigner(meter.meter_id, signer))
     await set_register(hass, 1.002)
@@ -231,7 +231,7 @@ async def test_paused_contract_keeps_the_reading(
     await set_register(hass, 1.002)
     with pytest.raises(HomeAssistantError) as err:
         await submit(hass, entry)
-    assert err.value.translation_placeholders == {"error": "EnforcedPause"}
+    assert err.value.translation_key == "contract_paused"
     ledger.transact(ledger.contract.functions.unpause())
     # The coordinator's next refresh retries the kept reading.
     await entry.runtime_data.coordinator.async_refresh()

@@ -178,8 +178,7 @@ async def test_payment_refused_by_the_contract(
     ledger.transact(ledger.contract.functions.pause())
     with pytest.raises(HomeAssistantError) as err:
         await call(hass, "pay_bill", {"config_entry_id": entry.entry_id})
-    assert err.value.translation_key == "payment_rejected"
-    assert err.value.translation_placeholders == {"error": "EnforcedPause"}
+    assert err.value.translation_key == "contract_paused"
     assert payments(ledger, meter) == []
 
 

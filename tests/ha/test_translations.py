@@ -9,6 +9,7 @@ import re
 
 import yaml
 
+from custom_components.grid_ledger.contract_errors import CONTRACT_ERRORS, UNKNOWN
 from custom_components.grid_ledger.readings import SOURCE_ISSUES
 from custom_components.grid_ledger.services import PAYMENT_ERRORS, READING_ERRORS
 
@@ -39,6 +40,7 @@ def test_exceptions() -> None:
     for keys in (READING_ERRORS, PAYMENT_ERRORS):  # the chain's failures, per action
         used |= set(asdict(keys).values())
     used |= set(SOURCE_ISSUES)  # the source's problems: an error now, an issue if they stay
+    used |= {*CONTRACT_ERRORS.values(), UNKNOWN}
     assert used == set(EN["exceptions"])
 
 

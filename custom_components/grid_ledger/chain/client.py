@@ -198,6 +198,7 @@ class GridLedgerClient:
         period_length = int(await self.guard(functions.periodLength().call))
         permit_forever = int(await self.guard(functions.PERMIT_FOREVER().call))
         genesis = int(await self.guard(functions.genesis().call))
+        max_clock_skew = int(await self.guard(functions.maxClockSkew().call))
         symbol, decimals = NATIVE_SYMBOL, NATIVE_DECIMALS
         payment_token: str | None = None
         if token != ZERO_ADDRESS:
@@ -215,6 +216,7 @@ class GridLedgerClient:
             period_length=period_length,
             permit_forever=permit_forever,
             genesis=genesis,
+            max_clock_skew=max_clock_skew,
         )
         return self.info
 
@@ -284,6 +286,12 @@ class GridLedgerClient:
     async def block_number(self) -> int:
         await self._open()
         return int(await self.guard(lambda: self._w3.eth.block_number))
+
+    async def latest_block_timestamp(self) -> int:
+        """The chain's clock: the latest block's timestamp."""
+        await self._open()
+        block = await self.guard(lambda: self._w3.eth.get_block("latest"))
+        return int(block["timestamp"])
 
     def submit_reading_call(self, signed: SignedReading) -> ContractCall:
         """The contract call that submits one signed reading."""

@@ -27,6 +27,7 @@ class LedgerInfo:
     period_length: int
     permit_forever: int
     genesis: int  # unix time the first billing period starts
+    max_clock_skew: int  # seconds a reading may be ahead of the block that includes it
 
     def period_start(self, period: int) -> int:
         """When billing period `period` starts (unix s), as the contract counts periods."""

@@ -1,0 +1,86 @@
+"""The ledger's custom errors as sentences that say what to do (keys of `exceptions` in
+translations/en.json), for wherever a revert reaches the household."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from homeassistant.exceptions import HomeAssistantError
+
+from .chain import RevertedError
+from .const import DOMAIN
+
+NOT_ALLOWED: Final = "contract_not_allowed"
+OPERATOR_SETUP: Final = "contract_operator_setup"
+AMOUNT_TOO_LARGE: Final = "contract_amount_too_large"
+TRANSFER_FAILED: Final = "contract_transfer_failed"
+UNKNOWN: Final = "contract_rejected"
+"""A revert the ABI does not declare (a panic, a plain `require`): named in the message."""
+
+CONTRACT_ERRORS: Final[dict[str, str]] = {
+    # Readings.
+    "FutureReading": "contract_future_reading",
+    "StaleReading": "contract_stale_reading",
+    "RegisterDecreased": "contract_register_decreased",
+    "RegisterOutOfRange": "contract_register_out_of_range",
+    "ImplausiblePower": "contract_implausible_power",
+    "InvalidSignature": "contract_invalid_signature",
+    "UnknownMeter": "contract_unknown_meter",
+    "ReadingFailed": "contract_reading_failed",
+    "OnlyLedger": NOT_ALLOWED,
+    # A retired meter and its credit.
+    "RetiredMeter": "contract_retired_meter",
+    "NotRetired": "contract_not_retired",
+    "NotPayer": "contract_not_payer",
+    "NoCredit": "contract_no_credit",
+    # Payments.
+    "NothingDue": "nothing_due",
+    "InsufficientPayment": "contract_insufficient_payment",
+    "WrongCurrency": "contract_wrong_currency",
+    "ZeroAmount": "contract_zero_amount",
+    "AmountOverflow": AMOUNT_TOO_LARGE,
+    "AmountOutOfRange": AMOUNT_TOO_LARGE,
+    "SafeCastOverflowedUintDowncast": AMOUNT_TOO_LARGE,
+    "SafeERC20FailedOperation": TRANSFER_FAILED,
+    "NativeTransferFailed": TRANSFER_FAILED,
+    "ReentrancyGuardReentrantCall": "contract_reentrant_call",
+    # The operator's switch.
+    "EnforcedPause": "contract_paused",
+    "ExpectedPause": "contract_not_paused",
+    # The operator's roles.
+    "AccessControlBadConfirmation": NOT_ALLOWED,
+    "AccessControlEnforcedDefaultAdminDelay": NOT_ALLOWED,
+    "AccessControlEnforcedDefaultAdminRules": NOT_ALLOWED,
+    "AccessControlInvalidDefaultAdmin": NOT_ALLOWED,
+    "AccessControlUnauthorizedAccount": NOT_ALLOWED,
+    # The operator's set-up of meters, feeders, tariffs and the treasury.
+    "FeederExists": OPERATOR_SETUP,
+    "MeterExists": OPERATOR_SETUP,
+    "UnknownFeeder": OPERATOR_SETUP,
+    "UnknownTariff": OPERATOR_SETUP,
+    "InvalidBand": OPERATOR_SETUP,
+    "TooManyBands": OPERATOR_SETUP,
+    "InvalidConfig": OPERATOR_SETUP,
+    "InvalidFriendlyWindow": OPERATOR_SETUP,
+    "FriendlyWindowChangeTooSoon": OPERATOR_SETUP,
+    "LossAlreadyChecked": OPERATOR_SETUP,
+    "LossToleranceOutOfRange": OPERATOR_SETUP,
+    "MaxPowerOutOfRange": OPERATOR_SETUP,
+    "PeriodNotOver": OPERATOR_SETUP,
+    "WithdrawalExceedsBalance": OPERATOR_SETUP,
+    "ZeroAddress": OPERATOR_SETUP,
+    "ZeroId": OPERATOR_SETUP,
+    "InvalidShortString": OPERATOR_SETUP,
+    "StringTooLong": OPERATOR_SETUP,
+}
+
+
+def contract_error(err: RevertedError) -> HomeAssistantError:
+    """The translated error for a revert (raise it `from err`)."""
+    if (key := CONTRACT_ERRORS.get(err.name)) is not None:
+        return HomeAssistantError(translation_domain=DOMAIN, translation_key=key)
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key=UNKNOWN,
+        translation_placeholders={"error": err.name},
+    )
