@@ -15,6 +15,8 @@ from PIL import Image
 import pytest
 import yaml
 
+from custom_components.grid_ledger.policy import Reason
+
 REPO = Path(__file__).resolve().parent.parent
 COMPONENT = REPO / "custom_components" / "grid_ledger"
 BRAND = COMPONENT / "brand"
@@ -173,6 +175,14 @@ def test_translation_categories_are_ones_hassfest_accepts() -> None:
         source = (COMPONENT / module).read_text()
         used |= set(re.findall(r'text\(\s*"(\w+)"', source))
         used |= set(re.findall(r"\{common\}\.(\w+)", source))
+    # A trip's notification: a title and a message per reason a relay is switched off for.
+    assert "common.tripped_{reason}" in (COMPONENT / "enforcement.py").read_text()
+    trips = (
+        Reason.PERMIT_EXPIRED,
+        Reason.SWITCHED_ON_WHILE_EXPIRED,
+        Reason.STATE_UNKNOWN_FAIL_CLOSED,
+    )
+    used |= {f"tripped_{reason}_{part}" for reason in trips for part in ("title", "message")}
     assert used == set(common)
 
 
