@@ -13,7 +13,7 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
-import {IGridLedgerTypes} from "./interfaces/IGridLedger.sol";
+import {IGridLedgerParameters} from "./interfaces/IGridLedger.sol";
 import {LocalTime} from "./libraries/LocalTime.sol";
 import {MeterState} from "./libraries/MeterState.sol";
 
@@ -22,7 +22,7 @@ import {MeterState} from "./libraries/MeterState.sol";
 /// @dev Both contracts inherit exactly this and add no storage, so the extension can run on the ledger's storage
 /// through `delegatecall`. See `MeterState` for the meter slot layout.
 abstract contract GridLedgerBase is
-    IGridLedgerTypes,
+    IGridLedgerParameters,
     AccessControlDefaultAdminRules,
     EIP712,
     Pausable,
@@ -160,7 +160,7 @@ abstract contract GridLedgerBase is
     }
 
     /// @inheritdoc Pausable
-    function paused() public view override returns (bool) {
+    function paused() public view override(Pausable, IGridLedgerParameters) returns (bool) {
         return _schedule.paused;
     }
 

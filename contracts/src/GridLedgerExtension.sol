@@ -5,6 +5,7 @@ import {Proxy} from "@openzeppelin/contracts/proxy/Proxy.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 import {GridLedgerBase} from "./GridLedgerBase.sol";
+import {IGridLedgerAccounts} from "./interfaces/IGridLedger.sol";
 import {GridLedgerFeedersAndViews} from "./GridLedgerFeedersAndViews.sol";
 import {LocalTime} from "./libraries/LocalTime.sol";
 import {MeterState} from "./libraries/MeterState.sol";
@@ -12,7 +13,7 @@ import {MeterState} from "./libraries/MeterState.sol";
 /// @title GridLedgerExtension
 /// @notice Operator functions and views of `GridLedger`, executed by `GridLedger` through `delegatecall` on its own
 /// storage. Calling this contract directly only touches its own, unused storage.
-contract GridLedgerExtension is GridLedgerBase, Proxy {
+contract GridLedgerExtension is IGridLedgerAccounts, GridLedgerBase, Proxy {
     using MeterState for uint256[5];
 
     /// @notice The contract that serves feeders, the schedule and the views, run by this one's fallback on the ledger's
