@@ -594,11 +594,12 @@ abstract contract GridLedgerBase is
     }
 
     /// @dev Pausing holds every permit running at the pause. A new hold starts at the pause only once every permit
-    /// the previous hold extended has ended (its end, moved out of the friendly window, has passed); otherwise the
-    /// holds merge and keep the earliest start.
+    /// the previous hold extended has ended (its end, moved out of the friendly window, has passed, and so has the
+    /// grace a friendly-window change may have added to it); otherwise the holds merge and keep the earliest start.
     function _pause() internal override whenNotPaused {
         Schedule storage sc = _schedule;
         uint256 heldUntil = sc.holdUntil == 0 ? 0 : LocalTime.defer(sc.holdUntil, _window(sc));
+        heldUntil = Math.max(heldUntil, uint256(sc.windowChangedAt) + grace);
         if (block.timestamp >= heldUntil) sc.holdFrom = uint32(block.timestamp);
         sc.paused = true;
         emit Paused(_msgSender());
