@@ -233,6 +233,7 @@ interface IGridLedgerTypes {
     error RetiredMeter(uint32 meterId);
     /// @notice Only a retired meter's payer may take its credit back, once.
     error NotRetired(uint32 meterId);
+    /// @notice The call needs the meter's payer: taking credit back, or moving a meter that holds credit.
     error NotPayer(uint32 meterId, address caller);
     error NoCredit(uint32 meterId);
     /// @notice `applyBatchedReading` is the ledger's own step of `submitReadings`.
@@ -327,7 +328,9 @@ interface IGridLedger is IGridLedgerTypes {
     /// @notice Rotates a meter's attestation signer. Meter registrar only.
     function setMeterSigner(uint32 meterId, address signer) external;
 
-    /// @notice Changes a meter's payer account. Meter registrar only.
+    /// @notice Changes a meter's payer account: the current payer, or the meter registrar while the meter holds no
+    /// credit (its stored balance is not positive), so that no one but the payer who paid it can redirect credit.
+    /// Reverts `RetiredMeter` once the meter is retired: its credit is claimable by the payer at retirement only.
     function setMeterPayer(uint32 meterId, address payer) external;
 
     /// @notice Moves a meter to another tariff from its next billing period on. Tariff setter only.
