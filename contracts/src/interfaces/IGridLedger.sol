@@ -341,7 +341,8 @@ interface IGridLedger is IGridLedgerTypes {
     function setTariff(uint32 tariffId, Tariff calldata t) external;
 
     /// @notice Sets the operator's friendly schedule, at most once per `grace`; a permit the change would end sooner
-    /// still runs until a grace after the change (or its old end, if earlier). Protection officer only.
+    /// still runs until a grace after the change (or its old end, if earlier). Reverts `EnforcedPause` while paused, and
+    /// `FriendlyWindowChangeTooSoon` until the permits a pause held have ended. Protection officer only.
     function setFriendlyWindow(FriendlyWindow calldata w) external;
 
     /// @notice Marks a household protected (its permit never ends) or not. Protection officer only.
