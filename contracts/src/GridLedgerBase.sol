@@ -539,10 +539,18 @@ abstract contract GridLedgerBase is
     }
 
     /// @dev Token deployments: pulls `amount` from the caller (after the state change: checks-effects-interactions).
+    /// The ledger credits `amount`, so exactly `amount` must arrive: a token that takes a fee on transfer (or
+    /// rebases during it) would leave the ledger owing households more than it holds, and is refused.
     function _pullToken(uint256 amount) internal {
         if (paymentToken == address(0)) return;
         if (msg.value != 0) revert WrongCurrency(paymentToken);
-        IERC20(paymentToken).safeTransferFrom(msg.sender, address(this), amount);
+        IERC20 token = IERC20(paymentToken);
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        uint256 held = token.balanceOf(address(this));
+        if (held != before + amount) {
+            revert PaymentTokenShortfall(paymentToken, amount, held > before ? held - before : 0);
+        }
     }
 
     /// @dev A failing permit is ignored (it may have been front-run); the transfer then needs the allowance anyway.

@@ -221,6 +221,9 @@ interface IGridLedgerTypes {
     error ZeroAmount();
     /// @notice Native coin sent to a token deployment, or a token call on a native deployment.
     error WrongCurrency(address paymentToken);
+    /// @notice A token payment credited `amount` but the ledger received a different amount (a fee-on-transfer or
+    /// rebasing token, which the ledger does not support).
+    error PaymentTokenShortfall(address paymentToken, uint256 amount, uint256 received);
     error PeriodNotOver(uint32 feederId, uint32 period);
     error LossAlreadyChecked(uint32 feederId, uint32 period);
     /// @notice The operator asked for more than its own funds: `available` is the ledger's balance minus what it owes
