@@ -532,10 +532,18 @@ abstract contract GridLedgerBase is
     }
 
     /// @dev Token deployments: pulls `amount` from the caller (after the state change: checks-effects-interactions).
+    /// The ledger credits `amount`, so exactly `amount` must arrive: a token that takes a fee on transfer (or
+    /// rebases during it) would leave the ledger owing households more than it holds, and is refused.
     function _pullToken(uint256 amount) internal {
         if (paymentToken == address(0)) return;
         if (msg.value != 0) revert WrongCurrency(paymentToken);
-        IERC20(paymentToken).safeTransferFrom(msg.sender, address(this), amount);
+        IERC20 token = IERC20(paymentToken);
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        uint256 held = token.balanceOf(address(this));
+        if (held != before + amount) {
+            revert PaymentTokenShortfall(paymentToken, amount, held > before ? held - before : 0);
+        }
     }
 
     /// @dev A failing permit is ignored (it may have been front-run); the transfer then needs the allowance anyway.
@@ -577,29 +585,41 @@ abstract contract GridLedgerBase is
         else if (!prepaid) raw = _periodStart(openPeriod + 1) + paymentWindow + grace;
         if (overdueAt != type(uint256).max) raw = Math.min(raw, overdueAt + grace);
         if (raw == type(uint256).max) return PERMIT_FOREVER;
-        if (raw >= sc.holdFrom) {
+        uint256 end = _deferred(raw, sc);
+        // The pause holds what was still running at it: the deferred end decides, not the raw expiry (a household
+        // in its friendly deferral cannot pay while paused either). The window cannot change until the hold ends.
+        if (end >= sc.holdFrom) {
             if (sc.paused) return PERMIT_FOREVER;
-            if (raw < sc.holdUntil) raw = sc.holdUntil;
+            if (raw < sc.holdUntil) end = Math.max(end, _deferred(sc.holdUntil, sc));
         }
-        uint256 end = LocalTime.defer(raw, _window(sc));
+        return uint64(end);
+    }
+
+    /// @dev When every permit the last pause held has ended (0: never paused).
+    function _holdEnd(Schedule memory sc) internal view returns (uint256) {
+        return sc.holdUntil == 0 ? 0 : _deferred(sc.holdUntil, sc);
+    }
+
+    /// @dev `raw` moved out of the friendly window; a window change ends no running permit sooner than a grace
+    /// after it.
+    function _deferred(uint256 raw, Schedule memory sc) internal view returns (uint256 end) {
+        end = LocalTime.defer(raw, _window(sc));
         uint256 changedAt = sc.windowChangedAt;
         if (end < changedAt + grace) {
-            // A window change ends no running permit sooner than a grace after it.
             uint256 before = LocalTime.defer(
                 raw, FriendlyWindow(sc.prevUtcOffsetSeconds, sc.prevStartMinute, sc.prevEndMinute, sc.prevFriendlyDays)
             );
             if (before > changedAt) end = Math.max(end, Math.min(before, changedAt + grace));
         }
-        return uint64(end);
     }
 
     /// @dev Pausing holds every permit running at the pause. A new hold starts at the pause only once every permit
-    /// the previous hold extended has ended (its end, moved out of the friendly window, has passed, and so has the
-    /// grace a friendly-window change may have added to it); otherwise the holds merge and keep the earliest start.
+    /// the previous hold extended has ended (its end, moved out of the friendly window and kept a grace beyond a
+    /// window change, has passed, and so has the grace after the last window change); otherwise the holds merge and
+    /// keep the earliest start.
     function _pause() internal override whenNotPaused {
         Schedule storage sc = _schedule;
-        uint256 heldUntil = sc.holdUntil == 0 ? 0 : LocalTime.defer(sc.holdUntil, _window(sc));
-        heldUntil = Math.max(heldUntil, uint256(sc.windowChangedAt) + grace);
+        uint256 heldUntil = Math.max(_holdEnd(sc), uint256(sc.windowChangedAt) + grace);
         if (block.timestamp >= heldUntil) sc.holdFrom = uint32(block.timestamp);
         sc.paused = true;
         emit Paused(_msgSender());

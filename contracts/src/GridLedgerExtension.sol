@@ -140,9 +140,17 @@ contract GridLedgerExtension is IGridLedgerAccounts, GridLedgerBase, Proxy {
     }
 
     /// @notice See `IGridLedger.setMeterPayer`.
-    function setMeterPayer(uint32 meterId, address payer) external onlyRole(METER_REGISTRAR_ROLE) {
+    /// @dev Credit belongs to the payer who paid it: the registrar moves only a meter that holds none, the current
+    /// payer may always hand it on, and a retired meter's payer (who alone may take its credit back) is final.
+    function setMeterPayer(uint32 meterId, address payer) external {
         if (payer == address(0)) revert ZeroAddress();
         uint256[5] storage s = _meterSlots(meterId);
+        MeterState.Meter memory m = s.load();
+        if (m.retired) revert RetiredMeter(meterId);
+        if (msg.sender != m.payer) {
+            _checkRole(METER_REGISTRAR_ROLE);
+            if (m.balance > 0) revert NotPayer(meterId, msg.sender);
+        }
         s[3] = s[3].withPayer(payer);
         emit MeterPayerChanged(meterId, payer);
     }

@@ -125,6 +125,11 @@ contract GridLedgerFeedersAndViews is IGridLedgerFeedersAndViews, GridLedgerBase
                 || w.utcOffsetSeconds > LocalTime.MAX_OFFSET || w.utcOffsetSeconds < -LocalTime.MAX_OFFSET
         ) revert InvalidFriendlyWindow();
         Schedule storage sc = _schedule;
+        // A pause holds the permits running at it by the window then in force: the window waits for the resume,
+        // and then until the permits the pause held have ended.
+        if (sc.paused) revert EnforcedPause();
+        uint256 heldUntil = _holdEnd(sc);
+        if (block.timestamp < heldUntil) revert FriendlyWindowChangeTooSoon(heldUntil);
         // One change per grace: a permit a change would end sooner keeps a grace from that change (see `_permit`).
         uint256 allowedFrom = uint256(sc.windowChangedAt) + grace;
         if (sc.windowChangedAt != 0 && block.timestamp < allowedFrom) revert FriendlyWindowChangeTooSoon(allowedFrom);

@@ -221,6 +221,9 @@ interface IGridLedgerTypes {
     error ZeroAmount();
     /// @notice Native coin sent to a token deployment, or a token call on a native deployment.
     error WrongCurrency(address paymentToken);
+    /// @notice A token payment credited `amount` but the ledger received a different amount (a fee-on-transfer or
+    /// rebasing token, which the ledger does not support).
+    error PaymentTokenShortfall(address paymentToken, uint256 amount, uint256 received);
     error PeriodNotOver(uint32 feederId, uint32 period);
     error LossAlreadyChecked(uint32 feederId, uint32 period);
     /// @notice The operator asked for more than its own funds: `available` is the ledger's balance minus what it owes
@@ -233,6 +236,7 @@ interface IGridLedgerTypes {
     error RetiredMeter(uint32 meterId);
     /// @notice Only a retired meter's payer may take its credit back, once.
     error NotRetired(uint32 meterId);
+    /// @notice The call needs the meter's payer: taking credit back, or moving a meter that holds credit.
     error NotPayer(uint32 meterId, address caller);
     error NoCredit(uint32 meterId);
     /// @notice `applyBatchedReading` is the ledger's own step of `submitReadings`.
@@ -340,7 +344,9 @@ interface IGridLedgerAccounts is IGridLedgerTypes {
     /// @notice Rotates a meter's attestation signer. Meter registrar only.
     function setMeterSigner(uint32 meterId, address signer) external;
 
-    /// @notice Changes a meter's payer account. Meter registrar only.
+    /// @notice Changes a meter's payer account: the current payer, or the meter registrar while the meter holds no
+    /// credit (its stored balance is not positive), so that no one but the payer who paid it can redirect credit.
+    /// Reverts `RetiredMeter` once the meter is retired: its credit is claimable by the payer at retirement only.
     function setMeterPayer(uint32 meterId, address payer) external;
 
     /// @notice Moves a meter to another tariff from its next billing period on. Tariff setter only.
@@ -374,7 +380,8 @@ interface IGridLedgerFeedersAndViews is IGridLedgerTypes {
     function updateFeeder(uint32 feederId, address signer, uint16 lossToleranceBps) external;
 
     /// @notice Sets the operator's friendly schedule, at most once per `grace`; a permit the change would end sooner
-    /// still runs until a grace after the change (or its old end, if earlier). Protection officer only.
+    /// still runs until a grace after the change (or its old end, if earlier). Reverts `EnforcedPause` while paused, and
+    /// `FriendlyWindowChangeTooSoon` until the permits a pause held have ended. Protection officer only.
     function setFriendlyWindow(FriendlyWindow calldata w) external;
 
     /// @notice Sets the treasury that receives withdrawals. Admin only.
