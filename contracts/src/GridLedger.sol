@@ -5,6 +5,7 @@ import {Proxy} from "@openzeppelin/contracts/proxy/Proxy.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 import {GridLedgerBase} from "./GridLedgerBase.sol";
+import {IGridLedgerHotPaths} from "./interfaces/IGridLedger.sol";
 import {GridLedgerExtension} from "./GridLedgerExtension.sol";
 import {MeterState} from "./libraries/MeterState.sol";
 
@@ -16,7 +17,7 @@ import {MeterState} from "./libraries/MeterState.sol";
 /// @dev Gas: a flat-tariff postpaid reading reads and writes one meter slot and reads the schedule slot (pause
 /// flag); everything else (billing, feeder sums, prepaid checks) happens lazily when a period closes or a
 /// threshold register is reached.
-contract GridLedger is GridLedgerBase, Proxy {
+contract GridLedger is IGridLedgerHotPaths, GridLedgerBase, Proxy {
     using MeterState for uint256[5];
 
     /// @notice The contract that serves operator functions and views on this contract's storage.

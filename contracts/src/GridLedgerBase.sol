@@ -13,7 +13,7 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
-import {IGridLedgerTypes} from "./interfaces/IGridLedger.sol";
+import {IGridLedgerParameters} from "./interfaces/IGridLedger.sol";
 import {LocalTime} from "./libraries/LocalTime.sol";
 import {MeterState} from "./libraries/MeterState.sol";
 
@@ -22,13 +22,14 @@ import {MeterState} from "./libraries/MeterState.sol";
 /// @dev Both contracts inherit exactly this and add no storage, so the extension can run on the ledger's storage
 /// through `delegatecall`. See `MeterState` for the meter slot layout.
 abstract contract GridLedgerBase is
-    IGridLedgerTypes,
+    IGridLedgerParameters,
     AccessControlDefaultAdminRules,
     EIP712,
     Pausable,
     ReentrancyGuardTransient
 {
     using MeterState for uint256[5];
+    using MeterState for uint256;
     using SafeERC20 for IERC20;
 
     /// @notice Deployment parameters.
@@ -160,7 +161,7 @@ abstract contract GridLedgerBase is
     }
 
     /// @inheritdoc Pausable
-    function paused() public view override returns (bool) {
+    function paused() public view override(Pausable, IGridLedgerParameters) returns (bool) {
         return _schedule.paused;
     }
 
@@ -174,33 +175,30 @@ abstract contract GridLedgerBase is
     {
         uint256[5] storage s = _meters[meterId];
         uint256 w = s[0];
-        address signer = address(uint160(w));
+        address signer = w.signerOf();
         if (signer == address(0)) return (UnknownMeter.selector, recovered, false);
-        if (w & MeterState.FLAG_RETIRED != 0) return (RetiredMeter.selector, recovered, false);
+        if (w.isRetired()) return (RetiredMeter.selector, recovered, false);
         if (wh > MeterState.MAX_WH) return (RegisterOutOfRange.selector, recovered, false);
         uint256 periodEnd = _currentPeriodEnd();
         // Beyond the clock skew, or in a period that has not started: it must not close the open period early.
         if (ts > block.timestamp && (ts > block.timestamp + maxClockSkew || ts >= periodEnd)) {
             return (FutureReading.selector, recovered, false);
         }
-        uint256 lastTs = uint32(w >> 200);
+        uint256 lastTs = w.lastTsOf();
         if (ts <= lastTs) return (StaleReading.selector, recovered, false);
-        uint256 lastWh = uint40(w >> 160);
+        uint256 lastWh = w.lastWhOf();
         if (wh < lastWh) return (RegisterDecreased.selector, recovered, false);
         // wh < 2^40 so the energy times 3600 < 2^52; maxPowerW < 2^20 and the interval < 2^32.
         unchecked {
-            if ((wh - lastWh) * 3600 > ((w >> 232) & MeterState.MAX_POWER_W) * (ts - lastTs)) {
+            if ((wh - lastWh) * 3600 > uint256(w.maxPowerOf()) * (ts - lastTs)) {
                 return (ImplausiblePower.selector, recovered, false);
             }
         }
         (recovered,,) = ECDSA.tryRecover(_readingDigest(meterId, wh, ts), r, vs);
         if (recovered != signer) return (InvalidSignature.selector, recovered, false);
         // ts < periodEnd here, and the block's period started at periodEnd - periodLength.
-        if (
-            lastTs + periodLength >= periodEnd && w & MeterState.FLAG_TOU == 0
-                && (w & MeterState.FLAG_PREPAID == 0 || _creditQuiet(s[1], wh))
-        ) {
-            s[0] = (w & MeterState.READING_KEEP_MASK) | uint256(wh) << 160 | uint256(ts) << 200;
+        if (lastTs + periodLength >= periodEnd && !w.isTimeOfUse() && (!w.isPrepaid() || _creditQuiet(s[1], wh))) {
+            s[0] = w.withRegister(wh, ts);
             return (bytes4(0), recovered, false);
         }
         return (bytes4(0), recovered, true);
@@ -219,8 +217,8 @@ abstract contract GridLedgerBase is
 
     /// @dev A flat prepaid reading below both credit thresholds changes nothing but the register.
     function _creditQuiet(uint256 account, uint256 wh) internal pure returns (bool) {
-        bool lowQuiet = wh < uint40(account >> 160) || (account >> 241) & 1 != 0;
-        bool exhaustQuiet = wh < uint40(account >> 200) || uint32(account >> 96) != 0;
+        bool lowQuiet = wh < account.lowWhOf() || account.lowNotified();
+        bool exhaustQuiet = wh < account.exhaustWhOf() || account.lapseAtOf() != 0;
         return lowQuiet && exhaustQuiet;
     }
 
@@ -255,8 +253,8 @@ abstract contract GridLedgerBase is
 
     function _revertReading(bytes4 err, Reading calldata r, address recovered) internal view {
         uint256 w = _meters[r.meterId][0];
-        uint32 lastTs = uint32(w >> 200);
-        uint64 lastWh = uint40(w >> 160);
+        uint32 lastTs = w.lastTsOf();
+        uint64 lastWh = w.lastWhOf();
         if (err == UnknownMeter.selector) revert UnknownMeter(r.meterId);
         if (err == RetiredMeter.selector) revert RetiredMeter(r.meterId);
         if (err == RegisterOutOfRange.selector) revert RegisterOutOfRange(r.meterId, r.wh);
@@ -264,11 +262,7 @@ abstract contract GridLedgerBase is
         if (err == StaleReading.selector) revert StaleReading(r.meterId, r.timestamp, lastTs);
         if (err == RegisterDecreased.selector) revert RegisterDecreased(r.meterId, r.wh, lastWh);
         if (err == ImplausiblePower.selector) {
-            revert ImplausiblePower(
-                r.meterId,
-                uint256(r.wh - lastWh) * 3600 / (r.timestamp - lastTs),
-                uint32((w >> 232) & MeterState.MAX_POWER_W)
-            );
+            revert ImplausiblePower(r.meterId, uint256(r.wh - lastWh) * 3600 / (r.timestamp - lastTs), w.maxPowerOf());
         }
         revert InvalidSignature(r.meterId, recovered);
     }
@@ -465,10 +459,9 @@ abstract contract GridLedgerBase is
     function _payBill(uint32 meterId, uint256 value, uint256 maxAmount) internal {
         uint256[5] storage s = _meters[meterId];
         uint256 account = s[1];
-        uint32 openPeriod = uint32(account >> 128);
-        if (account & MeterState.ACCOUNT_PREPAID == 0 && openPeriod >= _periodOf(block.timestamp)) {
+        if (!account.isPrepaidAccount() && account.openPeriodOf() >= _periodOf(block.timestamp)) {
             // Postpaid with its period open: only the account slot changes.
-            int256 balance = int96(uint96(account));
+            int256 balance = account.balanceOf();
             if (balance >= 0) revert NothingDue(meterId);
             uint256 due = uint256(-balance);
             uint256 paid = _collectDue(meterId, value, due, maxAmount);
@@ -476,7 +469,7 @@ abstract contract GridLedgerBase is
             if (paid > MAX_AMOUNT + due) revert AmountOutOfRange(paid);
             int256 newBalance = balance + int256(paid);
             if (newBalance != 0) _liability += uint256(newBalance);
-            account = (account & ~((uint256(1) << 128) - 1)) | uint256(uint96(int96(newBalance)));
+            account = account.withBalanceNoLapse(newBalance);
             s[1] = account;
             emit PaymentReceived(meterId, msg.sender, paid, newBalance);
             emit PermitChanged(meterId, _permitFromAccount(account, _schedule));
@@ -539,10 +532,18 @@ abstract contract GridLedgerBase is
     }
 
     /// @dev Token deployments: pulls `amount` from the caller (after the state change: checks-effects-interactions).
+    /// The ledger credits `amount`, so exactly `amount` must arrive: a token that takes a fee on transfer (or
+    /// rebases during it) would leave the ledger owing households more than it holds, and is refused.
     function _pullToken(uint256 amount) internal {
         if (paymentToken == address(0)) return;
         if (msg.value != 0) revert WrongCurrency(paymentToken);
-        IERC20(paymentToken).safeTransferFrom(msg.sender, address(this), amount);
+        IERC20 token = IERC20(paymentToken);
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        uint256 held = token.balanceOf(address(this));
+        if (held != before + amount) {
+            revert PaymentTokenShortfall(paymentToken, amount, held > before ? held - before : 0);
+        }
     }
 
     /// @dev A failing permit is ignored (it may have been front-run); the transfer then needs the allowance anyway.
@@ -556,12 +557,13 @@ abstract contract GridLedgerBase is
     }
 
     function _permitFromAccount(uint256 account, Schedule memory sc) internal view returns (uint64) {
+        uint32 openPeriod = account.openPeriodOf();
         return _permit(
-            (account >> 240) & 1 != 0,
-            account & MeterState.ACCOUNT_PREPAID != 0,
-            uint32(account >> 96),
-            _overdueAt(uint32(account >> 128), MeterState.readLag(account)),
-            uint32(account >> 128),
+            account.isProtected(),
+            account.isPrepaidAccount(),
+            account.lapseAtOf(),
+            _overdueAt(openPeriod, account.readLag()),
+            openPeriod,
             sc
         );
     }
@@ -583,28 +585,41 @@ abstract contract GridLedgerBase is
         else if (!prepaid) raw = _periodStart(openPeriod + 1) + paymentWindow + grace;
         if (overdueAt != type(uint256).max) raw = Math.min(raw, overdueAt + grace);
         if (raw == type(uint256).max) return PERMIT_FOREVER;
-        if (raw >= sc.holdFrom) {
+        uint256 end = _deferred(raw, sc);
+        // The pause holds what was still running at it: the deferred end decides, not the raw expiry (a household
+        // in its friendly deferral cannot pay while paused either). The window cannot change until the hold ends.
+        if (end >= sc.holdFrom) {
             if (sc.paused) return PERMIT_FOREVER;
-            if (raw < sc.holdUntil) raw = sc.holdUntil;
+            if (raw < sc.holdUntil) end = Math.max(end, _deferred(sc.holdUntil, sc));
         }
-        uint256 end = LocalTime.defer(raw, _window(sc));
+        return uint64(end);
+    }
+
+    /// @dev When every permit the last pause held has ended (0: never paused).
+    function _holdEnd(Schedule memory sc) internal view returns (uint256) {
+        return sc.holdUntil == 0 ? 0 : _deferred(sc.holdUntil, sc);
+    }
+
+    /// @dev `raw` moved out of the friendly window; a window change ends no running permit sooner than a grace
+    /// after it.
+    function _deferred(uint256 raw, Schedule memory sc) internal view returns (uint256 end) {
+        end = LocalTime.defer(raw, _window(sc));
         uint256 changedAt = sc.windowChangedAt;
         if (end < changedAt + grace) {
-            // A window change ends no running permit sooner than a grace after it.
             uint256 before = LocalTime.defer(
                 raw, FriendlyWindow(sc.prevUtcOffsetSeconds, sc.prevStartMinute, sc.prevEndMinute, sc.prevFriendlyDays)
             );
             if (before > changedAt) end = Math.max(end, Math.min(before, changedAt + grace));
         }
-        return uint64(end);
     }
 
     /// @dev Pausing holds every permit running at the pause. A new hold starts at the pause only once every permit
-    /// the previous hold extended has ended (its end, moved out of the friendly window, has passed); otherwise the
-    /// holds merge and keep the earliest start.
+    /// the previous hold extended has ended (its end, moved out of the friendly window and kept a grace beyond a
+    /// window change, has passed, and so has the grace after the last window change); otherwise the holds merge and
+    /// keep the earliest start.
     function _pause() internal override whenNotPaused {
         Schedule storage sc = _schedule;
-        uint256 heldUntil = sc.holdUntil == 0 ? 0 : LocalTime.defer(sc.holdUntil, _window(sc));
+        uint256 heldUntil = Math.max(_holdEnd(sc), uint256(sc.windowChangedAt) + grace);
         if (block.timestamp >= heldUntil) sc.holdFrom = uint32(block.timestamp);
         sc.paused = true;
         emit Paused(_msgSender());
@@ -620,7 +635,7 @@ abstract contract GridLedgerBase is
 
     function _meterSlots(uint32 meterId) internal view returns (uint256[5] storage s) {
         s = _meters[meterId];
-        if (address(uint160(s[0])) == address(0)) revert UnknownMeter(meterId);
+        if (s[0].signerOf() == address(0)) revert UnknownMeter(meterId);
     }
 
     function _meterLoaded(uint256[5] storage s, uint32 meterId) internal view returns (MeterState.Meter memory m) {

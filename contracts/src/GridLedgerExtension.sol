@@ -5,6 +5,7 @@ import {Proxy} from "@openzeppelin/contracts/proxy/Proxy.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 import {GridLedgerBase} from "./GridLedgerBase.sol";
+import {IGridLedgerAccounts} from "./interfaces/IGridLedger.sol";
 import {GridLedgerFeedersAndViews} from "./GridLedgerFeedersAndViews.sol";
 import {LocalTime} from "./libraries/LocalTime.sol";
 import {MeterState} from "./libraries/MeterState.sol";
@@ -12,8 +13,9 @@ import {MeterState} from "./libraries/MeterState.sol";
 /// @title GridLedgerExtension
 /// @notice Operator functions and views of `GridLedger`, executed by `GridLedger` through `delegatecall` on its own
 /// storage. Calling this contract directly only touches its own, unused storage.
-contract GridLedgerExtension is GridLedgerBase, Proxy {
+contract GridLedgerExtension is IGridLedgerAccounts, GridLedgerBase, Proxy {
     using MeterState for uint256[5];
+    using MeterState for uint256;
 
     /// @notice The contract that serves feeders, the schedule and the views, run by this one's fallback on the ledger's
     /// storage.
@@ -74,7 +76,7 @@ contract GridLedgerExtension is GridLedgerBase, Proxy {
     function registerMeter(uint32 meterId, MeterParams calldata p) external onlyRole(METER_REGISTRAR_ROLE) {
         if (meterId == 0) revert ZeroId();
         uint256[5] storage s = _meters[meterId];
-        if (address(uint160(s[0])) != address(0)) revert MeterExists(meterId);
+        if (s[0].signerOf() != address(0)) revert MeterExists(meterId);
         if (p.signer == address(0) || p.payer == address(0)) revert ZeroAddress();
         if (_feeders[p.feederId].signer == address(0)) revert UnknownFeeder(p.feederId);
         if (p.maxPowerW == 0 || p.maxPowerW > MeterState.MAX_POWER_W) revert MaxPowerOutOfRange(p.maxPowerW);
@@ -133,15 +135,23 @@ contract GridLedgerExtension is GridLedgerBase, Proxy {
     function setMeterSigner(uint32 meterId, address signer) external onlyRole(METER_REGISTRAR_ROLE) {
         if (signer == address(0)) revert ZeroAddress();
         uint256[5] storage s = _meterSlots(meterId);
-        s[0] = (s[0] & ~uint256(type(uint160).max)) | uint160(signer);
+        s[0] = s[0].withSigner(signer);
         emit MeterSignerChanged(meterId, signer);
     }
 
     /// @notice See `IGridLedger.setMeterPayer`.
-    function setMeterPayer(uint32 meterId, address payer) external onlyRole(METER_REGISTRAR_ROLE) {
+    /// @dev Credit belongs to the payer who paid it: the registrar moves only a meter that holds none, the current
+    /// payer may always hand it on, and a retired meter's payer (who alone may take its credit back) is final.
+    function setMeterPayer(uint32 meterId, address payer) external {
         if (payer == address(0)) revert ZeroAddress();
         uint256[5] storage s = _meterSlots(meterId);
-        s[3] = (s[3] & ~uint256(type(uint160).max)) | uint160(payer);
+        MeterState.Meter memory m = s.load();
+        if (m.retired) revert RetiredMeter(meterId);
+        if (msg.sender != m.payer) {
+            _checkRole(METER_REGISTRAR_ROLE);
+            if (m.balance > 0) revert NotPayer(meterId, msg.sender);
+        }
+        s[3] = s[3].withPayer(payer);
         emit MeterPayerChanged(meterId, payer);
     }
 

@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 import {GridLedgerBase} from "./GridLedgerBase.sol";
+import {IGridLedgerFeedersAndViews} from "./interfaces/IGridLedger.sol";
 import {LocalTime} from "./libraries/LocalTime.sol";
 import {MeterState} from "./libraries/MeterState.sol";
 
@@ -12,7 +13,7 @@ import {MeterState} from "./libraries/MeterState.sol";
 /// treasury) and the views of `GridLedger`, executed through `GridLedgerExtension`'s fallback by `delegatecall` on the
 /// ledger's storage (the ledger and its extension would otherwise exceed the 24 KiB code size limit). Deployed by the
 /// extension's constructor with the same parameters.
-contract GridLedgerFeedersAndViews is GridLedgerBase {
+contract GridLedgerFeedersAndViews is IGridLedgerFeedersAndViews, GridLedgerBase {
     using MeterState for uint256[5];
 
     /// @param c The deployment parameters of the ledger.
@@ -124,6 +125,11 @@ contract GridLedgerFeedersAndViews is GridLedgerBase {
                 || w.utcOffsetSeconds > LocalTime.MAX_OFFSET || w.utcOffsetSeconds < -LocalTime.MAX_OFFSET
         ) revert InvalidFriendlyWindow();
         Schedule storage sc = _schedule;
+        // A pause holds the permits running at it by the window then in force: the window waits for the resume,
+        // and then until the permits the pause held have ended.
+        if (sc.paused) revert EnforcedPause();
+        uint256 heldUntil = _holdEnd(sc);
+        if (block.timestamp < heldUntil) revert FriendlyWindowChangeTooSoon(heldUntil);
         // One change per grace: a permit a change would end sooner keeps a grace from that change (see `_permit`).
         uint256 allowedFrom = uint256(sc.windowChangedAt) + grace;
         if (sc.windowChangedAt != 0 && block.timestamp < allowedFrom) revert FriendlyWindowChangeTooSoon(allowedFrom);

@@ -43,6 +43,7 @@ CONTRACT_ERRORS: Final[dict[str, str]] = {
     "SafeCastOverflowedUintDowncast": AMOUNT_TOO_LARGE,
     "SafeERC20FailedOperation": TRANSFER_FAILED,
     "NativeTransferFailed": TRANSFER_FAILED,
+    "PaymentTokenShortfall": "contract_token_shortfall",
     "ReentrancyGuardReentrantCall": "contract_reentrant_call",
     # The operator's switch.
     "EnforcedPause": "contract_paused",

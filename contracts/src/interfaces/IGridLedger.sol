@@ -221,6 +221,9 @@ interface IGridLedgerTypes {
     error ZeroAmount();
     /// @notice Native coin sent to a token deployment, or a token call on a native deployment.
     error WrongCurrency(address paymentToken);
+    /// @notice A token payment credited `amount` but the ledger received a different amount (a fee-on-transfer or
+    /// rebasing token, which the ledger does not support).
+    error PaymentTokenShortfall(address paymentToken, uint256 amount, uint256 received);
     error PeriodNotOver(uint32 feederId, uint32 period);
     error LossAlreadyChecked(uint32 feederId, uint32 period);
     /// @notice The operator asked for more than its own funds: `available` is the ledger's balance minus what it owes
@@ -233,6 +236,7 @@ interface IGridLedgerTypes {
     error RetiredMeter(uint32 meterId);
     /// @notice Only a retired meter's payer may take its credit back, once.
     error NotRetired(uint32 meterId);
+    /// @notice The call needs the meter's payer: taking credit back, or moving a meter that holds credit.
     error NotPayer(uint32 meterId, address caller);
     error NoCredit(uint32 meterId);
     /// @notice `applyBatchedReading` is the ledger's own step of `submitReadings`.
@@ -241,123 +245,9 @@ interface IGridLedgerTypes {
     error ReadingFailed();
 }
 
-/// @title Grid Ledger
-/// @notice Signed meter readings, tariffs, bills, payments and supply permits of one electricity operator.
-/// @dev Conventions used throughout:
-/// - Energy is integer watt-hours (Wh); registers are cumulative and never decrease.
-/// - Prices are token base units (or wei) per kWh. A period's charge is
-///   `sum over price bands of floor(energyWh * pricePerKWh / 1000)`: rounding is down, in the household's favour,
-///   by less than one base unit per band and period.
-/// - Time is unix seconds. Billing periods have a fixed length and are numbered from 1:
-///   `periodOf(t) = (t - genesis()) / periodLength() + 1`; period `p` runs `[periodStart(p), periodStart(p + 1))`.
-///   Energy is attributed to the meter's open billing period when its reading is accepted; the open period is
-///   closed (and billed) lazily by the first interaction after it ended. Views report the state as if that
-///   interaction happened now.
-/// - `permitUntil(meterId)` is the only answer to "may this household draw power": supply is permitted while
-///   `block.timestamp < permitUntil(meterId)`. `PERMIT_FOREVER` means no expiry is scheduled.
-interface IGridLedger is IGridLedgerTypes {
-    // ---------------------------------------------------------------- readings
-
-    /// @notice Submits one signed meter reading. Anyone may relay it.
-    /// @param r The reading.
-    /// @param sig The signer's signature over the EIP-712 digest: 65 bytes (r, s, v) or 64 bytes (ERC-2098).
-    function submitReading(Reading calldata r, bytes calldata sig) external;
-
-    /// @notice Submits many signed readings; a bad one is skipped with `ReadingRejected`, not reverted.
-    /// @return accepted How many readings were accepted.
-    function submitReadings(SignedReading[] calldata readings) external returns (uint256 accepted);
-
-    /// @notice The ledger's own step of `submitReadings` for a reading that needs more than its register stored (a
-    /// period roll-over, a time-of-use band, a prepaid credit check), run as a call so that whatever makes it revert
-    /// skips that reading only. Reverts with `OnlyLedger` for any other caller.
-    function applyBatchedReading(uint32 meterId, uint64 wh, uint32 timestamp) external;
-
-    /// @notice Submits one signed feeder reading; its energy counts in the feeder's period of `r.timestamp`. Checked
-    /// like a meter reading: signer, strictly later timestamp, no period not yet started, clock skew, non-decreasing
-    /// register below 2^40 Wh, power within the feeder's rating.
-    function submitFeederReading(FeederReading calldata r, bytes calldata sig) external;
-
-    /// @notice Closes a meter's ended billing period now (anyone may call; every other entry point does it too).
-    function settle(uint32 meterId) external;
-
-    /// @notice Compares a feeder's energy in an ended period (at least one full period ago) with its children's
-    /// and emits `LossChecked`, plus `LossDetected` when the loss exceeds the tolerance.
-    function checkLoss(uint32 feederId, uint32 period) external;
-
-    // ---------------------------------------------------------------- payments
-
-    /// @notice Pays a meter's outstanding amount. Native deployments: send at least the amount due as value
-    /// (any excess is credited). Token deployments: send no value; the amount due is pulled from the caller.
-    function payBill(uint32 meterId) external payable;
-
-    /// @notice Pays a meter's outstanding amount in the payment token with an ERC-2612 permit of the caller.
-    /// @param amount The permitted allowance; must cover the amount due. Only the amount due is taken.
-    function payBillWithPermit(uint32 meterId, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external;
-
-    /// @notice Adds credit to a meter (prepaid credit, or advance payment for postpaid bills).
-    /// @param amount Native deployments: must equal `msg.value`. Token deployments: pulled from the caller.
-    function topUp(uint32 meterId, uint256 amount) external payable;
-
-    /// @notice `topUp` in the payment token with an ERC-2612 permit of the caller for exactly `amount`.
-    function topUpWithPermit(uint32 meterId, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external;
-
-    /// @notice Sends `amount` of the operator's funds to the treasury (admin only): never what the ledger owes
-    /// households (`liability()`).
-    function withdraw(uint256 amount) external;
-
-    /// @notice Sends a retired meter's unused credit to its payer. Payer only.
-    function withdrawCredit(uint32 meterId) external;
-
-    // ---------------------------------------------------------------- operator
-
-    /// @notice Registers a feeder under `parentId` (0: root), rated `maxPowerW`. Meter registrar only.
-    function registerFeeder(uint32 feederId, address signer, uint32 parentId, uint16 lossToleranceBps, uint32 maxPowerW)
-        external;
-
-    /// @notice Changes a feeder's signer and loss tolerance. Meter registrar only.
-    function updateFeeder(uint32 feederId, address signer, uint16 lossToleranceBps) external;
-
-    /// @notice Registers a meter; its register starts at `p.initialWh` now. Meter registrar only.
-    function registerMeter(uint32 meterId, MeterParams calldata p) external;
-
-    /// @notice Retires a meter: issues its final bill now (the open period's energy so far), then refuses its
-    /// readings and top-ups; its payer may take unused credit back with `withdrawCredit`. Meter registrar only.
-    function retireMeter(uint32 meterId) external;
-
-    /// @notice Rotates a meter's attestation signer. Meter registrar only.
-    function setMeterSigner(uint32 meterId, address signer) external;
-
-    /// @notice Changes a meter's payer account. Meter registrar only.
-    function setMeterPayer(uint32 meterId, address payer) external;
-
-    /// @notice Moves a meter to another tariff from its next billing period on. Tariff setter only.
-    function setMeterTariff(uint32 meterId, uint32 tariffId) external;
-
-    /// @notice Sets a tariff: a new id applies from now, a change of an existing one from the next period on.
-    /// Tariff setter only. At most `MAX_BANDS` bands, minutes below 1440.
-    function setTariff(uint32 tariffId, Tariff calldata t) external;
-
-    /// @notice Sets the operator's friendly schedule, at most once per `grace`; a permit the change would end sooner
-    /// still runs until a grace after the change (or its old end, if earlier). Protection officer only.
-    function setFriendlyWindow(FriendlyWindow calldata w) external;
-
-    /// @notice Marks a household protected (its permit never ends) or not. Protection officer only.
-    function setProtected(uint32 meterId, bool isProtected) external;
-
-    /// @notice Sets the treasury that receives withdrawals. Admin only.
-    function setTreasury(address treasury) external;
-
-    /// @notice Stops readings and payments. Permits are held: none ends before `resume` + grace. Pauser only.
-    function pause() external;
-
-    /// @notice Resumes readings and payments. Pauser only.
-    function unpause() external;
-
-    // ---------------------------------------------------------------- views
-
-    /// @notice The contract's interface version, checked by clients ("major.minor.patch").
-    function VERSION() external view returns (string memory);
-
+/// @title Grid Ledger deployment parameters and constants
+/// @notice Served by every Grid Ledger contract (`GridLedgerBase`).
+interface IGridLedgerParameters is IGridLedgerTypes {
     /// @notice The EIP-712 type hash of `Reading`.
     function READING_TYPEHASH() external view returns (bytes32);
 
@@ -369,15 +259,6 @@ interface IGridLedger is IGridLedgerTypes {
 
     /// @notice The most bands a tariff may have.
     function MAX_BANDS() external view returns (uint256);
-
-    /// @notice The EIP-712 domain separator (name "GridLedger", version "1", this chain, this contract).
-    function DOMAIN_SEPARATOR() external view returns (bytes32);
-
-    /// @notice The EIP-712 digest a meter signer signs for `r`.
-    function readingDigest(Reading calldata r) external view returns (bytes32);
-
-    /// @notice The EIP-712 digest a feeder signer signs for `r`.
-    function feederReadingDigest(FeederReading calldata r) external view returns (bytes32);
 
     /// @notice The payment token; address(0) means the chain's native coin.
     function paymentToken() external view returns (address);
@@ -402,6 +283,127 @@ interface IGridLedger is IGridLedgerTypes {
 
     /// @notice Full periods without a reading after which a meter is overdue (0: never).
     function readingTimeoutPeriods() external view returns (uint32);
+
+    /// @notice Whether readings and payments are stopped (see `pause`).
+    function paused() external view returns (bool);
+}
+
+/// @title Grid Ledger hot paths
+/// @notice Readings and bill payments, served by `GridLedger` itself.
+interface IGridLedgerHotPaths is IGridLedgerTypes {
+    /// @notice Submits one signed meter reading. Anyone may relay it.
+    /// @param r The reading.
+    /// @param sig The signer's signature over the EIP-712 digest: 65 bytes (r, s, v) or 64 bytes (ERC-2098).
+    function submitReading(Reading calldata r, bytes calldata sig) external;
+
+    /// @notice Submits many signed readings; a bad one is skipped with `ReadingRejected`, not reverted.
+    /// @return accepted How many readings were accepted.
+    function submitReadings(SignedReading[] calldata readings) external returns (uint256 accepted);
+
+    /// @notice The ledger's own step of `submitReadings` for a reading that needs more than its register stored (a
+    /// period roll-over, a time-of-use band, a prepaid credit check), run as a call so that whatever makes it revert
+    /// skips that reading only. Reverts with `OnlyLedger` for any other caller.
+    function applyBatchedReading(uint32 meterId, uint64 wh, uint32 timestamp) external;
+
+    /// @notice Pays a meter's outstanding amount. Native deployments: send at least the amount due as value
+    /// (any excess is credited). Token deployments: send no value; the amount due is pulled from the caller.
+    function payBill(uint32 meterId) external payable;
+
+    /// @notice Pays a meter's outstanding amount in the payment token with an ERC-2612 permit of the caller.
+    /// @param amount The permitted allowance; must cover the amount due. Only the amount due is taken.
+    function payBillWithPermit(uint32 meterId, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external;
+}
+
+/// @title Grid Ledger meters, tariffs and accounts
+/// @notice Served by `GridLedgerExtension` on the ledger's storage.
+interface IGridLedgerAccounts is IGridLedgerTypes {
+    /// @notice Closes a meter's ended billing period now (anyone may call; every other entry point does it too).
+    function settle(uint32 meterId) external;
+
+    /// @notice Adds credit to a meter (prepaid credit, or advance payment for postpaid bills).
+    /// @param amount Native deployments: must equal `msg.value`. Token deployments: pulled from the caller.
+    function topUp(uint32 meterId, uint256 amount) external payable;
+
+    /// @notice `topUp` in the payment token with an ERC-2612 permit of the caller for exactly `amount`.
+    function topUpWithPermit(uint32 meterId, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external;
+
+    /// @notice Sends `amount` of the operator's funds to the treasury (admin only): never what the ledger owes
+    /// households (`liability()`).
+    function withdraw(uint256 amount) external;
+
+    /// @notice Sends a retired meter's unused credit to its payer. Payer only.
+    function withdrawCredit(uint32 meterId) external;
+
+    /// @notice Registers a meter; its register starts at `p.initialWh` now. Meter registrar only.
+    function registerMeter(uint32 meterId, MeterParams calldata p) external;
+
+    /// @notice Retires a meter: issues its final bill now (the open period's energy so far), then refuses its
+    /// readings and top-ups; its payer may take unused credit back with `withdrawCredit`. Meter registrar only.
+    function retireMeter(uint32 meterId) external;
+
+    /// @notice Rotates a meter's attestation signer. Meter registrar only.
+    function setMeterSigner(uint32 meterId, address signer) external;
+
+    /// @notice Changes a meter's payer account: the current payer, or the meter registrar while the meter holds no
+    /// credit (its stored balance is not positive), so that no one but the payer who paid it can redirect credit.
+    /// Reverts `RetiredMeter` once the meter is retired: its credit is claimable by the payer at retirement only.
+    function setMeterPayer(uint32 meterId, address payer) external;
+
+    /// @notice Moves a meter to another tariff from its next billing period on. Tariff setter only.
+    function setMeterTariff(uint32 meterId, uint32 tariffId) external;
+
+    /// @notice Sets a tariff: a new id applies from now, a change of an existing one from the next period on.
+    /// Tariff setter only. At most `MAX_BANDS` bands, minutes below 1440.
+    function setTariff(uint32 tariffId, Tariff calldata t) external;
+
+    /// @notice Marks a household protected (its permit never ends) or not. Protection officer only.
+    function setProtected(uint32 meterId, bool isProtected) external;
+}
+
+/// @title Grid Ledger feeders, schedule and views
+/// @notice Served by `GridLedgerFeedersAndViews` on the ledger's storage.
+interface IGridLedgerFeedersAndViews is IGridLedgerTypes {
+    /// @notice Submits one signed feeder reading; its energy counts in the feeder's period of `r.timestamp`. Checked
+    /// like a meter reading: signer, strictly later timestamp, no period not yet started, clock skew, non-decreasing
+    /// register below 2^40 Wh, power within the feeder's rating.
+    function submitFeederReading(FeederReading calldata r, bytes calldata sig) external;
+
+    /// @notice Compares a feeder's energy in an ended period (at least one full period ago) with its children's
+    /// and emits `LossChecked`, plus `LossDetected` when the loss exceeds the tolerance.
+    function checkLoss(uint32 feederId, uint32 period) external;
+
+    /// @notice Registers a feeder under `parentId` (0: root), rated `maxPowerW`. Meter registrar only.
+    function registerFeeder(uint32 feederId, address signer, uint32 parentId, uint16 lossToleranceBps, uint32 maxPowerW)
+        external;
+
+    /// @notice Changes a feeder's signer and loss tolerance. Meter registrar only.
+    function updateFeeder(uint32 feederId, address signer, uint16 lossToleranceBps) external;
+
+    /// @notice Sets the operator's friendly schedule, at most once per `grace`; a permit the change would end sooner
+    /// still runs until a grace after the change (or its old end, if earlier). Reverts `EnforcedPause` while paused, and
+    /// `FriendlyWindowChangeTooSoon` until the permits a pause held have ended. Protection officer only.
+    function setFriendlyWindow(FriendlyWindow calldata w) external;
+
+    /// @notice Sets the treasury that receives withdrawals. Admin only.
+    function setTreasury(address treasury) external;
+
+    /// @notice Stops readings and payments. Permits are held: none ends before `resume` + grace. Pauser only.
+    function pause() external;
+
+    /// @notice Resumes readings and payments. Pauser only.
+    function unpause() external;
+
+    /// @notice The contract's interface version, checked by clients ("major.minor.patch").
+    function VERSION() external view returns (string memory);
+
+    /// @notice The EIP-712 domain separator (name "GridLedger", version "1", this chain, this contract).
+    function DOMAIN_SEPARATOR() external view returns (bytes32);
+
+    /// @notice The EIP-712 digest a meter signer signs for `r`.
+    function readingDigest(Reading calldata r) external view returns (bytes32);
+
+    /// @notice The EIP-712 digest a feeder signer signs for `r`.
+    function feederReadingDigest(FeederReading calldata r) external view returns (bytes32);
 
     /// @notice What the ledger owes households: the sum of the meters' credit (prepaid credit, overpayments).
     function liability() external view returns (uint256);
@@ -451,7 +453,21 @@ interface IGridLedger is IGridLedgerTypes {
 
     /// @notice The operator's friendly schedule.
     function friendlyWindow() external view returns (FriendlyWindow memory);
-
-    /// @notice Whether readings and payments are stopped (see `pause`).
-    function paused() external view returns (bool);
 }
+
+/// @title Grid Ledger
+/// @notice Signed meter readings, tariffs, bills, payments and supply permits of one electricity operator.
+/// @dev Conventions used throughout:
+/// - Energy is integer watt-hours (Wh); registers are cumulative and never decrease.
+/// - Prices are token base units (or wei) per kWh. A period's charge is
+///   `floor(sum over price bands of energyWh * pricePerKWh / 1000)`: rounding is down, in the household's favour,
+///   by less than one base unit per period.
+/// - Time is unix seconds. Billing periods have a fixed length and are numbered from 1:
+///   `periodOf(t) = (t - genesis()) / periodLength() + 1`; period `p` runs `[periodStart(p), periodStart(p + 1))`.
+///   Energy is attributed to the meter's open billing period when its reading is accepted; the open period is
+///   closed (and billed) lazily by the first interaction after it ended. Views report the state as if that
+///   interaction happened now.
+/// - `permitUntil(meterId)` is the only answer to "may this household draw power": supply is permitted while
+///   `block.timestamp < permitUntil(meterId)`. `PERMIT_FOREVER` means no expiry is scheduled.
+/// Its parts are the interfaces each contract of the deployment implements, so the compiler checks them.
+interface IGridLedger is IGridLedgerParameters, IGridLedgerHotPaths, IGridLedgerAccounts, IGridLedgerFeedersAndViews {}

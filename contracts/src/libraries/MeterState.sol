@@ -66,15 +66,117 @@ library MeterState {
         uint64[4] bandWh;
     }
 
+    // ------------------------------------------------------------ named fields of a packed word (the hot paths
+    // read and write single words; nothing outside this library shifts bits)
+
+    /// @notice Slot 0: the meter's attestation signer (address(0): no such meter).
+    function signerOf(uint256 reading) internal pure returns (address) {
+        return address(uint160(reading));
+    }
+
+    /// @notice Slot 0: the last accepted register (Wh).
+    function lastWhOf(uint256 reading) internal pure returns (uint64) {
+        return uint40(reading >> 160);
+    }
+
+    /// @notice Slot 0: the last accepted reading's timestamp.
+    function lastTsOf(uint256 reading) internal pure returns (uint32) {
+        return uint32(reading >> 200);
+    }
+
+    /// @notice Slot 0: the meter's rating (W).
+    function maxPowerOf(uint256 reading) internal pure returns (uint32) {
+        return uint32((reading >> 232) & MAX_POWER_W);
+    }
+
+    /// @notice Slot 0: whether the meter is prepaid.
+    function isPrepaid(uint256 reading) internal pure returns (bool) {
+        return reading & FLAG_PREPAID != 0;
+    }
+
+    /// @notice Slot 0: whether the meter's tariff has time-of-use bands in its open period.
+    function isTimeOfUse(uint256 reading) internal pure returns (bool) {
+        return reading & FLAG_TOU != 0;
+    }
+
+    /// @notice Slot 0: whether the meter was retired.
+    function isRetired(uint256 reading) internal pure returns (bool) {
+        return reading & FLAG_RETIRED != 0;
+    }
+
+    /// @notice Slot 0 with a new register and timestamp.
+    function withRegister(uint256 reading, uint64 wh, uint32 ts) internal pure returns (uint256) {
+        // The caller checked wh <= MAX_WH.
+        return (reading & READING_KEEP_MASK) | uint256(wh) << 160 | uint256(ts) << 200;
+    }
+
+    /// @notice Slot 0 with a new signer.
+    function withSigner(uint256 reading, address signer) internal pure returns (uint256) {
+        return (reading & ~uint256(type(uint160).max)) | uint160(signer);
+    }
+
+    /// @notice Slot 1: the balance (negative: debt).
+    function balanceOf(uint256 account) internal pure returns (int256) {
+        return int96(uint96(account));
+    }
+
+    /// @notice Slot 1: when the permit's grace started (0: it has not).
+    function lapseAtOf(uint256 account) internal pure returns (uint32) {
+        return uint32(account >> 96);
+    }
+
+    /// @notice Slot 1: the open billing period.
+    function openPeriodOf(uint256 account) internal pure returns (uint32) {
+        return uint32(account >> 128);
+    }
+
+    /// @notice Slot 1: the register at which a flat prepaid meter's credit falls below the low-credit threshold.
+    function lowWhOf(uint256 account) internal pure returns (uint64) {
+        return uint40(account >> 160);
+    }
+
+    /// @notice Slot 1: the register at which a flat prepaid meter's credit and emergency credit run out.
+    function exhaustWhOf(uint256 account) internal pure returns (uint64) {
+        return uint40(account >> 200);
+    }
+
+    /// @notice Slot 1: whether the household is protected.
+    function isProtected(uint256 account) internal pure returns (bool) {
+        return (account >> 240) & 1 != 0;
+    }
+
+    /// @notice Slot 1: whether `LowCredit` was emitted since the credit was last above the threshold.
+    function lowNotified(uint256 account) internal pure returns (bool) {
+        return (account >> 241) & 1 != 0;
+    }
+
+    /// @notice Slot 1: whether the meter is prepaid.
+    function isPrepaidAccount(uint256 account) internal pure returns (bool) {
+        return account & ACCOUNT_PREPAID != 0;
+    }
+
+    /// @notice Slot 1 with a new balance and no lapse. The caller checks that the balance fits int96 (the payment
+    /// path does, with its own error).
+    function withBalanceNoLapse(uint256 account, int256 balance) internal pure returns (uint256) {
+        return (account & ~((uint256(1) << 128) - 1)) | uint256(uint96(int96(balance)));
+    }
+
+    /// @notice Slot 3 with a new payer.
+    function withPayer(uint256 payerWord, address payer) internal pure returns (uint256) {
+        return (payerWord & ~uint256(type(uint160).max)) | uint160(payer);
+    }
+
+    // ------------------------------------------------------------ the whole meter
+
     function load(uint256[5] storage s) internal view returns (Meter memory m) {
         uint256 w = s[0];
-        m.signer = address(uint160(w));
-        m.lastWh = uint64(uint40(w >> 160));
-        m.lastTs = uint32(w >> 200);
-        m.maxPowerW = uint32((w >> 232) & MAX_POWER_W);
-        m.prepaid = w & FLAG_PREPAID != 0;
-        m.tou = w & FLAG_TOU != 0;
-        m.retired = w & FLAG_RETIRED != 0;
+        m.signer = signerOf(w);
+        m.lastWh = lastWhOf(w);
+        m.lastTs = lastTsOf(w);
+        m.maxPowerW = maxPowerOf(w);
+        m.prepaid = isPrepaid(w);
+        m.tou = isTimeOfUse(w);
+        m.retired = isRetired(w);
         loadAccount(m, s[1]);
         w = s[2];
         m.feederId = uint32(w);
@@ -95,13 +197,13 @@ library MeterState {
     }
 
     function loadAccount(Meter memory m, uint256 w) internal pure {
-        m.balance = int96(uint96(w));
-        m.lapseAt = uint32(w >> 96);
-        m.openPeriod = uint32(w >> 128);
-        m.lowWh = uint64(uint40(w >> 160));
-        m.exhaustWh = uint64(uint40(w >> 200));
-        m.isProtected = (w >> 240) & 1 != 0;
-        m.lowNotified = (w >> 241) & 1 != 0;
+        m.balance = balanceOf(w);
+        m.lapseAt = lapseAtOf(w);
+        m.openPeriod = openPeriodOf(w);
+        m.lowWh = lowWhOf(w);
+        m.exhaustWh = exhaustWhOf(w);
+        m.isProtected = isProtected(w);
+        m.lowNotified = lowNotified(w);
         m.band = uint8((w >> 242) & 3);
         m.readLag = readLag(w);
     }

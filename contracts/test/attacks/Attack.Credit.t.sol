@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {IGridLedger} from "../../src/interfaces/IGridLedger.sol";
+import {IGridLedger, IGridLedgerAccounts} from "../../src/interfaces/IGridLedger.sol";
 import {LedgerTestBase} from "../utils/LedgerTestBase.sol";
 
 /// @dev A payer contract that tries to re-enter the ledger when it receives its credit back.
@@ -29,9 +29,9 @@ contract ReentrantPayer {
     receive() external payable {
         ++reentries;
         // A second claim of the same credit, an operator withdrawal and a top-up bought with the refund.
-        (bool again,) = address(_gl).call(abi.encodeCall(IGridLedger.withdrawCredit, (_meterId)));
-        (bool sweep,) = address(_gl).call(abi.encodeCall(IGridLedger.withdraw, (1)));
-        (bool buy,) = address(_gl).call{value: 1}(abi.encodeCall(IGridLedger.topUp, (_otherMeterId, 1)));
+        (bool again,) = address(_gl).call(abi.encodeCall(IGridLedgerAccounts.withdrawCredit, (_meterId)));
+        (bool sweep,) = address(_gl).call(abi.encodeCall(IGridLedgerAccounts.withdraw, (1)));
+        (bool buy,) = address(_gl).call{value: 1}(abi.encodeCall(IGridLedgerAccounts.topUp, (_otherMeterId, 1)));
         if (!again) ++reentriesRefused;
         if (!sweep) ++reentriesRefused;
         if (!buy) ++reentriesRefused;

@@ -49,7 +49,7 @@ contract AttackTimingTest is LedgerTestBase {
         vm.warp(T0 + 3 * PERIOD);
         gl.settle(HONEST);
         gl.settle(WITHHOLDER);
-        assertLe(gl.balanceOf(WITHHOLDER), gl.balanceOf(HONEST), "the withholder owes at least as much");
+        assertLe(gl.meterBalance(WITHHOLDER), gl.meterBalance(HONEST), "the withholder owes at least as much");
     }
 
     function test_Attack_EveryPeriodReaderIsNeverOverdue() public {

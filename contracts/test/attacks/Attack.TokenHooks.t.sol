@@ -6,7 +6,7 @@ import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {GridLedger} from "../../src/GridLedger.sol";
 import {GridLedgerBase} from "../../src/GridLedgerBase.sol";
 import {GridLedgerExtension} from "../../src/GridLedgerExtension.sol";
-import {IGridLedger} from "../../src/interfaces/IGridLedger.sol";
+import {IGridLedger, IGridLedgerAccounts, IGridLedgerHotPaths} from "../../src/interfaces/IGridLedger.sol";
 import {LedgerTestBase} from "../utils/LedgerTestBase.sol";
 
 /// @dev A payment token with a transfer hook (as ERC-777 or hook-carrying stablecoins have) that re-enters the
@@ -35,10 +35,10 @@ contract HookToken is ERC20 {
         if (address(ledger) == address(0) || from == address(0) || to == address(0)) return;
         ++reentries;
         bytes[4] memory calls = [
-            abi.encodeCall(IGridLedger.payBill, (meterId)),
-            abi.encodeCall(IGridLedger.topUp, (meterId, 1)),
-            abi.encodeCall(IGridLedger.withdrawCredit, (meterId)),
-            abi.encodeCall(IGridLedger.withdraw, (1))
+            abi.encodeCall(IGridLedgerHotPaths.payBill, (meterId)),
+            abi.encodeCall(IGridLedgerAccounts.topUp, (meterId, 1)),
+            abi.encodeCall(IGridLedgerAccounts.withdrawCredit, (meterId)),
+            abi.encodeCall(IGridLedgerAccounts.withdraw, (1))
         ];
         for (uint256 i; i < calls.length; ++i) {
             (bool ok,) = address(ledger).call(calls[i]);
