@@ -438,7 +438,7 @@ class PaymentEngine:
             value = amount
         elif intent.method is PaymentMethod.PERMIT:
             token = str(info.payment_token)
-            deadline = await self._block_timestamp() + PERMIT_LIFETIME
+            deadline = await self._client.latest_block_timestamp() + PERMIT_LIFETIME
             v, r, s = await self._sign_permit(token, ledger, amount, deadline)
             name = "payBillWithPermit" if bill else "topUpWithPermit"
             args = [meter_id, amount, deadline, v, r, s]
@@ -551,10 +551,6 @@ class PaymentEngine:
     async def _token_balance(self, token: str) -> int:
         erc20 = self._token(token)
         return int(await self._client.guard(erc20.functions.balanceOf(self.address).call))
-
-    async def _block_timestamp(self) -> int:
-        block = await self._client.guard(lambda: self._client.w3.eth.get_block("latest"))
-        return int(block["timestamp"])
 
     async def _sign_permit(
         self, token: str, spender: str, amount: int, deadline: int
