@@ -279,15 +279,19 @@ class ReadingPipeline:
 
     async def _latest_accepted(self) -> int:
         """The latest timestamp the chain accepts now: its latest block's time plus the ledger's
-        clock skew. A chain that mines only on transactions keeps an old latest block; a reading
-        stamped later would be refused until a block follows, and none would. Its own
-        transaction mines one, so the next reading's bound moves on. A node that does not answer
-        bounds nothing: the reading waits in the outbox for a chain that has moved on."""
+        clock skew, and never in a period the chain has not reached (the ledger refuses a reading
+        that would close the open period early). A chain that mines only on transactions keeps
+        an old latest block; a reading stamped later would be refused until a block follows, and
+        none would. Its own transaction mines one, so the next reading's bound moves on; the
+        reading that closes a period is the first one after the chain has entered the next. A
+        node that does not answer bounds nothing: the reading waits in the outbox for a chain
+        that has moved on."""
         try:
             latest = await self.client.latest_block_timestamp()
         except GridLedgerError:
             return int(time.time())
-        return latest + self.coordinator.info.max_clock_skew
+        info = self.coordinator.info
+        return min(latest + info.max_clock_skew, info.period_end_after(latest) - 1)
 
     async def async_take_reading(self) -> SignedReading:
         """Sign the register now and put it in the outbox, replacing an older unsent reading;

@@ -89,9 +89,30 @@ class HomeAssistant:
         request = urllib.request.Request(  # noqa: S310 - loopback http only
             self.url + path, data=data, headers=headers, method=method
         )
-        with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
-            payload = response.read()
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
+                payload = response.read()
+        except urllib.error.HTTPError as err:
+            if err.code >= HTTPStatus.INTERNAL_SERVER_ERROR:
+                # The reply says nothing; what went wrong is in Home Assistant's log.
+                err.add_note(f"{method} {path}; Home Assistant's log ends:\n{self.log_errors()}")
+            raise
         return json.loads(payload) if payload else None
+
+    def log_errors(self, lines: int = 60) -> str:
+        """The last errors and warnings Home Assistant logged, with their tracebacks."""
+        try:
+            text = (self.config_dir / "hass.out").read_text(errors="replace")
+        except OSError as err:
+            return f"(no log: {err})"
+        kept: list[str] = []
+        keeping = False
+        for line in text.splitlines():
+            if line[:4].isdigit():  # a new entry: "2026-11-25 19:34:28.123 LEVEL ..."
+                keeping = " ERROR " in line or " WARNING " in line
+            if keeping:
+                kept.append(line)
+        return "\n".join(kept[-lines:])
 
     def onboarding_steps(self) -> dict[str, bool]:
         """Which onboarding steps are done; all of them once Home Assistant, onboarded before,

@@ -159,6 +159,14 @@ class Household:
         )
         return dict(reply["service_response"])
 
+    async def chain_enters(self, epoch: int) -> None:
+        """Until the chain's latest block is at `epoch` or later: a reading stamped in a period
+        the chain has not reached would close the open one early, so the integration stamps it
+        in the chain's period and the next period's first reading waits for this."""
+        assert self.stack.anvil is not None
+        anvil = self.stack.anvil
+        await wait_until(lambda: anvil.timestamp() >= epoch, f"a block at {iso(epoch)}", 30.0)
+
     async def submit_reading(self) -> None:
         response = await self.action("submit_reading")
         if response.get("submitted") is not True:
@@ -241,7 +249,8 @@ async def cycle(home: Household, genesis: int, permit_entity: str) -> None:
     await sleep_until(period_2 - 5)
     await home.submit_reading()
     home.step("readings", "period 1's energy is on-chain")
-    await sleep_until(period_2 + 1)
+    await sleep_until(period_2)
+    await home.chain_enters(period_2)
     await home.submit_reading()
     bill = await home.events.wait("grid_ledger_bill_issued", "bill for period 1")
     home.step("bill", f"period {bill['period']}, {bill['amount']} {bill['currency']}")
@@ -262,7 +271,8 @@ async def cycle(home: Household, genesis: int, permit_entity: str) -> None:
     home.step("auto-pay off", "through the options flow")
     await sleep_until(period_3 - 5)
     await home.submit_reading()
-    await sleep_until(period_3 + 1)
+    await sleep_until(period_3)
+    await home.chain_enters(period_3)
     await home.submit_reading()
     unpaid = await home.events.wait(
         "grid_ledger_bill_issued", "bill for period 2", lambda e: e["period"] == 2

@@ -119,3 +119,38 @@ async def test_full_cycle(hass: HomeAssistant, grid: Grid) -> None:
     third_permit = grid.permit_until()
     assert third_permit > second_permit
     assert grid.of("grid_ledger_restored")[-1]["permit_until"] == iso_time(third_permit)
+
+
+async def test_the_reading_that_closes_a_period_waits_for_the_chain_to_reach_it(
+    hass: HomeAssistant, grid: Grid
+) -> None:
+    """Home Assistant's clock is past the period's end, the chain's latest block is not: a
+    reading stamped in the new period would be refused (it would close the period early), so it
+    is stamped in the period the chain is in and lands; the first reading after a block in the
+    new period issues the bill."""
+    genesis = int(grid.contract.functions.genesis().call())
+    period_end = genesis + 3600
+    entry = await setup_grid_entry(hass, grid)
+    register = grid.register_wh()
+
+    async def read(wh: int) -> int:
+        await set_register(hass, wh / 1000)
+        response = await hass.services.async_call(
+            DOMAIN,
+            "submit_reading",
+            {"config_entry_id": entry.entry_id},
+            blocking=True,
+            return_response=True,
+        )
+        assert response is not None
+        assert grid.register_wh() == wh
+        return int(response["timestamp"])
+
+    await grid.move_to(hass, period_end - 20)
+    await grid.move_to(hass, period_end + 5, mine=False)
+    assert await read(register + 10) == period_end - 1
+    assert grid.amount_due() == 0
+
+    await grid.move_to(hass, period_end + 15)
+    assert await read(register + 20) == period_end + 15
+    assert grid.amount_due() > 0

@@ -33,6 +33,10 @@ class LedgerInfo:
         """When billing period `period` starts (unix s), as the contract counts periods."""
         return 0 if period == 0 else self.genesis + (period - 1) * self.period_length
 
+    def period_end_after(self, timestamp: int) -> int:
+        """When the period that holds `timestamp` ends (unix s)."""
+        return timestamp + self.period_length - (timestamp - self.genesis) % self.period_length
+
 
 @dataclass(frozen=True, slots=True)
 class Meter:
