@@ -18,6 +18,7 @@ from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.event import (
+    async_call_later,
     async_track_point_in_utc_time,
     async_track_time_interval,
 )
@@ -544,10 +545,27 @@ class ReadingPipeline:
 
     @callback
     def async_start(self, interval: timedelta) -> CALLBACK_TYPE:
-        """Read on the interval, and retry the outbox whenever the node answers again."""
-        cancel_timer = async_track_time_interval(
-            self.hass, self._async_tick, interval, name=f"{DOMAIN} readings"
-        )
+        """Read on the interval, counted from the last reading known (on-chain, sent or kept),
+        so that a restart or a reload neither postpones the next reading nor doubles it; and
+        retry the outbox whenever the node answers again."""
+        timers: list[CALLBACK_TYPE] = []
+
+        @callback
+        def _first(_now: datetime) -> None:
+            timers.append(
+                async_track_time_interval(
+                    self.hass, self._async_tick, interval, name=f"{DOMAIN} readings"
+                )
+            )
+            self.entry.async_create_background_task(
+                self.hass, self._async_tick(), f"{DOMAIN} reading"
+            )
+
+        due_in = self._baseline()[1] + interval.total_seconds() - time.time()
+        if due_in > 0:
+            timers.append(async_call_later(self.hass, due_in, _first))
+        else:
+            _first(dt_util.utcnow())
 
         @callback
         def _on_refresh() -> None:
@@ -564,7 +582,8 @@ class ReadingPipeline:
         @callback
         def _stop() -> None:
             self._stopped = True
-            cancel_timer()
+            for cancel in timers:
+                cancel()
             remove_listener()
             if self._cancel_band_reading is not None:
                 self._cancel_band_reading()
