@@ -35,7 +35,8 @@ class EventTexts:
 
 
 def meter_events(coordinator: GridLedgerCoordinator, text: EventTexts) -> list[CalendarEvent]:
-    """The latest bill's due date and the next trip, earliest first."""
+    """The latest bill's due date (marked paid once nothing is due) and the next trip, earliest
+    first."""
     data = coordinator.data
     events: list[CalendarEvent] = []
     if data.bill.period and data.bill.due_at:
@@ -45,7 +46,7 @@ def meter_events(coordinator: GridLedgerCoordinator, text: EventTexts) -> list[C
             CalendarEvent(
                 start=start,
                 end=start + EVENT_LENGTH,
-                summary=text("bill_due"),
+                summary=text("bill_due" if data.amount_due > 0 else "bill_paid"),
                 description=text(
                     "bill_due_description",
                     period=data.bill.period,

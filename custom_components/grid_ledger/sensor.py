@@ -104,7 +104,8 @@ SENSORS: tuple[GridLedgerSensorDescription, ...] = (
         key="bill_due",
         translation_key="bill_due",
         device_class=SensorDeviceClass.TIMESTAMP,
-        value_fn=lambda c: _time(c.data.bill.due_at),
+        # Only while something is due: a paid bill's date is on the calendar, marked paid.
+        value_fn=lambda c: _time(c.data.bill.due_at) if c.data.amount_due > 0 else None,
     ),
     GridLedgerSensorDescription(
         key="permit_until",

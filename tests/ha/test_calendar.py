@@ -71,6 +71,16 @@ async def test_trip_and_bill_due_on_the_calendar(hass: HomeAssistant, grid: Grid
     assert state is not None
     assert state.state == "on"
     assert state.attributes["message"] == "Bill due"
+    bill_due = f"sensor.grid_ledger_meter_{grid.meter.meter_id}_bill_due"
+    assert hass.states.get(bill_due).state == utc(due).isoformat()  # type: ignore[union-attr]
+
+    # Paid: the date stays on the calendar, marked paid; the sensor no longer shows a due date.
+    grid.pay()
+    await entry.runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done()
+    events = await list_events(hass, calendar, until - 3600, until + 3600)
+    assert [(e["summary"], e["start"]) for e in events] == [("Bill paid", utc(due).isoformat())]
+    assert hass.states.get(bill_due).state == "unknown"  # type: ignore[union-attr]
 
 
 def test_names_icons_and_option_labels_are_translated() -> None:
