@@ -19,6 +19,7 @@ import pytest_socket  # type: ignore[import-untyped]
 from web3 import Web3
 
 from custom_components.grid_ledger.chain import GridLedgerClient, Wallet
+from custom_components.grid_ledger.chain.models import Receipt
 from custom_components.grid_ledger.chain.payments import (
     Checkpoint,
     MemoryPaymentStore,
@@ -186,6 +187,23 @@ def crash_at(stage: str, occurrence: int = 1) -> Checkpoint:
                 raise Crash(stage)
 
     return checkpoint
+
+
+def lag_receipts(wallet: Wallet, looks: int) -> list[int]:
+    """The node's receipts, each of the first `looks` that exist answered as not there yet (a
+    node that counts a nonce as used before it serves the receipt); `[missed]` so far."""
+    real = wallet.receipt
+    missed = [0]
+
+    async def lagging(tx_hash: str) -> Receipt | None:
+        receipt = await real(tx_hash)
+        if receipt is not None and missed[0] < looks:
+            missed[0] += 1
+            return None
+        return receipt
+
+    wallet.receipt = lagging  # type: ignore[method-assign]
+    return missed
 
 
 def new_wallet(env: Env, wei: int) -> LocalAccount:

@@ -207,3 +207,24 @@ async def test_dead_intent_is_not_replaced_when_someone_else_paid(native: Env) -
         with pytest.raises(NothingDueError):
             await engine.pay_bill(native.meter.meter_id)
     assert [e["args"]["from"] for e in native.payments()] == [native.d.operator.address]
+
+
+async def test_dead_intent_recorded_without_its_block_is_found_dead(native: Env) -> None:
+    """A record from before `after_block` was kept: the recent blocks are searched instead."""
+    store = MemoryPaymentStore()
+    async with open_engine(native, store, checkpoint=crash_at("signed")) as engine:
+        with pytest.raises(Crash):
+            await engine.pay_bill(native.meter.meter_id)
+    assert store.data is not None
+    for tx in store.data["pending"]["txs"]:
+        del tx["after_block"]
+    native.d.transact(
+        native.d.ledger.functions.settle(native.meter.meter_id), native.payer
+    )  # takes the recorded nonce
+    async with open_engine(native, store) as engine:
+        resumed = await engine.resume()
+        assert resumed is not None
+        assert resumed.status is PaymentStatus.DROPPED
+        result = await engine.pay_bill(native.meter.meter_id)
+    assert result.status is PaymentStatus.CONFIRMED
+    assert len(native.payments()) == 1

@@ -255,6 +255,9 @@ class WalletTx:
     max_fee: int
     priority: int
     variants: list[SignedTx] = field(default_factory=list)
+    # The newest block when the nonce was read as unused: whatever transaction takes the nonce is
+    # in a later block. None in records made before it was kept.
+    after_block: int | None = None
 
     @property
     def newest(self) -> SignedTx | None:
@@ -271,6 +274,7 @@ class WalletTx:
             "max_fee": self.max_fee,
             "priority": self.priority,
             "variants": [variant.as_dict() for variant in self.variants],
+            "after_block": self.after_block,
         }
 
     @classmethod
@@ -285,6 +289,7 @@ class WalletTx:
             max_fee=int(data["max_fee"]),
             priority=int(data["priority"]),
             variants=[SignedTx.from_dict(variant) for variant in data["variants"]],
+            after_block=None if data.get("after_block") is None else int(data["after_block"]),
         )
 
 

@@ -464,9 +464,19 @@ class PaymentEngine:
         max_fee, priority = await self.wallet.fees()
         if balance - value < sum(gas) * max_fee:
             raise InsufficientGasError(self.address, balance - value, sum(gas) * max_fee)
-        nonce = await self.wallet.nonce("pending")
+        nonce, block = await self.wallet.next_nonce()
         return [
-            WalletTx(role, call.to, call.data, call.value, limit, nonce + offset, max_fee, priority)
+            WalletTx(
+                role,
+                call.to,
+                call.data,
+                call.value,
+                limit,
+                nonce + offset,
+                max_fee,
+                priority,
+                after_block=block,
+            )
             for offset, ((role, call), limit) in enumerate(zip(calls, gas, strict=True))
         ]
 

@@ -4,8 +4,8 @@ Readings and payments are intents the wallet carries out. Each transaction is a 
 record that holds the exact signed bytes; the intent saves the record durably before the wallet
 hands it to the node. Until the record's nonce is consumed, only the same bytes (or fee bumps at
 the same nonce) are broadcast, so at most one of them can ever be mined. A caller signs a new
-transaction only when `settle` found the recorded one provably dead: its nonce went to another
-transaction and none of its hashes was mined.
+transaction only when `settle` found the recorded one provably dead: a block the node serves
+holds another transaction of the wallet at its nonce.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 import contextlib
 from dataclasses import dataclass
+from functools import partial
 import json
 import logging
 from typing import Any, cast
@@ -43,6 +44,7 @@ DEFAULT_PRIORITY_FEE = 1_000_000_000  # 1 gwei when the node has no fee oracle
 GAS_MARGIN_PERCENT = 120
 ALREADY_SENT = ("already known", "nonce too low", "already imported")
 REPLACED = ("replacement transaction underpriced", "replacement underpriced")
+LEGACY_SCAN_BLOCKS = 1_024  # searched for the taker of a nonce recorded without `after_block`
 
 # Awaited after the caller's record changed: it must be durable before the wallet goes on.
 Save = Callable[[], Awaitable[None]]
@@ -61,7 +63,7 @@ async def _no_step(_stage: str) -> None:
 @dataclass(frozen=True, slots=True)
 class Settled:
     """How recorded transactions ended: the last one mined (`receipt`, succeeded or not), or
-    provably dead (`receipt` None: its nonce went to another transaction)."""
+    provably dead (`receipt` None: a served block holds another transaction at its nonce)."""
 
     receipt: Receipt | None
     gas_used: int  # of every mined transaction of the intent
@@ -157,6 +159,13 @@ class Wallet:
             )
         )
 
+    async def next_nonce(self, *, retry: bool = False) -> tuple[int, int]:
+        """The wallet's next nonce, and the newest block read before it: no transaction of the
+        wallet holds that nonce in that block or an earlier one (see `WalletTx.after_block`)."""
+        w3 = self.client.w3
+        block = int(await self._ask(lambda: w3.eth.block_number, retry))
+        return await self.nonce("pending", retry=retry), block
+
     def _params(self, to: str, data: str, value: int) -> dict[str, Any]:
         return {"from": self.address, "to": to, "data": data, "value": value}
 
@@ -219,8 +228,10 @@ class Wallet:
             raise InsufficientFundsError(
                 f"{self.address} holds {balance} wei, needs {gas * max_fee + call.value}"
             )
-        nonce = await self.nonce("pending", retry=retry)
-        return WalletTx(role, call.to, call.data, call.value, gas, nonce, max_fee, priority)
+        nonce, block = await self.next_nonce(retry=retry)
+        return WalletTx(
+            role, call.to, call.data, call.value, gas, nonce, max_fee, priority, after_block=block
+        )
 
     async def sign(
         self, tx: WalletTx, max_fee: int | None = None, priority: int | None = None
@@ -342,22 +353,12 @@ class Wallet:
         next_bump = loop.time() + self._bump_after
         next_broadcast = 0.0
         last_error: CannotConnectError | None = None
-        looked_dead = False
         while True:
             try:
-                settled = await self._check(txs)
-                if settled is not None and settled.receipt is not None:
-                    await step("mined")
+                if (settled := await self._check(txs)) is not None:
+                    if settled.receipt is not None:
+                        await step("mined")
                     return settled
-                if settled is not None:
-                    # A node may count a nonce as used a moment before it serves the receipt
-                    # (anvil does, now and then): dead only when a look a poll later agrees.
-                    if looked_dead:
-                        return settled
-                    looked_dead = True
-                    await asyncio.sleep(self._poll_interval)
-                    continue
-                looked_dead = False
                 now = loop.time()
                 if now >= next_bump:
                     await self._bump(txs, save, step)
@@ -376,19 +377,48 @@ class Wallet:
             await asyncio.sleep(self._poll_interval)
 
     async def _check(self, txs: list[WalletTx]) -> Settled | None:
-        """The last transaction mined or dead; None while it is pending."""
+        """The last transaction mined or dead; None while it is pending, or while the node does
+        not yet show which transaction took its nonce."""
         last = txs[-1]
         if (receipt := await self._find_receipt(last)) is None:
             if await self.nonce("latest") <= last.nonce:
                 return None
-            # The nonce is used. Ask once more: ours may have been mined since the first look.
-            if (receipt := await self._find_receipt(last)) is None:
+            # The nonce is used, yet no receipt of ours is served. A node may count a nonce as
+            # used before it serves the block and receipt that used it (anvil does, for as long
+            # as its miner is descheduled; so do providers behind a load balancer), so no wait
+            # proves ours was not the one: only a served block holding another transaction at
+            # the nonce does. Until then it may still be ours, and nothing new may be signed.
+            taker = await self._nonce_taker(last)
+            if taker is None:
+                return None
+            if taker not in {variant.hash.lower() for variant in last.variants}:
                 return Settled(None, 0)
+            if (receipt := await self._find_receipt(last)) is None:
+                return None  # ours is mined: its receipt is served next
         gas_used = receipt.gas_used
         for tx in txs[:-1]:  # an approve before a payment
             if (earlier := await self._find_receipt(tx)) is not None:
                 gas_used += earlier.gas_used
         return Settled(receipt, gas_used)
+
+    async def _nonce_taker(self, tx: WalletTx) -> str | None:
+        """The hash (lower case) of the wallet's transaction at `tx.nonce` in a block the node
+        serves, searched from the block after `tx.after_block`; None when no block shows it."""
+        w3 = self.client.w3
+        latest = int(await self.client.guard(lambda: w3.eth.block_number))
+        if tx.after_block is not None:
+            first = tx.after_block + 1
+        else:
+            first = max(0, latest - LEGACY_SCAN_BLOCKS)
+        sender = self.address.lower()
+        for number in range(first, latest + 1):
+            block = await self.client.guard(partial(w3.eth.get_block, number, True))
+            for item in block.get("transactions", []):
+                if isinstance(item, bytes | str):
+                    continue  # a hash only: not asked for
+                if str(item["from"]).lower() == sender and int(item["nonce"]) == tx.nonce:
+                    return _hex(bytes(item["hash"])).lower()
+        return None
 
     async def _find_receipt(self, tx: WalletTx) -> Receipt | None:
         for variant in reversed(tx.variants):
