@@ -5,7 +5,7 @@ import {Proxy} from "@openzeppelin/contracts/proxy/Proxy.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 import {GridLedgerBase} from "./GridLedgerBase.sol";
-import {IGridLedgerAccounts} from "./interfaces/IGridLedger.sol";
+import {IGridLedgerAccounts, IGridLedgerHotPaths} from "./interfaces/IGridLedger.sol";
 import {GridLedgerFeedersAndViews} from "./GridLedgerFeedersAndViews.sol";
 import {LocalTime} from "./libraries/LocalTime.sol";
 import {MeterState} from "./libraries/MeterState.sol";
@@ -113,6 +113,46 @@ contract GridLedgerExtension is IGridLedgerAccounts, GridLedgerBase, Proxy {
         m.retired = true;
         s.store(m);
         emit MeterRetired(meterId, m.balance);
+    }
+
+    /// @notice See `IGridLedger.recordMeterExchange`.
+    /// @dev The old register's last reading takes the ledger's own reading checks and path (calls of the ledger to
+    /// itself: that code lives there), so periods, tariffs, bands and credit treat it as a signed reading.
+    function recordMeterExchange(uint32 meterId, uint64 oldFinalWh, uint64 newInitialWh, uint32 timestamp)
+        external
+        onlyRole(METER_REGISTRAR_ROLE)
+    {
+        // The ledger's own reading checks (and its pause): a reading without a signature that passes every other check
+        // is refused only for its signature, which is checked last.
+        (, bytes memory reason) = address(this)
+            .call(
+                abi.encodeWithSelector(
+                    IGridLedgerHotPaths.submitReading.selector, meterId, oldFinalWh, timestamp, 0x80, 0
+                )
+            );
+        if (bytes4(reason) != InvalidSignature.selector) {
+            assembly ("memory-safe") {
+                revert(add(reason, 0x20), mload(reason))
+            }
+        }
+        if (newInitialWh > MeterState.MAX_WH) revert RegisterOutOfRange(meterId, newInitialWh);
+        IGridLedgerHotPaths(address(this)).applyBatchedReading(meterId, oldFinalWh, timestamp);
+        uint256[5] storage s = _meters[meterId];
+        MeterState.Meter memory m = s.load();
+        // The old register's final bill, in the open period and at its tariff (a tariff change waits for the next).
+        uint32 nextTariffId = m.nextTariffId;
+        m.nextTariffId = m.tariffId;
+        _close(meterId, m, m.openPeriod, block.timestamp);
+        m.nextTariffId = nextTariffId;
+        m.lastWh = newInitialWh;
+        m.periodStartWh = newInitialWh;
+        m.runStartWh = newInitialWh;
+        // A prepaid meter's credit thresholds are registers: until a payment or the period's close recomputes them, its
+        // readings take the exact credit check (and there is no room here to recompute them).
+        m.lowWh = newInitialWh;
+        m.exhaustWh = newInitialWh;
+        s.store(m);
+        emit MeterExchanged(meterId, oldFinalWh, newInitialWh, timestamp);
     }
 
     /// @notice See `IGridLedger.withdrawCredit`.

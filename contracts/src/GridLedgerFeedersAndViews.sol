@@ -154,7 +154,7 @@ contract GridLedgerFeedersAndViews is IGridLedgerFeedersAndViews, GridLedgerBase
 
     /// @notice See `IGridLedger.VERSION`.
     function VERSION() external pure returns (string memory) {
-        return "2.0.0";
+        return "2.1.0";
     }
 
     /// @notice See `IGridLedger.DOMAIN_SEPARATOR`.

@@ -29,7 +29,7 @@ contract GridLedgerAdminTest is LedgerTestBase {
     // ------------------------------------------------------------ deployment
 
     function test_Deploy_ExposesParameters() public view {
-        assertEq(gl.VERSION(), "2.0.0");
+        assertEq(gl.VERSION(), "2.1.0");
         assertEq(gl.paymentToken(), address(0));
         assertEq(gl.treasury(), treasury);
         assertEq(gl.periodLength(), PERIOD);

@@ -302,6 +302,7 @@ class ReadingPipeline:
 
     async def _async_take_reading(self) -> SignedReading:
         register = await self._async_read_register()
+        self._adopt_recorded_exchange()
         last_wh, last_timestamp = self._baseline()
         candidate = register + self.outbox.offset
         if candidate < last_wh:
@@ -335,6 +336,28 @@ class ReadingPipeline:
         for key in SOURCE_ISSUES:
             async_clear_issue(self.hass, entry_id, key)
         return wh
+
+    def _adopt_recorded_exchange(self) -> None:
+        """The operator recorded a meter exchange on-chain (`MeterExchanged`): the chain's register
+        is below a reading this meter attested at or before the chain's last timestamp, which no
+        reading can do. The chain's new register is the baseline now: the source's register is
+        attested as it reads (no offset, nothing held back, no repair), and an unsent reading of
+        the old register is replaced."""
+        data, outbox = self.coordinator.data, self.outbox
+        known = [] if outbox.last_submitted is None else [outbox.last_submitted]
+        if (pending := self.pending) is not None:
+            known.append(Submitted(pending.reading.wh, pending.reading.timestamp, None, None))
+        chain_wh, chain_timestamp = (
+            (-1, -1) if data is None else (data.meter.last_wh, data.meter.last_timestamp)
+        )
+        if not any(r.wh > chain_wh and r.timestamp <= chain_timestamp for r in known):
+            return
+        LOGGER.info("Meter exchange recorded on-chain: new register from %s Wh", chain_wh)
+        outbox.offset, outbox.held_wh, outbox.releasing = 0, 0, False
+        outbox.pending = None  # signed against the old register; this reading replaces it
+        outbox.last_submitted = Submitted(chain_wh, chain_timestamp, None, None)
+        for key in (ISSUE_REGISTER_BACKWARDS, ISSUE_REGISTER_IMPLAUSIBLE):
+            async_clear_issue(self.hass, self.entry.entry_id, key)
 
     def _register_backwards(self, register: int, last_wh: int) -> None:
         """A lower register: a reset or an exchanged meter. The repair's fix flow records the

@@ -54,7 +54,7 @@ def test_scripts_deploy_and_configure(anvil: Anvil, chain_w3: Web3, deployments_
     assert record["chainId"] == anvil.chain_id
     assert record["testStablecoin"] is True
     ledger = chain_w3.eth.contract(address=record["gridLedger"], abi=ledger_abi())
-    assert ledger.functions.VERSION().call() == "2.0.0"
+    assert ledger.functions.VERSION().call() == "2.1.0"
     assert ledger.functions.grace().call() == 60
     assert ledger.functions.paymentToken().call() == record["paymentToken"]
 
@@ -93,6 +93,18 @@ def test_scripts_deploy_and_configure(anvil: Anvil, chain_w3: Web3, deployments_
         base | {"START_MINUTE": "1320", "END_MINUTE": "360", "FRIENDLY_DAYS": "96"},
     )
     _script(anvil, "MarkProtected", base | {"METER_ID": "9"})
+    registered_at = ledger.functions.meter(9).call()[8]
+    _script(
+        anvil,
+        "RecordMeterExchange",
+        base
+        | {
+            "METER_ID": "9",
+            "OLD_FINAL_WH": "3",
+            "NEW_INITIAL_WH": "7",
+            "EXCHANGED_AT": str(registered_at + 1),
+        },
+    )
 
     tariff = ledger.functions.tariff(3).call()
     assert tariff[0] == 250_000
@@ -104,3 +116,4 @@ def test_scripts_deploy_and_configure(anvil: Anvil, chain_w3: Web3, deployments_
     assert meter[6] is True  # protected
     assert tuple(ledger.functions.friendlyWindow().call()) == (0, 1320, 360, 96)
     assert ledger.functions.permitUntil(9).call() == PERMIT_FOREVER
+    assert tuple(meter[7:9]) == (7, registered_at + 1)  # the new register, from the exchange on

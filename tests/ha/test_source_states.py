@@ -348,6 +348,52 @@ async def test_a_meter_exchange_resumes_from_the_new_meter_without_losing_energy
     assert accepted(ledger, meter.meter_id)[-1] == 17_800
 
 
+def billed_wh(ledger: Ledger, meter_id: int) -> int:
+    """Energy of every bill the ledger issued for a meter."""
+    logs = ledger.contract.events.BillIssued().get_logs(
+        from_block=0, argument_filters={"meterId": meter_id}
+    )
+    return sum(int(log["args"]["energyWh"]) for log in logs)
+
+
+async def test_an_exchange_the_operator_recorded_bills_each_meter_once(
+    hass: HomeAssistant,
+    local_chain: LocalChain,
+    freezer: FrozenDateTimeFactory,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    ledger = local_chain.ledger
+    meter, entry = await fresh(hass, ledger)  # registered at 1 kWh
+    await set_register(hass, 10.0)
+    await advance(hass, ledger, freezer, 3600)
+    assert on_chain(ledger, meter.meter_id)[0] == 10_000
+
+    await set_register(hass, 0.0)  # the new meter starts at zero
+    with pytest.raises(HomeAssistantError) as err:
+        await submit(hass, entry)
+    assert err.value.translation_key == "register_backwards"
+    assert issue(issue_registry, "register_backwards", entry) is not None
+
+    # The operator read the old meter's final register, 10.25 kWh, a minute after its last reading.
+    exchanged_at = on_chain(ledger, meter.meter_id)[1] + 60
+    ledger.transact(
+        ledger.contract.functions.recordMeterExchange(meter.meter_id, 10_250, 0, exchanged_at)
+    )
+    await entry.runtime_data.coordinator.async_refresh()
+    await set_register(hass, 0.4)
+    await advance(hass, ledger, freezer, 15 * 60)
+    assert accepted(ledger, meter.meter_id)[-1] == 400  # the new register as it reads
+    assert issue(issue_registry, "register_backwards", entry) is None
+    assert issue(issue_registry, "register_implausible", entry) is None
+    await set_register(hass, 0.9)
+    await advance(hass, ledger, freezer, 15 * 60)
+    assert on_chain(ledger, meter.meter_id)[0] == 900
+
+    await advance(hass, ledger, freezer, 3600)
+    ledger.transact(ledger.contract.functions.settle(meter.meter_id))
+    assert billed_wh(ledger, meter.meter_id) == (10_250 - 1_000) + 900
+
+
 async def test_the_interval_task_reports_an_unexpected_failure_and_goes_on(
     hass: HomeAssistant,
     local_chain: LocalChain,

@@ -188,6 +188,9 @@ interface IGridLedgerTypes {
     event Withdrawn(address indexed treasury, uint256 amount);
     /// @notice A meter was retired: it takes no more readings or top-ups; its final bill was issued.
     event MeterRetired(uint32 indexed meterId, int256 balance);
+    /// @notice A meter was exchanged (or its register reset): its energy up to `oldFinalWh` was recorded at
+    /// `timestamp` as a reading would be, and its readings continue from `newInitialWh` (which may be lower).
+    event MeterExchanged(uint32 indexed meterId, uint64 oldFinalWh, uint64 newInitialWh, uint32 timestamp);
     /// @notice A retired meter's unused credit went back to its payer.
     event CreditWithdrawn(uint32 indexed meterId, address indexed payer, uint256 amount);
 
@@ -340,6 +343,17 @@ interface IGridLedgerAccounts is IGridLedgerTypes {
     /// @notice Retires a meter: issues its final bill now (the open period's energy so far), then refuses its
     /// readings and top-ups; its payer may take unused credit back with `withdrawCredit`. Meter registrar only.
     function retireMeter(uint32 meterId) external;
+
+    /// @notice Records a meter exchange (or a register reset) at `timestamp`. The old register's reading of
+    /// `oldFinalWh` at `timestamp` takes the checks and the billing of a signed reading (known, not retired, not stale,
+    /// not decreasing, not in the future, within the meter's rating; the registrar attests it instead of a signature),
+    /// then the old register's final bill is issued for the open period, as `retireMeter` does (the meter's tariff is
+    /// kept: a tariff change still waits for the next period), and the register continues from `newInitialWh` at
+    /// `timestamp`, in the same period. So energy before and after the exchange is billed once, in the period it was
+    /// used (rounded per bill). `newInitialWh` is the registrar's word, as `registerMeter`'s initial register is; the
+    /// meter's rating bounds the next reading. Meter registrar only; not while paused. Emits `MeterExchanged` (not
+    /// `ReadingAccepted`).
+    function recordMeterExchange(uint32 meterId, uint64 oldFinalWh, uint64 newInitialWh, uint32 timestamp) external;
 
     /// @notice Rotates a meter's attestation signer. Meter registrar only.
     function setMeterSigner(uint32 meterId, address signer) external;
