@@ -227,14 +227,33 @@ abstract contract GridLedgerBase is
         uint256[5] storage s = _meters[meterId];
         MeterState.Meter memory m = s.load();
         uint32 period = _periodOf(ts);
-        if (period > m.openPeriod) _close(meterId, m, period, 0);
+        TariffVersion storage tv = _version(m.tariffId, m.openPeriod);
+        TariffVersion storage next = period > m.openPeriod ? _version(m.nextTariffId, period) : tv;
+        if (m.lastTs < _periodStart(m.openPeriod) && m.billPeriod != 0) _recordLate(meterId, m, next, wh, ts);
+        if (period > m.openPeriod) {
+            // The interval spans the period's end: its energy goes to whichever side's tariff is dearer over it, so
+            // withholding the last reading before a tariff cut cannot move energy to the cheaper version.
+            bool old = _dearestPrice(tv, m.lastTs, ts) > _dearestPrice(next, m.lastTs, ts);
+            if (old) _record(m, tv, wh, ts);
+            _close(meterId, m, period, old ? block.timestamp : 0);
+            tv = next;
+        }
         // The overdue clock runs from the reading's period (never back: a period it already ran from is kept).
         uint32 lag = m.openPeriod - period;
         if (lag < m.readLag) m.readLag = lag;
-        TariffVersion storage tv = _version(m.tariffId, m.openPeriod);
+        _record(m, tv, wh, ts);
+        if (m.prepaid) _checkCredit(meterId, m, tv);
+        // A late reading completes a period that has ended: its bill is issued now, and known from now on.
+        uint32 current = _periodOf(block.timestamp);
+        if (current > m.openPeriod) _close(meterId, m, current, block.timestamp);
+        s.store(m);
+    }
+
+    /// @dev Adds the energy since the last reading to the open period. Time-of-use: it takes the dearest band its
+    /// interval touches, so that no choice of which readings to relay, or when, prices energy at a cheaper band than
+    /// it may have been used in.
+    function _record(MeterState.Meter memory m, TariffVersion storage tv, uint64 wh, uint32 ts) internal view {
         if (m.tou) {
-            // The energy since the last reading takes the dearest band its interval touches, so that no choice of
-            // which readings to relay, or when, prices energy at a cheaper band than it may have been used in.
             uint8 band = _dearestBand(tv, m.lastTs, ts);
             if (band != m.band) {
                 m.bandWh[m.band] += m.lastWh - m.runStartWh;
@@ -244,11 +263,48 @@ abstract contract GridLedgerBase is
         }
         m.lastWh = wh;
         m.lastTs = ts;
-        if (m.prepaid) _checkCredit(meterId, m, tv);
-        // A late reading completes a period that has ended: its bill is issued now, and known from now on.
-        uint32 current = _periodOf(block.timestamp);
-        if (current > m.openPeriod) _close(meterId, m, current, block.timestamp);
-        s.store(m);
+    }
+
+    /// @dev A reading whose interval starts in a period already closed (relayed after `settle`). Energy used wholly
+    /// in closed periods is added to the last bill at the closed periods' tariff if the period it reaches (`tv`)
+    /// prices it differently (so a delay neither lowers nor raises it); an interval reaching into a later period is priced at the dearest of the versions it touches: the
+    /// closed periods' if that is dearer (added to the last bill, rounded up), else left to the period it reaches
+    /// (`tv`). The open period has no energy yet (no reading since it opened), so the interval is all it would hold.
+    /// Versions of periods strictly between the interval's ends, and a tariff the meter left at a closed period, are
+    /// not consulted.
+    function _recordLate(uint32 meterId, MeterState.Meter memory m, TariffVersion storage tv, uint64 wh, uint32 ts)
+        internal
+    {
+        uint256 openStart = _periodStart(m.openPeriod);
+        uint32 last = ts < openStart ? _periodOf(ts) : m.openPeriod - 1;
+        uint256 price = Math.max(
+            _dearestPrice(_version(m.tariffId, _periodOf(m.lastTs)), m.lastTs, ts),
+            _dearestPrice(_version(m.tariffId, last), m.lastTs, ts)
+        );
+        uint256 later = _dearestPrice(tv, m.lastTs, ts);
+        // At the same price the energy may as well wait for the period it reaches (one bill fewer to amend).
+        if (ts >= openStart ? price <= later : price == later) return;
+        uint64 energy = wh - m.lastWh;
+        uint256 cost = Math.mulDiv(energy, price, 1000, Math.Rounding.Ceil);
+        int256 balanceBefore = m.balance;
+        m.balance -= int256(cost);
+        m.billAmount += cost;
+        m.billEnergyWh += energy;
+        if (!m.prepaid && m.balance < 0 && m.lapseAt == 0) {
+            m.lapseAt = uint32(Math.max(m.billDueAt, block.timestamp));
+        }
+        m.lastWh = wh;
+        m.lastTs = ts;
+        m.periodStartWh = wh;
+        m.runStartWh = wh;
+        if (energy != 0) _addChildrenWh(m.feederId, m.billPeriod, energy);
+        _syncLiability(balanceBefore, m.balance);
+        emit BillIssued(meterId, m.billPeriod, m.billEnergyWh, m.billAmount, m.billDueAt);
+    }
+
+    /// @dev The highest price the tariff version charges between `from` and `to`.
+    function _dearestPrice(TariffVersion storage tv, uint256 from, uint256 to) internal view returns (uint64) {
+        return tv.bandCount == 0 ? tv.price : _bandPrice(tv, _dearestBand(tv, from, to));
     }
 
     function _revertReading(bytes4 err, Reading calldata r, address recovered) internal view {

@@ -354,6 +354,10 @@ interface IGridLedgerAccounts is IGridLedgerTypes {
 
     /// @notice Sets a tariff: a new id applies from now, a change of an existing one from the next period on.
     /// Tariff setter only. At most `MAX_BANDS` bands, minutes below 1440.
+    /// @dev The energy of a reading interval that spans a tariff version change is priced at the dearest version (and
+    /// band) it touches, and energy used wholly in a closed period at that period's version however late it arrives.
+    /// So that honest households lose nothing, the integration should sign a reading at the period boundary before a
+    /// version changes, as it does at each band edge.
     function setTariff(uint32 tariffId, Tariff calldata t) external;
 
     /// @notice Marks a household protected (its permit never ends) or not. Protection officer only.
