@@ -7,13 +7,15 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {GridLedgerBase} from "./GridLedgerBase.sol";
 import {IGridLedgerHotPaths} from "./interfaces/IGridLedger.sol";
 import {GridLedgerExtension} from "./GridLedgerExtension.sol";
+import {GridLedgerSlowPath} from "./GridLedgerSlowPath.sol";
 import {MeterState} from "./libraries/MeterState.sol";
 
 /// @title GridLedger
 /// @notice One operator's electricity ledger: signed readings, tariffs, bills, payments and supply permits.
 /// Its full interface is `IGridLedger`: the hot paths (readings, bill payments) run here; operator functions and top-ups
 /// in `GridLedgerExtension`, feeders, the schedule and views in `GridLedgerFeedersAndViews`, reached through `Proxy` fallbacks with
-/// `delegatecall` on this contract's storage (one contract would exceed the 24 KiB code size limit).
+/// `delegatecall` on this contract's storage (one contract would exceed the 24 KiB code size limit). A reading's slow
+/// path runs in `GridLedgerSlowPath`, also by `delegatecall`, from the reading functions only.
 /// @dev Gas: a flat-tariff postpaid reading reads and writes one meter slot and reads the schedule slot (pause
 /// flag); everything else (billing, feeder sums, prepaid checks) happens lazily when a period closes or a
 /// threshold register is reached.
@@ -22,6 +24,8 @@ contract GridLedger is IGridLedgerHotPaths, GridLedgerBase, Proxy {
 
     /// @notice The contract that serves operator functions and views on this contract's storage.
     address public immutable extension;
+    /// @notice The contract that runs readings' slow path on this contract's storage (not reachable by the fallback).
+    address public immutable slowPath;
 
     /// @param c Deployment parameters; `ext` must have been deployed with the same.
     /// @param ext The `GridLedgerExtension`.
@@ -30,6 +34,7 @@ contract GridLedger is IGridLedgerHotPaths, GridLedgerBase, Proxy {
             revert InvalidConfig();
         }
         extension = ext;
+        slowPath = address(new GridLedgerSlowPath(c));
     }
 
     /// @dev `Proxy`'s fallback serves the rest of `IGridLedger` from the extension, on this contract's storage.
@@ -42,7 +47,7 @@ contract GridLedger is IGridLedgerHotPaths, GridLedgerBase, Proxy {
         (uint8 v, bytes32 rr, bytes32 s) = ECDSA.parseCalldata(sig);
         (bytes4 err, address recovered, bool slow) = _acceptReading(r.meterId, r.wh, r.timestamp, rr, _compactVs(v, s));
         if (err != bytes4(0)) _revertReading(err, r, recovered);
-        if (slow) _applyReadingSlow(r.meterId, r.wh, r.timestamp);
+        if (slow) _applyReadingSlowPath(r.meterId, r.wh, r.timestamp);
         emit ReadingAccepted(r.meterId, r.wh, r.timestamp);
     }
 
@@ -68,7 +73,18 @@ contract GridLedger is IGridLedgerHotPaths, GridLedgerBase, Proxy {
     /// @notice See `IGridLedger.applyBatchedReading`.
     function applyBatchedReading(uint32 meterId, uint64 wh, uint32 timestamp) external {
         if (msg.sender != address(this)) revert OnlyLedger();
-        _applyReadingSlow(meterId, wh, timestamp);
+        _applyReadingSlowPath(meterId, wh, timestamp);
+    }
+
+    /// @dev `_applyReadingSlow`, run in `slowPath` on this contract's storage; its revert data is passed on unchanged.
+    function _applyReadingSlowPath(uint32 meterId, uint64 wh, uint32 timestamp) private {
+        (bool ok, bytes memory reason) =
+            slowPath.delegatecall(abi.encodeCall(GridLedgerSlowPath.applyReadingSlow, (meterId, wh, timestamp)));
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(reason, 0x20), mload(reason))
+            }
+        }
     }
 
     /// @dev Runs the slow path of a batched reading as a call: whatever reverts skips this reading only.

@@ -227,28 +227,187 @@ abstract contract GridLedgerBase is
         uint256[5] storage s = _meters[meterId];
         MeterState.Meter memory m = s.load();
         uint32 period = _periodOf(ts);
-        if (period > m.openPeriod) _close(meterId, m, period, 0);
+        if (period > m.openPeriod || (m.lastTs < _periodStart(m.openPeriod) && m.billPeriod != 0)) {
+            _recordAcross(meterId, m, period, wh, ts);
+        }
         // The overdue clock runs from the reading's period (never back: a period it already ran from is kept).
         uint32 lag = m.openPeriod - period;
         if (lag < m.readLag) m.readLag = lag;
         TariffVersion storage tv = _version(m.tariffId, m.openPeriod);
-        if (m.tou) {
-            // The energy since the last reading takes the dearest band its interval touches, so that no choice of
-            // which readings to relay, or when, prices energy at a cheaper band than it may have been used in.
-            uint8 band = _dearestBand(tv, m.lastTs, ts);
-            if (band != m.band) {
-                m.bandWh[m.band] += m.lastWh - m.runStartWh;
-                m.runStartWh = m.lastWh;
-                m.band = band;
-            }
-        }
-        m.lastWh = wh;
+        // The energy still unrecorded (all of it within the open period) takes the dearest band its interval
+        // touches, so that no choice of which readings to relay, or when, prices energy at a cheaper band than it
+        // may have been used in.
+        if (m.lastWh != wh) _add(m, m.tou ? _dearestBand(tv, m.lastTs, ts) : 0, wh);
         m.lastTs = ts;
         if (m.prepaid) _checkCredit(meterId, m, tv);
         // A late reading completes a period that has ended: its bill is issued now, and known from now on.
         uint32 current = _periodOf(block.timestamp);
         if (current > m.openPeriod) _close(meterId, m, current, block.timestamp);
         s.store(m);
+    }
+
+    /// @dev Adds the energy up to register `wh` to the open period, in `band` (time-of-use; 0 on a flat tariff).
+    function _add(MeterState.Meter memory m, uint8 band, uint64 wh) internal pure {
+        if (m.tou && band != m.band) {
+            m.bandWh[m.band] += m.lastWh - m.runStartWh;
+            m.runStartWh = m.lastWh;
+            m.band = band;
+        }
+        m.lastWh = wh;
+    }
+
+    /// @dev A reading whose interval crosses the start of a period with a tariff of its own: the start of the open
+    /// period when one closed since the last reading (`settle` before a late reading), and/or the end of the open
+    /// period. The interval is cut at those starts into up to four parts: (0) in periods already closed, (1) in the
+    /// open period, (2) in whole periods after it (no reading in them), (3) in the reading's period. Each part has
+    /// the highest price its periods' tariff versions charge over it (the dearest band it touches), and can hold at
+    /// most what the meter's rated power draws in its time. The energy fills the parts dearest first: the largest
+    /// charge the readings and the meter's rating allow. A household that relays fewer readings, or relays them
+    /// later, only loosens those limits, so it never pays less than by relaying all of them on time (beyond one
+    /// base unit of rounding per part); a reading at the start of each period prices the energy exactly at the
+    /// version in force when it was used. Parts of the same price go to the latest of them (as the energy of a
+    /// reading in a new period always went to that period). Energy of parts (0) and (2) is added to the last issued
+    /// bill (rounded up), of part (1) to the open period before it closes, of part (3) to the reading's period (the
+    /// caller adds it). Closed periods are priced with the meter's current tariff id (a tariff it left is not
+    /// consulted); whole periods after the open one with the id it moves to.
+    function _recordAcross(uint32 meterId, MeterState.Meter memory m, uint32 period, uint64 wh, uint32 ts) internal {
+        uint256 from = m.lastTs;
+        uint256 openStart = _periodStart(m.openPeriod);
+        uint256 openEnd = openStart + periodLength;
+        uint256 newStart = _periodStart(period);
+        uint256[4] memory price;
+        uint256[4] memory cap;
+        uint8[4] memory band;
+        bool[4] memory active;
+        TariffVersion storage open = _version(m.tariffId, m.openPeriod);
+        if (from < openStart) {
+            // Up to the reading's own minute, as any interval, or to the last second of the closed periods.
+            price[0] = _dearestOver(m.tariffId, from, ts < openStart ? ts : openStart - 1);
+            cap[0] = _capacity(m.maxPowerW, from, Math.min(ts, openStart));
+            active[0] = true;
+        }
+        // A part ending before the open period has no time in it: it only receives energy of its price.
+        (uint256 lo, uint256 hi) = (from, ts);
+        if (ts >= openStart) {
+            (lo, hi) = (Math.max(from, openStart), Math.min(ts, openEnd));
+            cap[1] = _capacity(m.maxPowerW, lo, hi);
+            if (hi == openEnd) --hi;
+        }
+        band[1] = m.tou ? _dearestBand(open, lo, hi) : 0;
+        price[1] = _bandPrice(open, band[1]);
+        active[1] = true;
+        if (period > m.openPeriod + 1) {
+            price[2] = _dearestOver(m.nextTariffId, openEnd, newStart - 1);
+            cap[2] = _capacity(m.maxPowerW, openEnd, newStart);
+            active[2] = true;
+        }
+        if (period > m.openPeriod) {
+            TariffVersion storage next = _version(m.nextTariffId, period);
+            band[3] = next.bandCount != 0 ? _dearestBand(next, newStart, ts) : 0;
+            price[3] = _bandPrice(next, band[3]);
+            cap[3] = _capacity(m.maxPowerW, newStart, ts);
+            active[3] = true;
+        }
+        uint64[4] memory energy = _fill(price, cap, active, wh - m.lastWh);
+        if (energy[0] != 0) _amend(meterId, m, energy[0], price[0]);
+        if (energy[1] != 0) _add(m, band[1], m.lastWh + energy[1]);
+        if (period > m.openPeriod) {
+            _close(meterId, m, period, energy[1] != 0 ? block.timestamp : 0);
+            if (energy[2] != 0) _amend(meterId, m, energy[2], price[2]);
+            if (energy[3] != 0) _add(m, band[3], m.lastWh + energy[3]);
+        }
+        m.lastTs = ts;
+    }
+
+    /// @dev Splits `total` Wh over the active parts: parts of one price merge into the latest of them, then the
+    /// dearest part takes what it can hold, and so on; the last part filled takes the rest.
+    function _fill(uint256[4] memory price, uint256[4] memory cap, bool[4] memory active, uint64 total)
+        internal
+        pure
+        returns (uint64[4] memory energy)
+    {
+        for (uint256 j = 3; j > 0; --j) {
+            for (uint256 i; i < j; ++i) {
+                if (active[i] && active[j] && price[i] == price[j]) {
+                    cap[j] += cap[i];
+                    active[i] = false;
+                }
+            }
+        }
+        uint256 left = total;
+        while (left != 0) {
+            uint256 best = 4;
+            for (uint256 j = 4; j > 0; --j) {
+                if (active[j - 1] && (best == 4 || price[j - 1] > price[best])) best = j - 1;
+            }
+            active[best] = false;
+            bool last = true;
+            for (uint256 j; j < 4; ++j) {
+                if (active[j]) last = false;
+            }
+            uint256 e = last ? left : Math.min(left, cap[best]);
+            energy[best] = uint64(e);
+            left -= e;
+        }
+    }
+
+    /// @dev The Wh a meter rated `maxPowerW` can draw from `from` to `to`, on a clock of whole Wh that runs from time
+    /// 0: parts cut at any times add up exactly, and the interval's parts hold at least its energy (the power check).
+    function _capacity(uint32 maxPowerW, uint256 from, uint256 to) internal pure returns (uint256) {
+        return uint256(maxPowerW) * to / 3600 - uint256(maxPowerW) * from / 3600;
+    }
+
+    /// @dev Adds `energy` Wh at `price` (rounded up) to the last issued bill.
+    function _amend(uint32 meterId, MeterState.Meter memory m, uint64 energy, uint256 price) internal {
+        uint256 cost = Math.mulDiv(energy, price, 1000, Math.Rounding.Ceil);
+        int256 balanceBefore = m.balance;
+        uint32 lapseBefore = m.lapseAt;
+        m.balance -= int256(cost);
+        m.billAmount += cost;
+        m.billEnergyWh += energy;
+        if (!m.prepaid && m.balance < 0 && m.lapseAt == 0) {
+            m.lapseAt = uint32(Math.max(m.billDueAt, block.timestamp));
+        }
+        // The energy is the bill's, not the open period's: the open period's (energy of a late reading at its own
+        // price may be there already) and its prepaid thresholds stay where they are relative to the register.
+        m.lastWh += energy;
+        m.periodStartWh += energy;
+        m.runStartWh += energy;
+        if (m.prepaid && !m.tou) {
+            TariffVersion storage tv = _version(m.tariffId, m.openPeriod);
+            m.exhaustWh = _thresholdWh(m.periodStartWh, m.balance + int256(uint256(tv.emergencyCredit)), tv.price);
+            m.lowWh = _thresholdWh(m.periodStartWh, m.balance - int256(uint256(tv.lowCreditThreshold)), tv.price);
+        }
+        _addChildrenWh(m.feederId, m.billPeriod, energy);
+        _syncLiability(balanceBefore, m.balance);
+        emit BillIssued(meterId, m.billPeriod, m.billEnergyWh, m.billAmount, m.billDueAt);
+        if (m.lapseAt != lapseBefore) emit PermitChanged(meterId, _permitUntil(m, _schedule));
+    }
+
+    /// @dev The highest price tariff `tariffId` charges from `from` to `to` (inclusive), over every version in force
+    /// in between, each only over its own periods.
+    function _dearestOver(uint32 tariffId, uint256 from, uint256 to) internal view returns (uint256 best) {
+        TariffVersion[] storage versions = _tariffs[tariffId];
+        uint32 first = _periodOf(from);
+        uint32 last = _periodOf(to);
+        uint256 i = versions.length;
+        if (i == 0) revert UnknownTariff(tariffId);
+        uint256 upTo = to;
+        while (i > 0) {
+            TariffVersion storage tv = versions[--i];
+            uint32 vFrom = tv.from;
+            if (vFrom <= last) {
+                uint256 start = Math.max(from, _periodStart(vFrom));
+                best = Math.max(best, _dearestPrice(tv, start, upTo));
+                if (vFrom <= first) return best;
+                upTo = _periodStart(vFrom) - 1;
+            }
+        }
+    }
+
+    /// @dev The highest price the tariff version charges between `from` and `to`.
+    function _dearestPrice(TariffVersion storage tv, uint256 from, uint256 to) internal view returns (uint64) {
+        return tv.bandCount == 0 ? tv.price : _bandPrice(tv, _dearestBand(tv, from, to));
     }
 
     function _revertReading(bytes4 err, Reading calldata r, address recovered) internal view {

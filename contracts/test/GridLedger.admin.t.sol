@@ -6,6 +6,7 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {GridLedger} from "../src/GridLedger.sol";
 import {GridLedgerBase} from "../src/GridLedgerBase.sol";
 import {GridLedgerExtension} from "../src/GridLedgerExtension.sol";
+import {GridLedgerSlowPath} from "../src/GridLedgerSlowPath.sol";
 import {IGridLedger} from "../src/interfaces/IGridLedger.sol";
 import {LedgerTestBase} from "./utils/LedgerTestBase.sol";
 
@@ -78,6 +79,19 @@ contract GridLedgerAdminTest is LedgerTestBase {
         GridLedgerExtension ext = new GridLedgerExtension(other);
         vm.expectRevert(GridLedgerBase.InvalidConfig.selector);
         new GridLedger(config, address(ext));
+    }
+
+    function test_SlowPath_RunsOnlyThroughTheLedgersReadings() public {
+        GridLedgerSlowPath slow = GridLedgerSlowPath(ledger.slowPath());
+        assertEq(slow.configHash(), ledger.configHash(), "deployed with the ledger's parameters");
+        uint32 ts = uint32(vm.getBlockTimestamp());
+        // Called directly it would only touch its own storage; it refuses all the same.
+        vm.expectRevert(OnlyLedger.selector);
+        slow.applyReadingSlow(M, 10, ts);
+        // No fallback of the ledger serves it: only the reading functions reach it, after checking the reading.
+        (bool ok,) = address(ledger).call(abi.encodeCall(GridLedgerSlowPath.applyReadingSlow, (M, 10, ts)));
+        assertFalse(ok, "not an entry point of the ledger");
+        assertEq(gl.meter(M).lastWh, 0);
     }
 
     function test_RevertWhen_ExtensionMissing() public {

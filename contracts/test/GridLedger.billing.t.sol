@@ -409,7 +409,9 @@ contract GridLedgerBillingTest is LedgerTestBase {
         _read(M, 2000);
         assertEq(gl.meter(M).tariffId, 3);
         vm.warp(T0 + 2 * PERIOD + 60);
-        assertEq(gl.meterBalance(M), -int256(_cost(1000) + 2 * _cost(1000)));
+        // The second interval spans the move: tariff 3, the dearer, takes what the meter's 20 kW draws in the 60 s
+        // it ran in period 2 (333 Wh); the rest is period 1's.
+        assertEq(gl.meterBalance(M), -int256(_cost(1667) + 2 * _cost(333)));
     }
 
     // ------------------------------------------------------------ friendly window, protection, pause

@@ -368,6 +368,11 @@ interface IGridLedgerAccounts is IGridLedgerTypes {
 
     /// @notice Sets a tariff: a new id applies from now, a change of an existing one from the next period on.
     /// Tariff setter only. At most `MAX_BANDS` bands, minutes below 1440.
+    /// @dev A reading interval that spans the start of a period is cut there; its energy fills the parts at the
+    /// dearest version (and band) first, each part holding at most what the meter's `maxPowerW` draws in its time:
+    /// the largest bill the readings allow, so withholding or delaying a reading never lowers it. Energy used wholly
+    /// in a closed period is priced at that period's version however late it arrives. A reading at the start of
+    /// the period a new version applies from bills the energy exactly at the versions in force when it was used.
     function setTariff(uint32 tariffId, Tariff calldata t) external;
 
     /// @notice Marks a household protected (its permit never ends) or not. Protection officer only.
