@@ -46,7 +46,7 @@ def meter_events(coordinator: GridLedgerCoordinator, text: EventTexts) -> list[C
             CalendarEvent(
                 start=start,
                 end=start + EVENT_LENGTH,
-                summary=text("bill_due" if data.amount_due > 0 else "bill_paid"),
+                summary=text("bill_due") if data.amount_due > 0 else text("bill_paid"),
                 description=text(
                     "bill_due_description",
                     period=data.bill.period,
