@@ -278,19 +278,19 @@ class ReadingPipeline:
             wh, timestamp = max(wh, submitted.wh), max(timestamp, submitted.timestamp)
         return wh, timestamp
 
-    async def _latest_accepted(self) -> int:
+    async def _latest_accepted(self) -> int | None:
         """The latest timestamp the chain accepts now: its latest block's time plus the ledger's
         clock skew, and never in a period the chain has not reached (the ledger refuses a reading
         that would close the open period early). A chain that mines only on transactions keeps
         an old latest block; a reading stamped later would be refused until a block follows, and
         none would. Its own transaction mines one, so the next reading's bound moves on; the
         reading that closes a period is the first one after the chain has entered the next. A
-        node that does not answer bounds nothing: the reading waits in the outbox for a chain
-        that has moved on."""
+        node that does not answer bounds nothing (None): the reading waits in the outbox for a
+        chain that has moved on."""
         try:
             latest = await self.client.latest_block_timestamp()
         except GridLedgerError:
-            return int(time.time())
+            return None
         info = self.coordinator.info
         return min(latest + info.max_clock_skew, info.period_end_after(latest) - 1)
 
@@ -308,7 +308,14 @@ class ReadingPipeline:
         if candidate < last_wh:
             self._register_backwards(register, last_wh)
         async_clear_issue(self.hass, self.entry.entry_id, ISSUE_REGISTER_BACKWARDS)
-        timestamp = max(min(int(time.time()), await self._latest_accepted()), last_timestamp + 1)
+        now = int(time.time())
+        bound = await self._latest_accepted()
+        timestamp = max(now if bound is None else min(now, bound), last_timestamp + 1)
+        if bound is not None and timestamp > bound:  # the last reading took the latest second
+            raise NoReadingError(
+                translation_key="reading_waits_for_chain",
+                placeholders={"chain_time": dt_util.utc_from_timestamp(bound).isoformat()},
+            )
         wh = self._plausible(register, candidate, last_wh, timestamp - last_timestamp)
         signed = self.signer.sign(Reading(self.meter_id, wh, timestamp))
         self.outbox.pending = PendingReading(signed)
@@ -533,15 +540,22 @@ class ReadingPipeline:
             await self._async_schedule_band_reading()
 
     async def _async_schedule_band_reading(self) -> None:
-        """Read at the next time-of-use band change, on its dearer side, so that no interval
-        between two readings spans a dearer band than the energy in it was used in."""
+        """Read at the next price edge: a time-of-use band change, on its dearer side, and the
+        last second of the billing period (a new tariff version, or another tariff the operator
+        moved the meter to, applies from a period's start). The ledger prices an interval that
+        spans an edge at its dearer side as far as the meter's rating allows, so an honest
+        household reads at each edge and no interval spans one."""
         try:
             tariff = await self.client.tariff(self.coordinator.data.meter.tariff_id)
         except GridLedgerError as err:  # the next interval tries again
             LOGGER.debug("Time-of-use bands not read: %s", err)
             return
-        if self._stopped or (at := tariff.next_fair_reading(int(time.time()))) is None:
+        if self._stopped:
             return
+        now = int(time.time())
+        at = self.coordinator.info.period_end_after(now + 1) - 1
+        if (band := tariff.next_fair_reading(now)) is not None:
+            at = min(at, band)
         self._cancel_band_reading = async_track_point_in_utc_time(
             self.hass, self._async_band_reading, dt_util.utc_from_timestamp(at)
         )

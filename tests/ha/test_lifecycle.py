@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 import pytest
 
 from custom_components.grid_ledger.const import (
@@ -147,10 +148,32 @@ async def test_the_reading_that_closes_a_period_waits_for_the_chain_to_reach_it(
         return int(response["timestamp"])
 
     await grid.move_to(hass, period_end - 20)
+    await set_register(hass, (register + 10) / 1000)
     await grid.move_to(hass, period_end + 5, mine=False)
-    assert await read(register + 10) == period_end - 1
+    # The period's last-second reading came due: stamped in the period the chain is in.
+    await wait_for(hass, lambda: grid.register_wh() == register + 10)
+    assert int(grid.contract.functions.meter(grid.meter.meter_id).call()[8]) == period_end - 1
     assert grid.amount_due() == 0
+    with pytest.raises(HomeAssistantError) as err:  # no later second is left in that period
+        await read(register + 15)
+    assert err.value.translation_key == "reading_waits_for_chain"
 
     await grid.move_to(hass, period_end + 15)
     assert await read(register + 20) == period_end + 15
     assert grid.amount_due() > 0
+
+
+async def test_a_reading_at_the_last_second_of_each_period(hass: HomeAssistant, grid: Grid) -> None:
+    """A new tariff version, or another tariff the operator moved the meter to, applies from a
+    period's start, and the ledger prices an interval across it at its dearer side as far as the
+    meter's rating allows: the integration reads at each period's last second, so that no
+    interval of an honest household spans a period's start."""
+    period_end = int(grid.contract.functions.genesis().call()) + 3600
+    await setup_grid_entry(hass, grid)
+    await grid.move_to(hass, period_end - 60)  # the interval's reading is due: it lands here
+    register = grid.register_wh()
+    await set_register(hass, (register + 10) / 1000)
+    await grid.move_to(hass, period_end - 1)  # the interval's next reading is 15 minutes away
+    await wait_for(hass, lambda: grid.register_wh() == register + 10)
+    meter = grid.contract.functions.meter(grid.meter.meter_id).call()
+    assert int(meter[8]) == period_end - 1
