@@ -152,26 +152,14 @@ async def test_readings_on_the_interval(
     assert accepted(ledger, meter.meter_id) == [1003]
 
 
-async def registered_then_used(
-    hass: HomeAssistant, local_chain: LocalChain
-) -> tuple[Ledger, MeterSetup, MockConfigEntry]:
-    """A meter registered at 1 kWh (its first reading, now), its entry set up; then 3 Wh used."""
-    ledger = local_chain.ledger
-    meter = register_meter(ledger)
-    await set_register(hass, 1.0)
-    entry = make_entry(ledger, meter)
-    await setup(hass, entry)
-    await set_register(hass, 1.003)
-    return ledger, meter, entry
-
-
 async def test_a_restart_reads_at_once_when_a_reading_is_overdue(
     hass: HomeAssistant, local_chain: LocalChain, freezer: FrozenDateTimeFactory
 ) -> None:
     """Restarted (here: reloaded) longer than an interval after the last reading, the entry
     reads at once instead of an interval later: a Home Assistant that restarts more often than
     the interval still attests its meter."""
-    ledger, meter, entry = await registered_then_used(hass, local_chain)
+    ledger, meter, entry = await fresh_meter(hass, local_chain)  # registered at 1 kWh: now
+    await set_register(hass, 1.003)
     freezer.tick(timedelta(minutes=20))
     ledger.anvil.increase_time(20 * 60)
     assert on_chain(ledger, meter.meter_id)[0] == 1000
@@ -185,7 +173,8 @@ async def test_the_interval_counts_from_the_last_reading_across_a_restart(
 ) -> None:
     """Reloaded ten minutes after the last reading, the entry reads five minutes later (when the
     interval since that reading ends), not at once and not a whole interval after the reload."""
-    ledger, meter, entry = await registered_then_used(hass, local_chain)
+    ledger, meter, entry = await fresh_meter(hass, local_chain)  # registered at 1 kWh: now
+    await set_register(hass, 1.003)
     freezer.tick(timedelta(minutes=10))
     ledger.anvil.increase_time(10 * 60)
     assert await hass.config_entries.async_reload(entry.entry_id)

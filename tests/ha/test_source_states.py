@@ -301,6 +301,22 @@ async def test_an_implausible_jump_is_held_back_until_the_household_decides(
     assert issue(issue_registry, "register_implausible", entry) is None
 
 
+async def reset_to_zero(
+    hass: HomeAssistant, ledger: Ledger, freezer: FrozenDateTimeFactory
+) -> tuple[MeterSetup, MockConfigEntry]:
+    """A meter attested up to 10 kWh, then its register reads 0 (a new meter): refused."""
+    meter, entry = await fresh(hass, ledger)  # registered at 1 kWh
+    await set_register(hass, 10.0)
+    await advance(hass, ledger, freezer, 3600)
+    assert on_chain(ledger, meter.meter_id)[0] == 10_000
+
+    await set_register(hass, 0.0)  # the new meter starts at zero
+    with pytest.raises(HomeAssistantError) as err:
+        await submit(hass, entry)
+    assert err.value.translation_key == "register_backwards"
+    return meter, entry
+
+
 async def test_a_meter_exchange_resumes_from_the_new_meter_without_losing_energy(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
@@ -310,15 +326,7 @@ async def test_a_meter_exchange_resumes_from_the_new_meter_without_losing_energy
     issue_registry: ir.IssueRegistry,
 ) -> None:
     ledger = local_chain.ledger
-    meter, entry = await fresh(hass, ledger)
-    await set_register(hass, 10.0)
-    await advance(hass, ledger, freezer, 3600)
-    assert on_chain(ledger, meter.meter_id)[0] == 10_000
-
-    await set_register(hass, 0.0)  # the new meter starts at zero
-    with pytest.raises(HomeAssistantError) as err:
-        await submit(hass, entry)
-    assert err.value.translation_key == "register_backwards"
+    meter, entry = await reset_to_zero(hass, ledger, freezer)
     raised = issue(issue_registry, "register_backwards", entry)
     assert raised is not None
     assert raised.is_fixable
@@ -365,15 +373,7 @@ async def test_an_exchange_the_operator_recorded_bills_each_meter_once(
     issue_registry: ir.IssueRegistry,
 ) -> None:
     ledger = local_chain.ledger
-    meter, entry = await fresh(hass, ledger)  # registered at 1 kWh
-    await set_register(hass, 10.0)
-    await advance(hass, ledger, freezer, 3600)
-    assert on_chain(ledger, meter.meter_id)[0] == 10_000
-
-    await set_register(hass, 0.0)  # the new meter starts at zero
-    with pytest.raises(HomeAssistantError) as err:
-        await submit(hass, entry)
-    assert err.value.translation_key == "register_backwards"
+    meter, entry = await reset_to_zero(hass, ledger, freezer)
     assert issue(issue_registry, "register_backwards", entry) is not None
 
     # The operator read the old meter's final register, 10.25 kWh, a minute after its last reading.
