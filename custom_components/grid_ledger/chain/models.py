@@ -193,11 +193,13 @@ class SignedReading:
 
 @dataclass(frozen=True, slots=True)
 class ContractCall:
-    """A call the wallet is to send: target, ABI-encoded data, coin sent along (wei)."""
+    """A call the wallet is to send: target, ABI-encoded data, coin sent along (wei), and the
+    least gas it is sent with (its cost may depend on the block it lands in)."""
 
     to: str
     data: str
     value: int = 0
+    min_gas: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,7 +174,7 @@ class Wallet:
         params = self._params(call.to, call.data, call.value)
         w3 = self.client.w3
         gas = int(await self._ask(lambda: w3.eth.estimate_gas(cast(Any, params)), retry))
-        return gas * GAS_MARGIN_PERCENT // 100
+        return max(gas * GAS_MARGIN_PERCENT // 100, call.min_gas)
 
     async def receipt(self, tx_hash: str) -> Receipt | None:
         w3 = self.client.w3
