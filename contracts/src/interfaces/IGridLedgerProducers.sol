@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IGridLedgerTypes} from "./IGridLedger.sol";
+
+/// @title Grid Ledger producer types
+/// @notice Types, events and errors of the producer half: bidirectional readings, energy tokens, redemption and
+/// sell-back.
+/// @dev Energy tokens (`EnergyToken`, 3 decimals: one base unit is one Wh) are minted lazily: a signed export register
+/// delta is added to the meter's `pendingWh` by the reading (no token call on the reading's path), and
+/// `claimTokens` mints the pending Wh to the meter's payer. So the total of tokens minted plus pending equals the sum
+/// of accepted export deltas, exactly, and nothing but a signed export register creates a token.
+interface IGridLedgerProducerTypes is IGridLedgerTypes {
+    /// @notice A bidirectional meter's signed statement: both cumulative registers at a time.
+    /// @dev EIP-712 type `BidirectionalReading(uint32 meterId,uint64 importWh,uint64 exportWh,uint32 timestamp)`,
+    /// signed by the meter's signer. `importWh` is OBIS 1.8.0, `exportWh` OBIS 2.8.0.
+    struct BidirectionalReading {
+        uint32 meterId;
+        uint64 importWh;
+        uint64 exportWh;
+        uint32 timestamp;
+    }
+
+    /// @notice A bidirectional reading with its signature in ERC-2098 compact form.
+    struct SignedBidirectionalReading {
+        BidirectionalReading reading;
+        bytes32 r;
+        bytes32 vs;
+    }
+
+    /// @notice A meter's producer state.
+    struct ProducerInfo {
+        bool exports;
+        bool redeemTokens;
+        uint32 maxExportW;
+        uint64 exportWh;
+        uint64 pendingWh;
+        uint64 billRedeemedWh;
+    }
+
+    /// @notice A tariff's producer prices, in payment-token base units per kWh: what the operator pays for a token
+    /// sold back (`feedInPricePerKWh`), and the network charge that still applies to redeemed energy.
+    struct ProducerTariff {
+        uint64 feedInPricePerKWh;
+        uint64 networkChargePerKWh;
+    }
+
+    /// @notice A meter's export register was enabled or rebased (a new meter continues from `exportWh`).
+    event ExportEnabled(uint32 indexed meterId, uint32 maxExportW, uint64 exportWh);
+    /// @notice A bidirectional reading was accepted; `exportedWh` is the export delta, added to `pendingWh`.
+    event BidirectionalReadingAccepted(
+        uint32 indexed meterId, uint64 importWh, uint64 exportWh, uint32 timestamp, uint64 exportedWh
+    );
+    /// @notice Pending tokens were minted to the meter's payer.
+    event TokensClaimed(uint32 indexed meterId, address indexed payer, uint256 wh);
+    /// @notice Tokens were redeemed against the meter's billed import; `amount` is the bill reduction (base units).
+    event TokensRedeemed(uint32 indexed meterId, address indexed holder, uint256 wh, uint256 amount);
+    /// @notice Tokens were sold back to the operator at the feed-in price; `amount` is owed to `seller` (pull).
+    event TokensSoldBack(uint32 indexed meterId, address indexed seller, uint256 wh, uint256 amount);
+    /// @notice The meter's payer chose whether its tokens pay its bills first.
+    event RedeemTokensSet(uint32 indexed meterId, bool redeemTokens);
+    /// @notice A tariff's producer prices were set (effective immediately).
+    event ProducerTariffSet(uint32 indexed tariffId, uint64 feedInPricePerKWh, uint64 networkChargePerKWh);
+    /// @notice Funds for feed-in payouts were deposited.
+    event FeedInFundsDeposited(address indexed from, uint256 amount, uint256 funds);
+    /// @notice Unused feed-in funds went back to the treasury.
+    event FeedInFundsWithdrawn(address indexed treasury, uint256 amount, uint256 funds);
+    /// @notice Sell-back proceeds were withdrawn by their owner.
+    event ProceedsWithdrawn(address indexed account, uint256 amount);
+
+    /// @notice A bidirectional reading for a meter whose export register is not enabled.
+    error ImportOnlyMeter(uint32 meterId);
+    error ExportRegisterDecreased(uint32 meterId, uint64 exportWh, uint64 lastExportWh);
+    /// @notice The export since the last reading implies more power than the meter's export rating.
+    error ImplausibleExportPower(uint32 meterId, uint256 powerW, uint32 maxExportW);
+    /// @notice The holder has fewer tokens (pending and minted) than asked for.
+    error InsufficientTokens(address holder, uint256 wh, uint256 available);
+    error NothingToClaim(uint32 meterId);
+    /// @notice Nothing to redeem against: no unpaid bill, or its energy is already redeemed.
+    error NothingToRedeem(uint32 meterId);
+    /// @notice The operator's feed-in funds cannot pay this sell-back.
+    error FeedInFundsExhausted(uint256 amount, uint256 funds);
+    error NoFeedInPrice(uint32 tariffId);
+    error NoProceeds(address account);
+    /// @notice A producer function on a deployment without an energy token.
+    error NoEnergyToken();
+}
+
+/// @title Grid Ledger producer functions
+/// @notice Served by `GridLedgerProducers` on the ledger's storage; the bidirectional reading entry points by
+/// `GridLedger` itself.
+interface IGridLedgerProducers is IGridLedgerProducerTypes {
+    /// @notice Submits one signed bidirectional reading. Anyone may relay it. Checks the import register as
+    /// `submitReading` does, and the export register the same way against the meter's export rating.
+    function submitBidirectionalReading(BidirectionalReading calldata r, bytes calldata sig) external;
+
+    /// @notice Submits a batch of signed bidirectional readings; a failing entry is skipped with `ReadingRejected`.
+    function submitBidirectionalReadings(SignedBidirectionalReading[] calldata readings)
+        external
+        returns (uint256 accepted);
+
+    /// @notice Enables (or, after a meter exchange, rebases) a meter's export register. Registrar only.
+    function enableExport(uint32 meterId, uint32 maxExportW, uint64 exportWh) external;
+
+    /// @notice The meter's payer chooses whether its pending tokens pay its bills first (at each bill's issue).
+    function setRedeemTokens(uint32 meterId, bool redeemTokens) external;
+
+    /// @notice Mints the meter's pending tokens to its payer. Anyone may call it.
+    function claimTokens(uint32 meterId) external returns (uint256 wh);
+
+    /// @notice The payer redeems `wh` tokens (its meter's pending first, then its own minted ones) against the
+    /// meter's unpaid bill: the bill drops by the bill's own average price of that energy minus the network charge.
+    /// Never credits more than the debt, nor more energy than the bill has left to redeem.
+    function redeemTokens(uint32 meterId, uint256 wh) external returns (uint256 amount);
+
+    /// @notice The payer sells `wh` tokens (pending first, then minted) to the operator at its tariff's feed-in
+    /// price, paid from the feed-in funds; the proceeds are withdrawn with `withdrawProceeds`.
+    function sellBack(uint32 meterId, uint256 wh) external returns (uint256 amount);
+
+    /// @notice Withdraws the caller's sell-back proceeds (pull).
+    function withdrawProceeds() external returns (uint256 amount);
+
+    /// @notice Deposits funds for feed-in payouts (native value, or `amount` of the payment token).
+    function depositFeedInFunds(uint256 amount) external payable;
+
+    /// @notice Sends unused feed-in funds to the treasury. Admin only.
+    function withdrawFeedInFunds(uint256 amount) external;
+
+    /// @notice Sets a tariff's feed-in price and network charge. Tariff setter only.
+    function setProducerTariff(uint32 tariffId, ProducerTariff calldata t) external;
+
+    /// @notice The energy token (address(0): none deployed).
+    function energyToken() external view returns (address);
+
+    /// @notice The EIP-712 type hash of `BidirectionalReading`.
+    function BIDIRECTIONAL_READING_TYPEHASH() external view returns (bytes32);
+
+    /// @notice The EIP-712 digest a meter signs for `r`.
+    function bidirectionalReadingDigest(BidirectionalReading calldata r) external view returns (bytes32);
+
+    function producerInfo(uint32 meterId) external view returns (ProducerInfo memory);
+
+    function producerTariff(uint32 tariffId) external view returns (ProducerTariff memory);
+
+    /// @notice Funds deposited for feed-in payouts and not yet paid out or withdrawn.
+    function feedInFunds() external view returns (uint256);
+
+    /// @notice Sell-back proceeds `account` may withdraw.
+    function proceedsOf(address account) external view returns (uint256);
+}
