@@ -190,7 +190,7 @@ async def test_chain_step_unsupported_version(hass: HomeAssistant, ledger: Ledge
     )
     with patch(
         "custom_components.grid_ledger.config_flow.GridLedgerClient.connect",
-        side_effect=UnsupportedVersionError("3.0.0"),
+        side_effect=UnsupportedVersionError("4.0.0"),
     ):
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], {"url": ledger.anvil.rpc_url, "contract_address": ledger.address}
