@@ -64,7 +64,7 @@ from .const import (
 )
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator
 from .meters.iec62056 import Iec62056Error, read_meter
-from .repairs import async_clear_issue, async_raise_issue, export_source_fix
+from .repairs import async_clear_issue, async_raise_issue
 from .units import MAX_REGISTER_WH, energy_wh
 
 STORAGE_VERSION = 1
@@ -290,15 +290,14 @@ class SerialExportRegister:
 def register_sources(
     hass: HomeAssistant, entry: GridLedgerConfigEntry
 ) -> tuple[RegisterSource, RegisterSource | None]:
-    """The import register's source, and the export register's (None: none configured)."""
+    """The import register's source, and the export register's (None: none configured): an
+    export sensor if one was picked, else a serial meter's readout."""
+    export_entity = entry.data.get(CONF_EXPORT_ENTITY)
+    export = None if export_entity is None else EntityRegister(hass, export_entity)
     if CONF_SERIAL_PORT in entry.data:
         meter = SerialRegister(entry.data[CONF_SERIAL_PORT], entry.data[CONF_BAUDRATE])
-        return meter, SerialExportRegister(meter)
-    export = entry.data.get(CONF_EXPORT_ENTITY)
-    return (
-        EntityRegister(hass, entry.data[CONF_ENERGY_ENTITY]),
-        None if export is None else EntityRegister(hass, export),
-    )
+        return meter, export or SerialExportRegister(meter)
+    return EntityRegister(hass, entry.data[CONF_ENERGY_ENTITY]), export
 
 
 class ReadingPipeline:
@@ -499,7 +498,7 @@ class ReadingPipeline:
                     "meter_id": str(self.meter_id),
                     "source": self.source.name,
                 },
-                fix_data=export_source_fix(entry_id, serial=source is not None),
+                fix_data={"entry_id": entry_id, "key": CONF_EXPORT_ENTITY},
             )
             return None
         async_clear_issue(self.hass, entry_id, ISSUE_EXPORT_SOURCE_MISSING)

@@ -80,12 +80,6 @@ def async_clear_issue(
     ir.async_delete_issue(hass, DOMAIN, issue_id(translation_key, entry_id, *parts))
 
 
-def export_source_fix(entry_id: str, *, serial: bool) -> dict[str, str | int | float | None] | None:
-    """The fix of a missing export register: pick an export sensor (a serial meter's readout
-    has none to pick: its frame must carry OBIS 2.8.0)."""
-    return None if serial else {"entry_id": entry_id, "key": CONF_EXPORT_ENTITY}
-
-
 @callback
 def async_report_missing(hass: HomeAssistant, entry_id: str, key: str, entity_id: str) -> None:
     async_raise_issue(

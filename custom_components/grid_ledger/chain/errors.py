@@ -139,3 +139,7 @@ class InsufficientTokensError(GridLedgerError):
         super().__init__(f"{wh} Wh of tokens asked for, {available} Wh held")
         self.wh = wh
         self.available = available
+
+
+class NoEnergyTokenError(GridLedgerError):
+    """The ledger this meter is on mints no energy tokens."""
