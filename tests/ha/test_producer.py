@@ -250,10 +250,15 @@ async def test_an_export_sensor_on_an_import_only_meter_is_a_repair(
         "meter_id": str(meter.meter_id),
     }
 
+    exported = f"sensor.grid_ledger_meter_{meter.meter_id}_exported_energy"
+    assert hass.states.get(exported) is None  # no return to grid on an import-only meter
+    assert state(hass, meter, "energy_tokens") == "0.0"  # tokens it could still hold
+
     enable_export(ledger, meter, export_wh=500)
     await entry.runtime_data.coordinator.async_refresh()
     await export(hass, entry, freezer, 1.003, 0.6)
     assert producer_info(ledger, meter)[3] == 600
+    assert float(state(hass, meter, "exported_energy")) == pytest.approx(0.6)  # added since
     assert issue_registry.async_get_issue(DOMAIN, f"export_not_enabled_{entry.entry_id}") is None
 
 
