@@ -331,7 +331,9 @@ class Deployment:
         r, vs = compact(sig)
         return ((meter_id, import_wh, export_wh, timestamp), r, vs)
 
-    def enable_export(self, meter_id: int, max_export_w: int = DEFAULT_MAX_POWER_W, export_wh: int = 0) -> TxReceipt:
+    def enable_export(
+        self, meter_id: int, max_export_w: int = DEFAULT_MAX_POWER_W, export_wh: int = 0
+    ) -> TxReceipt:
         """Give a meter an export register (registrar: the operator)."""
         return self.transact(self.ledger.functions.enableExport(meter_id, max_export_w, export_wh))
 
@@ -423,7 +425,8 @@ def deploy_ledger(
     config: LedgerConfig | None = None,
     treasury: str | None = None,
 ) -> Deployment:
-    """Deploy GridLedger (its modules and energy token, + test stablecoin when `token`), tariff 1, feeder 1.
+    """Deploy GridLedger (its modules and energy token, + test stablecoin when `token`),
+    tariff 1, feeder 1.
 
     The operator holds every role; the treasury defaults to the operator.
     """
@@ -447,12 +450,16 @@ def deploy_ledger(
     )
     views = _deploy(w3, operator, "GridLedgerFeedersAndViews", ledger_config)
     extension = _deploy(w3, operator, "GridLedgerExtension", ledger_config, views.address)
-    # The energy token names the ledger as its minter: the ledger is deployed two contracts later (the ledger's
-    # constructor checks it).
+    # The energy token names the ledger as its minter: the ledger is deployed two contracts later
+    # (the ledger's constructor checks it).
     nonce = w3.eth.get_transaction_count(operator.address, "pending")
-    energy_token = _deploy(w3, operator, "EnergyToken", _create_address(operator.address, nonce + 2))
+    energy_token = _deploy(
+        w3, operator, "EnergyToken", _create_address(operator.address, nonce + 2)
+    )
     producers = _deploy(w3, operator, "GridLedgerProducers", ledger_config, energy_token.address)
-    ledger = _deploy(w3, operator, "GridLedger", ledger_config, extension.address, producers.address)
+    ledger = _deploy(
+        w3, operator, "GridLedger", ledger_config, extension.address, producers.address
+    )
     # One ABI for the whole interface: the ledger serves the extension's functions too.
     full = w3.eth.contract(address=ledger.address, abi=ledger_abi())
     deployment = Deployment(

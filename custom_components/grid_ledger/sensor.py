@@ -14,7 +14,7 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import EntityCategory, UnitOfEnergy
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
@@ -64,7 +64,15 @@ def _producer(coordinator: GridLedgerCoordinator) -> ProducerState:
 
 
 def _has_energy_token(coordinator: GridLedgerCoordinator) -> bool:
+    """Any household may hold energy tokens (they are transferable) and redeem them."""
     return coordinator.info.energy_token is not None
+
+
+def _exports(coordinator: GridLedgerCoordinator) -> bool:
+    """The ledger takes the meter's export register: only then is there a return to grid, a
+    compensation for it and tokens minted from it."""
+    producer = coordinator.data.producer
+    return producer is not None and producer.info.exports
 
 
 def _open_period_start(coordinator: GridLedgerCoordinator) -> datetime | None:
@@ -161,7 +169,7 @@ SENSORS: tuple[GridLedgerSensorDescription, ...] = (
         suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=3,
         value_fn=lambda c: _producer(c).info.export_wh,
-        exists_fn=_has_energy_token,
+        exists_fn=_exports,
     ),
     GridLedgerSensorDescription(
         key="export_compensation",  # the Energy dashboard's compensation for it
@@ -171,7 +179,7 @@ SENSORS: tuple[GridLedgerSensorDescription, ...] = (
         monetary=True,
         suggested_display_precision=2,
         value_fn=lambda c: _money(c, c.export_totals.compensation),
-        exists_fn=_has_energy_token,
+        exists_fn=_exports,
     ),
     GridLedgerSensorDescription(
         key="token_balance",
@@ -194,7 +202,7 @@ SENSORS: tuple[GridLedgerSensorDescription, ...] = (
         suggested_display_precision=3,
         value_fn=lambda c: c.export_totals.period_wh,
         last_reset_fn=_open_period_start,
-        exists_fn=_has_energy_token,
+        exists_fn=_exports,
     ),
     GridLedgerSensorDescription(
         key="last_reading",
@@ -212,11 +220,19 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     coordinator = entry.runtime_data.coordinator
-    async_add_entities(
-        GridLedgerSensor(coordinator, description)
-        for description in SENSORS
-        if description.exists_fn(coordinator)
-    )
+    added: set[str] = set()
+
+    @callback
+    def add_sensors() -> None:
+        """Add the sensors that exist now: a meter's export sensors appear once the ledger
+        takes its export register."""
+        new = [d for d in SENSORS if d.key not in added and d.exists_fn(coordinator)]
+        added.update(d.key for d in new)
+        if new:
+            async_add_entities(GridLedgerSensor(coordinator, d) for d in new)
+
+    add_sensors()
+    entry.async_on_unload(coordinator.async_add_listener(add_sensors))
 
 
 class GridLedgerSensor(GridLedgerEntity, SensorEntity):

@@ -207,7 +207,8 @@ def _bidirectional_tx(d: Deployment, meter: Meter, import_wh: int, export_wh: in
 
 
 def _measure_producers(d: Deployment, clock: _Clock, gas: dict[str, int]) -> None:
-    """Prosumers on the native deployment: readings of both registers, claims, redemption, sell-back."""
+    """Prosumers on the native deployment: readings of both registers, claims, redemption and
+    sell-back."""
     period = 3600
     d.transact(d.ledger.functions.setProducerTariff(1, (80_000, 100_000)))
     prosumer = _new_meter(d, "prosumer")
@@ -225,7 +226,9 @@ def _measure_producers(d: Deployment, clock: _Clock, gas: dict[str, int]) -> Non
     _bidirectional_tx(d, plain, 250, 150, ts)
 
     d.register_feeder(4, d.operator.address)
-    meters = [_new_meter(d, f"prosumer batch {i}", feeder_id=4, payer=d.operator) for i in range(BATCH)]
+    meters = [
+        _new_meter(d, f"prosumer batch {i}", feeder_id=4, payer=d.operator) for i in range(BATCH)
+    ]
     for m in meters:
         d.enable_export(m.meter_id, 10_000, 0)
     ts = clock.advance(60)
@@ -246,8 +249,8 @@ def _measure_producers(d: Deployment, clock: _Clock, gas: dict[str, int]) -> Non
     gas["bidirectional reading, closes the period, bill without redemption"] = _bidirectional_tx(
         d, plain, 400, 200, ts
     )
-    gas["bidirectional reading, closes the period, bill redeems pending tokens"] = _bidirectional_tx(
-        d, prosumer, 400, 200, ts
+    gas["bidirectional reading, closes the period, bill redeems pending tokens"] = (
+        _bidirectional_tx(d, prosumer, 400, 200, ts)
     )
 
     d.transact(d.ledger.functions.depositFeedInFunds(10**15), value=10**15)

@@ -31,8 +31,11 @@ def test_abi_files_match_compiled_contracts() -> None:
 
 
 def test_ledger_abi_serves_whole_interface() -> None:
-    """Every IGridLedger and IGridLedgerProducers function is in the deployed ledger's ABI (all modules)."""
-    interface = _functions(ABI_DIR / "IGridLedger.json") | _functions(ABI_DIR / "IGridLedgerProducers.json")
+    """Every IGridLedger and IGridLedgerProducers function is in the deployed ledger's ABI (all
+    modules)."""
+    interface = _functions(ABI_DIR / "IGridLedger.json") | _functions(
+        ABI_DIR / "IGridLedgerProducers.json"
+    )
     ledger = _functions(ABI_DIR / "GridLedger.json")
     assert interface, "interface ABI is empty"
     assert interface <= ledger, sorted(interface - ledger)

@@ -58,9 +58,9 @@ class Ledger:
     def address(self) -> str:
         return self.deployment.address
 
-    def transact(self, call: Any) -> Any:
-        """Send an operator transaction; raises if it reverts."""
-        return self.deployment.transact(call)
+    def transact(self, call: Any, value: int = 0) -> Any:
+        """Send an operator transaction (paying `value` wei with it); raises if it reverts."""
+        return self.deployment.transact(call, value=value)
 
     def token_address(self) -> str:
         """A contract that is not a Grid Ledger: a token ledger's stablecoin."""

@@ -45,7 +45,7 @@ def test_every_ledger_error_has_a_translation() -> None:
         else:
             assert not named, f"{name}: raised without placeholders"
         assert message.endswith("."), name
-    assert set(CONTRACT_ERRORS) - declared == set(), "sentences for errors the ABI lacks"
+    assert set(CONTRACT_ERRORS) - set(declared) == set(), "sentences for errors the ABI lacks"
 
 
 @pytest.mark.parametrize(

@@ -168,7 +168,7 @@ async def test_energy_dashboard_takes_return_to_grid_and_its_compensation(
     compensation, all from our entities, and no issue."""
     ledger = deploy(local_chain.node, token=True)
     meter = register_meter(ledger)
-    ledger.transact(ledger.contract.functions.enableExport(meter.meter_id, 10_000_000, 0))
+    ledger.deployment.enable_export(meter.meter_id)  # rated 20 kW, like its import
     ledger.transact(ledger.contract.functions.setProducerTariff(1, (80_000, 0)))
     await set_register(hass, 1.0)
     hass.states.async_set(
@@ -183,6 +183,7 @@ async def test_energy_dashboard_takes_return_to_grid_and_its_compensation(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
+    freezer.tick(120)  # 0.4 kWh exported in two minutes is 12 kW, within the rating
     await hass.services.async_call(
         DOMAIN, "submit_reading", {"config_entry_id": entry.entry_id}, blocking=True
     )

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from eth_account import Account
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.repairs import DOMAIN as REPAIRS_DOMAIN
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -42,12 +43,13 @@ from .conftest import (
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 EXPORT_ENTITY = "sensor.house_export"
-MAX_EXPORT_W = 10_000_000  # any export a test sets in a second or two stays plausible
+MAX_EXPORT_W = 2**20 - 1  # the highest export rating the ledger stores (20 bits)
+EXPORT_SECONDS = 20  # between readings: 2 kWh exported in 20 s is 360 kW, within the rating
 FEED_IN = 10**15  # wei per kWh: 0.001 ETH
 
 
 def enable_export(ledger: Ledger, meter: MeterSetup, export_wh: int = 0) -> None:
-    ledger.transact(ledger.contract.functions.enableExport(meter.meter_id, MAX_EXPORT_W, export_wh))
+    ledger.deployment.enable_export(meter.meter_id, MAX_EXPORT_W, export_wh)
 
 
 def set_feed_in(ledger: Ledger, price: int = FEED_IN, tariff_id: int = 1) -> None:
@@ -129,8 +131,15 @@ async def prosumer(
 
 
 async def export(
-    hass: HomeAssistant, entry: MockConfigEntry, import_kwh: float, export_kwh: float
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    import_kwh: float,
+    export_kwh: float,
 ) -> Any:
+    """Read both registers `EXPORT_SECONDS` after the last reading (the readings' clock runs
+    ahead of the chain's by less than its clock skew: a test exports at most three times)."""
+    freezer.tick(EXPORT_SECONDS)
     await set_register(hass, import_kwh)
     await set_export(hass, export_kwh)
     return await call(hass, entry, "submit_reading")
@@ -173,12 +182,12 @@ def bill(ledger: Ledger, meter: MeterSetup, kwh: int) -> int:
 
 
 async def test_a_bidirectional_reading_is_signed_and_accepted(
-    hass: HomeAssistant, local_chain: LocalChain
+    hass: HomeAssistant, local_chain: LocalChain, freezer: FrozenDateTimeFactory
 ) -> None:
     ledger = local_chain.ledger
     meter, entry = await prosumer(hass, ledger)
 
-    response = await export(hass, entry, 1.002, 0.75)
+    response = await export(hass, entry, freezer, 1.002, 0.75)
     assert response["wh"] == 1002
     accepted = logs(ledger, meter, "BidirectionalReadingAccepted")
     assert [(a["importWh"], a["exportWh"], a["exportedWh"]) for a in accepted] == [(1002, 750, 750)]
@@ -193,6 +202,7 @@ async def test_export_enabled_without_an_export_sensor_is_a_repair_with_a_fix(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     local_chain: LocalChain,
+    freezer: FrozenDateTimeFactory,
     issue_registry: ir.IssueRegistry,
 ) -> None:
     assert await async_setup_component(hass, REPAIRS_DOMAIN, {})
@@ -218,17 +228,20 @@ async def test_export_enabled_without_an_export_sensor_is_a_repair_with_a_fix(
     await hass.async_block_till_done(wait_background_tasks=True)
     assert entry.data[CONF_EXPORT_ENTITY] == EXPORT_ENTITY
     assert entry.state is ConfigEntryState.LOADED
-    await export(hass, entry, 1.003, 0.2)
+    await export(hass, entry, freezer, 1.003, 0.2)
     assert producer_info(ledger, meter)[3] == 200
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
 
 
 async def test_an_export_sensor_on_an_import_only_meter_is_a_repair(
-    hass: HomeAssistant, local_chain: LocalChain, issue_registry: ir.IssueRegistry
+    hass: HomeAssistant,
+    local_chain: LocalChain,
+    freezer: FrozenDateTimeFactory,
+    issue_registry: ir.IssueRegistry,
 ) -> None:
     ledger = local_chain.ledger
     meter, entry = await prosumer(hass, ledger, export_enabled=False)
-    response = await export(hass, entry, 1.002, 0.5)
+    response = await export(hass, entry, freezer, 1.002, 0.5)
     assert response["wh"] == 1002  # import-only, as the ledger takes it
     issue = issue_registry.async_get_issue(DOMAIN, f"export_not_enabled_{entry.entry_id}")
     assert issue is not None
@@ -237,10 +250,15 @@ async def test_an_export_sensor_on_an_import_only_meter_is_a_repair(
         "meter_id": str(meter.meter_id),
     }
 
+    exported = f"sensor.grid_ledger_meter_{meter.meter_id}_exported_energy"
+    assert hass.states.get(exported) is None  # no return to grid on an import-only meter
+    assert state(hass, meter, "energy_tokens") == "0.0"  # tokens it could still hold
+
     enable_export(ledger, meter, export_wh=500)
     await entry.runtime_data.coordinator.async_refresh()
-    await export(hass, entry, 1.003, 0.6)
+    await export(hass, entry, freezer, 1.003, 0.6)
     assert producer_info(ledger, meter)[3] == 600
+    assert float(state(hass, meter, "exported_energy")) == pytest.approx(0.6)  # added since
     assert issue_registry.async_get_issue(DOMAIN, f"export_not_enabled_{entry.entry_id}") is None
 
 
@@ -248,15 +266,16 @@ async def test_an_export_register_going_backwards_is_a_repair_and_a_new_meter_re
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     local_chain: LocalChain,
+    freezer: FrozenDateTimeFactory,
     issue_registry: ir.IssueRegistry,
 ) -> None:
     assert await async_setup_component(hass, REPAIRS_DOMAIN, {})
     ledger = local_chain.ledger
     meter, entry = await prosumer(hass, ledger)
-    await export(hass, entry, 1.002, 2.0)
+    await export(hass, entry, freezer, 1.002, 2.0)
 
     with pytest.raises(HomeAssistantError) as err:
-        await export(hass, entry, 1.003, 0.1)
+        await export(hass, entry, freezer, 1.003, 0.1)
     assert err.value.translation_key == "export_register_backwards"
     issue_id = f"export_register_backwards_{entry.entry_id}"
     issue = issue_registry.async_get_issue(DOMAIN, issue_id)
@@ -277,18 +296,18 @@ async def test_an_export_register_going_backwards_is_a_repair_and_a_new_meter_re
         f"/api/repairs/issues/fix/{flow['flow_id']}", json={"new_register": 0.1}
     )
     assert (await resp.json())["type"] == "create_entry"
-    await export(hass, entry, 1.004, 0.3)  # the new meter exported 0.2 kWh since
+    await export(hass, entry, freezer, 1.004, 0.3)  # the new meter exported 0.2 kWh since
     assert producer_info(ledger, meter)[3] == 2_200
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
 
 
 async def test_claimed_tokens_reach_the_wallet_and_are_announced(
-    hass: HomeAssistant, local_chain: LocalChain
+    hass: HomeAssistant, local_chain: LocalChain, freezer: FrozenDateTimeFactory
 ) -> None:
     ledger = local_chain.ledger
     meter, entry = await prosumer(hass, ledger)
     minted = async_capture_events(hass, EVENT_TOKENS_MINTED)
-    await export(hass, entry, 1.002, 1.5)
+    await export(hass, entry, freezer, 1.002, 1.5)
 
     response = await call(hass, entry, "claim_tokens")
     assert response["kwh"] == 1.5
@@ -309,7 +328,7 @@ async def test_claimed_tokens_reach_the_wallet_and_are_announced(
 
 
 async def test_tokens_redeemed_against_the_bill(
-    hass: HomeAssistant, local_chain: LocalChain
+    hass: HomeAssistant, local_chain: LocalChain, freezer: FrozenDateTimeFactory
 ) -> None:
     ledger = local_chain.ledger
     meter, entry = await prosumer(hass, ledger)
@@ -318,7 +337,7 @@ async def test_tokens_redeemed_against_the_bill(
         await call(hass, entry, "redeem_tokens")
     assert err.value.translation_key == "nothing_to_redeem"  # no bill, no tokens
 
-    await export(hass, entry, 1.002, 1.5)
+    await export(hass, entry, freezer, 1.002, 1.5)
     due = bill(ledger, meter, kwh=2)
     with pytest.raises(ServiceValidationError) as err:
         await call(hass, entry, "redeem_tokens", amount=4)
@@ -343,11 +362,11 @@ async def test_tokens_redeemed_against_the_bill(
 
 
 async def test_sell_back_is_paid_from_the_operators_feed_in_funds(
-    hass: HomeAssistant, local_chain: LocalChain
+    hass: HomeAssistant, local_chain: LocalChain, freezer: FrozenDateTimeFactory
 ) -> None:
     ledger = local_chain.ledger
     meter, entry = await prosumer(hass, ledger)
-    await export(hass, entry, 1.002, 2.0)
+    await export(hass, entry, freezer, 1.002, 2.0)
     with pytest.raises(HomeAssistantError) as err:
         await call(hass, entry, "sell_back", amount=1)
     assert err.value.translation_key == "no_feed_in_price"
@@ -396,17 +415,20 @@ async def test_the_redeem_tokens_choice_is_sent_once(
 
 
 async def test_a_restart_keeps_the_unsent_export_register_and_the_compensation(
-    hass: HomeAssistant, local_chain: LocalChain, hass_storage: dict[str, Any]
+    hass: HomeAssistant,
+    local_chain: LocalChain,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
 ) -> None:
     ledger = local_chain.ledger
     set_feed_in(ledger)
     meter, entry = await prosumer(hass, ledger)
-    await export(hass, entry, 1.002, 1.0)
+    await export(hass, entry, freezer, 1.002, 1.0)
     assert Decimal(state(hass, meter, "export_compensation")) == Decimal("0.001")
 
     local_chain.down()
     with pytest.raises(HomeAssistantError):
-        await export(hass, entry, 1.003, 1.5)
+        await export(hass, entry, freezer, 1.003, 1.5)
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     assert hass_storage[f"{DOMAIN}.{entry.entry_id}"]["data"]["pending"]["export_wh"] == 1_500
