@@ -15,6 +15,7 @@ import {MeterState} from "./libraries/MeterState.sol";
 /// extension's constructor with the same parameters.
 contract GridLedgerFeedersAndViews is IGridLedgerFeedersAndViews, GridLedgerBase {
     using MeterState for uint256[5];
+    using MeterState for uint256;
 
     /// @param c The deployment parameters of the ledger.
     constructor(Config memory c) GridLedgerBase(c) {}
@@ -229,7 +230,7 @@ contract GridLedgerFeedersAndViews is IGridLedgerFeedersAndViews, GridLedgerBase
     function meter(uint32 meterId) external view returns (MeterInfo memory info) {
         MeterState.Meter memory m = _meterSlots(meterId).load();
         info = MeterInfo({
-            signer: m.producer ? address(uint160(_producers[meterId])) : m.signer,
+            signer: m.producer ? _producers[meterId].producerSignerOf() : m.signer,
             payer: m.payer,
             feederId: m.feederId,
             tariffId: m.tariffId,
