@@ -226,8 +226,7 @@ abstract contract GridLedgerBase is
                 }
             }
         }
-        bytes32 digest =
-            bidirectional ? _bidirectionalDigest(meterId, wh, uint64(exportWh), ts) : _readingDigest(meterId, wh, ts);
+        bytes32 digest = _readingDigest(meterId, wh, exportWh, ts);
         (recovered,,) = ECDSA.tryRecover(digest, r, vs);
         // A producer meter's signer is checked by its low 99 bits in this slot (see `MeterState`).
         if (!w.isSignedBy(recovered)) return (InvalidSignature.selector, recovered, false, 0);
@@ -482,38 +481,26 @@ abstract contract GridLedgerBase is
         revert InvalidSignature(meterId, recovered);
     }
 
-    function _readingDigest(uint32 meterId, uint64 wh, uint32 ts) internal view returns (bytes32) {
-        bytes32 typeHash = READING_TYPEHASH;
+    /// @dev The EIP-712 digest of a meter reading: `Reading`, or with an export register (`exportWh` not `NO_EXPORT`)
+    /// `BidirectionalReading`. The struct is hashed in unallocated memory: nothing outlives it, so a batch does not
+    /// grow memory with every entry.
+    function _readingDigest(uint32 meterId, uint64 wh, uint256 exportWh, uint32 ts) internal view returns (bytes32) {
+        bool bidirectional = exportWh != NO_EXPORT;
+        bytes32 typeHash = bidirectional ? BIDIRECTIONAL_TYPEHASH : READING_TYPEHASH;
         bytes32 structHash;
-        // keccak256(abi.encode(READING_TYPEHASH, meterId, wh, ts)) in unallocated memory: nothing outlives it.
+        // keccak256(abi.encode(typeHash, meterId, wh[, exportWh], ts)).
         assembly ("memory-safe") {
             let p := mload(0x40)
             mstore(p, typeHash)
             mstore(add(p, 0x20), meterId)
             mstore(add(p, 0x40), wh)
-            mstore(add(p, 0x60), ts)
-            structHash := keccak256(p, 0x80)
-        }
-        return _hashTypedDataV4(structHash);
-    }
-
-    function _bidirectionalDigest(uint32 meterId, uint64 importWh, uint64 exportWh, uint32 ts)
-        internal
-        view
-        returns (bytes32)
-    {
-        bytes32 typeHash = BIDIRECTIONAL_TYPEHASH;
-        bytes32 structHash;
-        // keccak256(abi.encode(BIDIRECTIONAL_TYPEHASH, meterId, importWh, exportWh, ts)) in unallocated memory, as
-        // `_readingDigest`: a batch does not grow memory with every entry.
-        assembly ("memory-safe") {
-            let p := mload(0x40)
-            mstore(p, typeHash)
-            mstore(add(p, 0x20), meterId)
-            mstore(add(p, 0x40), importWh)
-            mstore(add(p, 0x60), exportWh)
-            mstore(add(p, 0x80), ts)
-            structHash := keccak256(p, 0xa0)
+            let last := add(p, 0x60)
+            if bidirectional {
+                mstore(last, exportWh)
+                last := add(last, 0x20)
+            }
+            mstore(last, ts)
+            structHash := keccak256(p, sub(add(last, 0x20), p))
         }
         return _hashTypedDataV4(structHash);
     }

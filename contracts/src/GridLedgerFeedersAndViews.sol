@@ -203,7 +203,7 @@ contract GridLedgerFeedersAndViews is IGridLedgerFeedersAndViews, GridLedgerBase
 
     /// @notice See `IGridLedger.readingDigest`.
     function readingDigest(Reading calldata r) external view returns (bytes32) {
-        return _readingDigest(r.meterId, r.wh, r.timestamp);
+        return _readingDigest(r.meterId, r.wh, NO_EXPORT, r.timestamp);
     }
 
     /// @notice See `IGridLedger.feederReadingDigest`.

@@ -178,7 +178,7 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
 
     /// @inheritdoc IGridLedgerProducerAccounts
     function bidirectionalReadingDigest(BidirectionalReading calldata r) external view returns (bytes32) {
-        return _bidirectionalDigest(r.meterId, r.importWh, r.exportWh, r.timestamp);
+        return _readingDigest(r.meterId, r.importWh, r.exportWh, r.timestamp);
     }
 
     /// @inheritdoc IGridLedgerProducerAccounts
