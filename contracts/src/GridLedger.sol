@@ -15,8 +15,8 @@ import {MeterState} from "./libraries/MeterState.sol";
 
 /// @title GridLedger
 /// @notice One operator's electricity ledger: signed readings, tariffs, bills, payments and supply permits.
-/// Its full interface is `IGridLedger` and `IGridLedgerProducers`: the hot paths (readings of both kinds, bill payments)
-/// run here; the producer accounts (energy tokens, redemption, sell-back) in `GridLedgerProducers`, operator functions
+/// Its full interface is `IGridLedger` and `IGridLedgerProducers`: the hot paths (readings of both kinds, single and
+/// batched, bill payments) run here; the producer accounts (energy tokens, redemption, sell-back) in `GridLedgerProducers`, operator functions
 /// and top-ups in `GridLedgerExtension`, feeders, the schedule and views in `GridLedgerFeedersAndViews`, reached
 /// through `Proxy` fallbacks with `delegatecall` on this contract's storage (one contract would exceed the 24 KiB code
 /// size limit). A reading's slow path runs in `GridLedgerSlowPath`, also by `delegatecall`, from the reading functions
@@ -56,8 +56,7 @@ contract GridLedger is IGridLedgerHotPaths, IGridLedgerProducerReadings, GridLed
     function _implementation() internal view override returns (address) {
         bytes4 sel = msg.sig;
         if (
-            sel == IGridLedgerProducerAccounts.submitBidirectionalReadings.selector
-                || sel == IGridLedgerProducerAccounts.claimTokens.selector
+            sel == IGridLedgerProducerAccounts.claimTokens.selector
                 || sel == IGridLedgerProducerAccounts.redeemTokens.selector
                 || sel == IGridLedgerProducerAccounts.sellBack.selector
                 || sel == IGridLedgerProducerAccounts.withdrawProceeds.selector
@@ -100,21 +99,52 @@ contract GridLedger is IGridLedgerHotPaths, IGridLedgerProducerReadings, GridLed
         emit BidirectionalReadingAccepted(r.meterId, r.importWh, r.exportWh, r.timestamp, uint64(exported));
     }
 
-    /// @notice See `IGridLedger.submitReadings`.
-    function submitReadings(SignedReading[] calldata readings) external whenNotPaused returns (uint256 accepted) {
+    /// @notice See `IGridLedgerProducers.submitBidirectionalReadings`.
+    function submitBidirectionalReadings(SignedBidirectionalReading[] calldata readings)
+        external
+        whenNotPaused
+        returns (uint256 accepted)
+    {
         for (uint256 i; i < readings.length; ++i) {
-            SignedReading calldata sr = readings[i];
-            Reading calldata r = sr.reading;
-            (bytes4 err,, bool slow,) = _acceptReading(r.meterId, r.wh, NO_EXPORT, r.timestamp, sr.r, sr.vs);
-            if (slow) err = _applyIsolated(r.meterId, r.wh, r.timestamp);
+            SignedBidirectionalReading calldata sr = readings[i];
+            BidirectionalReading calldata r = sr.reading;
+            // Each field read (and validated) once: the event repeats them.
+            (uint32 meterId, uint64 importWh, uint64 exportWh, uint32 ts) =
+                (r.meterId, r.importWh, r.exportWh, r.timestamp);
+            (bytes4 err,, bool slow, uint256 exported) = _acceptReading(meterId, importWh, exportWh, ts, sr.r, sr.vs);
+            if (slow) {
+                // The export register is stored only once the rest of the reading was.
+                err = _applyIsolated(meterId, importWh, ts);
+                if (err == bytes4(0)) _storeExport(meterId, exportWh);
+            }
             if (err == bytes4(0)) {
-                emit ReadingAccepted(r.meterId, r.wh, r.timestamp);
+                emit BidirectionalReadingAccepted(meterId, importWh, exportWh, ts, uint64(exported));
                 // Bounded by the array length.
                 unchecked {
                     ++accepted;
                 }
             } else {
-                emit ReadingRejected(r.meterId, err);
+                emit ReadingRejected(meterId, err);
+            }
+        }
+    }
+
+    /// @notice See `IGridLedger.submitReadings`.
+    function submitReadings(SignedReading[] calldata readings) external whenNotPaused returns (uint256 accepted) {
+        for (uint256 i; i < readings.length; ++i) {
+            SignedReading calldata sr = readings[i];
+            // Each field read (and validated) once: the event repeats them.
+            (uint32 meterId, uint64 wh, uint32 ts) = (sr.reading.meterId, sr.reading.wh, sr.reading.timestamp);
+            (bytes4 err,, bool slow,) = _acceptReading(meterId, wh, NO_EXPORT, ts, sr.r, sr.vs);
+            if (slow) err = _applyIsolated(meterId, wh, ts);
+            if (err == bytes4(0)) {
+                emit ReadingAccepted(meterId, wh, ts);
+                // Bounded by the array length.
+                unchecked {
+                    ++accepted;
+                }
+            } else {
+                emit ReadingRejected(meterId, err);
             }
         }
     }

@@ -137,7 +137,8 @@ abstract contract GridLedgerBase is
     mapping(uint32 tariffId => TariffVersion[]) internal _tariffs;
     /// @dev What the ledger owes households: the sum of the meters' positive stored balances.
     uint256 internal _liability;
-    /// @dev A producer meter's signer and token state (see `MeterState`); never read for import-only meters.
+    /// @dev A producer meter's signer and token state (see `MeterState`); read by no reading, never for import-only
+    /// meters.
     mapping(uint32 meterId => uint256) internal _producers;
     mapping(uint32 tariffId => ProducerTariff) internal _producerTariffs;
     /// @dev The operator's funds for feed-in payouts, and sell-back proceeds not yet withdrawn: neither is the
@@ -183,7 +184,9 @@ abstract contract GridLedgerBase is
     /// @dev Checks a meter reading, cheapest first (junk costs no `ecrecover`), verifies its compact signature and,
     /// when only its registers change (flat tariff, the last reading and this one in the block's period, no prepaid
     /// threshold reached), stores it. `exportWh` is the export register of a bidirectional reading (`NO_EXPORT`: an
-    /// import-only one); its delta is added to the meter's pending tokens. Returns the selector of the reason it is
+    /// import-only one); its delta adds to the meter's pending tokens. A producer meter's signature is verified against
+    /// the low 99 bits of its signer kept in slot 0, so that its readings read no other slot (`MeterState` has the
+    /// forger's work). Returns the selector of the reason it is
     /// rejected (0: accepted), the recovered signer, whether it still needs `_applyReadingSlow` (the export register
     /// is then stored by `_storeExport` once that succeeded), and the export delta.
     function _acceptReading(uint32 meterId, uint64 wh, uint256 exportWh, uint32 ts, bytes32 r, bytes32 vs)
@@ -192,8 +195,7 @@ abstract contract GridLedgerBase is
     {
         uint256[5] storage s = _meters[meterId];
         uint256 w = s[0];
-        address signer = w.signerOf();
-        if (signer == address(0)) return (UnknownMeter.selector, recovered, false, 0);
+        if (w.signerOf() == address(0)) return (UnknownMeter.selector, recovered, false, 0);
         if (w.isRetired()) return (RetiredMeter.selector, recovered, false, 0);
         if (wh > MeterState.MAX_WH) return (RegisterOutOfRange.selector, recovered, false, 0);
         bool bidirectional = exportWh != NO_EXPORT;
@@ -222,16 +224,12 @@ abstract contract GridLedgerBase is
                 if (exported * 3600 > uint256(w.maxExportOf()) * (ts - lastTs)) {
                     return (ImplausibleExportPower.selector, recovered, false, 0);
                 }
-                if (w.exportedWhOf() + exported > MeterState.MAX_WH) {
-                    return (RegisterOutOfRange.selector, recovered, false, 0);
-                }
             }
         }
-        bytes32 digest =
-            bidirectional ? _bidirectionalDigest(meterId, wh, uint64(exportWh), ts) : _readingDigest(meterId, wh, ts);
-        if (w.isProducer()) signer = _producers[meterId].signerOf();
+        bytes32 digest = _readingDigest(meterId, wh, exportWh, ts);
         (recovered,,) = ECDSA.tryRecover(digest, r, vs);
-        if (recovered != signer) return (InvalidSignature.selector, recovered, false, 0);
+        // A producer meter's signer is checked by its low 99 bits in this slot (see `MeterState`).
+        if (!w.isSignedBy(recovered)) return (InvalidSignature.selector, recovered, false, 0);
         // ts < periodEnd here, and the block's period started at periodEnd - periodLength.
         if (lastTs + periodLength >= periodEnd && !w.isTimeOfUse() && (!w.isPrepaid() || _creditQuiet(s[1], wh))) {
             if (bidirectional) w = w.withExportRegister(uint64(exportWh));
@@ -483,27 +481,28 @@ abstract contract GridLedgerBase is
         revert InvalidSignature(meterId, recovered);
     }
 
-    function _readingDigest(uint32 meterId, uint64 wh, uint32 ts) internal view returns (bytes32) {
-        bytes32 typeHash = READING_TYPEHASH;
+    /// @dev The EIP-712 digest of a meter reading: `Reading`, or with an export register (`exportWh` not `NO_EXPORT`)
+    /// `BidirectionalReading`. The struct is hashed in unallocated memory: nothing outlives it, so a batch does not
+    /// grow memory with every entry.
+    function _readingDigest(uint32 meterId, uint64 wh, uint256 exportWh, uint32 ts) internal view returns (bytes32) {
+        bool bidirectional = exportWh != NO_EXPORT;
+        bytes32 typeHash = bidirectional ? BIDIRECTIONAL_TYPEHASH : READING_TYPEHASH;
         bytes32 structHash;
-        // keccak256(abi.encode(READING_TYPEHASH, meterId, wh, ts)) in unallocated memory: nothing outlives it.
+        // keccak256(abi.encode(typeHash, meterId, wh[, exportWh], ts)).
         assembly ("memory-safe") {
             let p := mload(0x40)
             mstore(p, typeHash)
             mstore(add(p, 0x20), meterId)
             mstore(add(p, 0x40), wh)
-            mstore(add(p, 0x60), ts)
-            structHash := keccak256(p, 0x80)
+            let last := add(p, 0x60)
+            if bidirectional {
+                mstore(last, exportWh)
+                last := add(last, 0x20)
+            }
+            mstore(last, ts)
+            structHash := keccak256(p, sub(add(last, 0x20), p))
         }
         return _hashTypedDataV4(structHash);
-    }
-
-    function _bidirectionalDigest(uint32 meterId, uint64 importWh, uint64 exportWh, uint32 ts)
-        internal
-        view
-        returns (bytes32)
-    {
-        return _hashTypedDataV4(keccak256(abi.encode(BIDIRECTIONAL_TYPEHASH, meterId, importWh, exportWh, ts)));
     }
 
     function _feederReadingDigest(uint32 feederId, uint64 wh, uint32 ts) internal view returns (bytes32) {
@@ -599,16 +598,15 @@ abstract contract GridLedgerBase is
         returns (uint256 amount)
     {
         uint256 p = _producers[meterId];
-        uint256 settled = p.settledWhOf();
         uint64 redeemed;
         if (p.redeemsTokens()) {
-            // Pending = exportedWh - settledWh, both < 2^40 and settled never above exported.
-            redeemed = uint64(Math.min(uint256(uint160(m.signer)).exportedWhOf() - settled, energy));
+            // `m.signer` holds slot 0's export side; pending < 2^41.
+            redeemed = uint64(Math.min(uint256(uint160(m.signer)).pendingWhOf(p), energy));
             if (redeemed != 0) {
                 amount = _redemptionValue(cost, energy, redeemed, _producerTariffs[m.tariffId].networkChargePerKWh);
             }
         }
-        m.producerWord = p.withSettledWh(settled + redeemed).withBillRedeemedWh(redeemed);
+        m.producerWord = p.withWhSettled(redeemed).withBillRedeemedWh(redeemed);
         m.redeemedWh = redeemed;
         m.redeemedAmount = amount;
     }

@@ -179,9 +179,11 @@ contract GridLedgerExtension is IGridLedgerAccounts, GridLedgerBase, Proxy {
     function setMeterSigner(uint32 meterId, address signer) external onlyRole(METER_REGISTRAR_ROLE) {
         if (signer == address(0)) revert ZeroAddress();
         uint256[5] storage s = _meterSlots(meterId);
-        // A producer meter's signer is in its producer slot.
-        if (s[0].isProducer()) _producers[meterId] = _producers[meterId].withSigner(signer);
-        else s[0] = s[0].withSigner(signer);
+        // A producer meter's signer is in its producer slot, its low bits (what its readings are checked against) in
+        // slot 0.
+        uint256 w = s[0];
+        if (w.isProducer()) _producers[meterId] = _producers[meterId].withProducerSigner(signer);
+        s[0] = w.withSigner(signer);
         emit MeterSignerChanged(meterId, signer);
     }
 

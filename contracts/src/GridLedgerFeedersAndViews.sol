@@ -15,6 +15,7 @@ import {MeterState} from "./libraries/MeterState.sol";
 /// extension's constructor with the same parameters.
 contract GridLedgerFeedersAndViews is IGridLedgerFeedersAndViews, GridLedgerBase {
     using MeterState for uint256[5];
+    using MeterState for uint256;
 
     /// @param c The deployment parameters of the ledger.
     constructor(Config memory c) GridLedgerBase(c) {}
@@ -202,7 +203,7 @@ contract GridLedgerFeedersAndViews is IGridLedgerFeedersAndViews, GridLedgerBase
 
     /// @notice See `IGridLedger.readingDigest`.
     function readingDigest(Reading calldata r) external view returns (bytes32) {
-        return _readingDigest(r.meterId, r.wh, r.timestamp);
+        return _readingDigest(r.meterId, r.wh, NO_EXPORT, r.timestamp);
     }
 
     /// @notice See `IGridLedger.feederReadingDigest`.
@@ -229,7 +230,7 @@ contract GridLedgerFeedersAndViews is IGridLedgerFeedersAndViews, GridLedgerBase
     function meter(uint32 meterId) external view returns (MeterInfo memory info) {
         MeterState.Meter memory m = _meterSlots(meterId).load();
         info = MeterInfo({
-            signer: m.producer ? address(uint160(_producers[meterId])) : m.signer,
+            signer: m.producer ? _producers[meterId].producerSignerOf() : m.signer,
             payer: m.payer,
             feederId: m.feederId,
             tariffId: m.tariffId,

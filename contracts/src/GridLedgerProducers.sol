@@ -5,7 +5,6 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 import {GridLedgerBase} from "./GridLedgerBase.sol";
 import {IEnergyToken} from "./interfaces/IEnergyToken.sol";
-import {IGridLedgerHotPaths} from "./interfaces/IGridLedger.sol";
 import {IGridLedgerProducerAccounts} from "./interfaces/IGridLedgerProducers.sol";
 import {MeterState} from "./libraries/MeterState.sol";
 
@@ -14,8 +13,9 @@ import {MeterState} from "./libraries/MeterState.sol";
 /// signed export registers accrued), their redemption against the holder's own bill and their sale back to the
 /// operator at the feed-in price. Executed by `GridLedger` through `delegatecall` on its own storage, reached by
 /// selector (one hop); calling this contract directly only touches its own, unused storage.
-/// @dev Tokens are minted lazily: a reading adds its export delta to the meter's slot 0 (no token call, no extra
-/// slot written on the reading's path), `claimTokens` mints it. Redemption and sell-back take pending Wh first, then
+/// @dev Tokens are minted lazily: a reading moves the export register in the meter's slot 0 (no token call, no other
+/// slot read or written on the reading's path); the pending Wh are that register less the producer slot's settled-at
+/// register, and `claimTokens` mints them. Redemption and sell-back take pending Wh first, then
 /// burn the payer's minted tokens, so a Wh is settled exactly once.
 contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
     using MeterState for uint256[5];
@@ -31,53 +31,26 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
     }
 
     /// @inheritdoc IGridLedgerProducerAccounts
-    function submitBidirectionalReadings(SignedBidirectionalReading[] calldata readings)
-        external
-        whenNotPaused
-        returns (uint256 accepted)
-    {
-        for (uint256 i; i < readings.length; ++i) {
-            SignedBidirectionalReading calldata sr = readings[i];
-            BidirectionalReading calldata r = sr.reading;
-            (bytes4 err,, bool slow, uint256 exported) =
-                _acceptReading(r.meterId, r.importWh, r.exportWh, r.timestamp, sr.r, sr.vs);
-            if (slow) {
-                // The ledger's slow path as a call of the ledger to itself: whatever reverts skips this reading only,
-                // and its export register is stored only once the rest of it was.
-                try IGridLedgerHotPaths(address(this)).applyBatchedReading(r.meterId, r.importWh, r.timestamp) {
-                    _storeExport(r.meterId, r.exportWh);
-                } catch (bytes memory reason) {
-                    err = reason.length >= 4 ? bytes4(reason) : ReadingFailed.selector;
-                }
-            }
-            if (err == bytes4(0)) {
-                emit BidirectionalReadingAccepted(r.meterId, r.importWh, r.exportWh, r.timestamp, uint64(exported));
-                // Bounded by the array length.
-                unchecked {
-                    ++accepted;
-                }
-            } else {
-                emit ReadingRejected(r.meterId, err);
-            }
-        }
-    }
-
-    /// @inheritdoc IGridLedgerProducerAccounts
     function enableExport(uint32 meterId, uint32 maxExportW, uint64 exportWh) external onlyRole(METER_REGISTRAR_ROLE) {
         uint256[5] storage s = _meterSlots(meterId);
         uint256 w = s[0];
         if (w.isRetired()) revert RetiredMeter(meterId);
         if (maxExportW == 0 || maxExportW > MeterState.MAX_POWER_W) revert MaxPowerOutOfRange(maxExportW);
         if (exportWh > MeterState.MAX_WH) revert RegisterOutOfRange(meterId, exportWh);
-        uint256 exported;
+        uint256 p;
         if (w.isProducer()) {
-            // A rebase (new meter or register): what was exported so far, and so the pending Wh, stays.
-            exported = w.exportedWhOf();
+            // A rebase (new meter or register): the pending Wh stay pending, counted from the new register. At most
+            // `MAX_WH` may be pending, so that the settled-at register stays within its range (see `MeterState`).
+            p = _producers[meterId];
+            uint256 pending = w.pendingWhOf(p);
+            if (pending > MeterState.MAX_WH) revert RegisterOutOfRange(meterId, uint64(pending));
+            p = p.withSettledAtWh(int256(uint256(exportWh)) - int256(pending));
         } else {
-            // The signer moves to the producer slot; slot 0 takes the export side.
-            _producers[meterId] = uint256(uint160(w.signerOf()));
+            // The signer moves to the producer slot (slot 0 keeps its low bits); slot 0 takes the export side.
+            p = uint256(0).withProducerSigner(w.signerOf()).withSettledAtWh(int256(uint256(exportWh)));
         }
-        s[0] = w.withExportSide(exportWh, exported, maxExportW);
+        _producers[meterId] = p;
+        s[0] = w.withExportSide(exportWh, maxExportW, p.producerSignerOf());
         emit ExportEnabled(meterId, maxExportW, exportWh);
     }
 
@@ -93,12 +66,10 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
     function claimTokens(uint32 meterId) external returns (uint256 wh) {
         address token = _token();
         uint256[5] storage s = _producerSlots(meterId);
-        uint256 exported = s[0].exportedWhOf();
         uint256 p = _producers[meterId];
-        // settledWh never exceeds exportedWh.
-        wh = exported - p.settledWhOf();
+        wh = s[0].pendingWhOf(p);
         if (wh == 0) revert NothingToClaim(meterId);
-        _producers[meterId] = p.withSettledWh(exported);
+        _producers[meterId] = p.withWhSettled(wh);
         address payer = s[3].signerOf();
         emit TokensClaimed(meterId, payer, wh);
         IEnergyToken(token).mint(payer, wh);
@@ -207,7 +178,7 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
 
     /// @inheritdoc IGridLedgerProducerAccounts
     function bidirectionalReadingDigest(BidirectionalReading calldata r) external view returns (bytes32) {
-        return _bidirectionalDigest(r.meterId, r.importWh, r.exportWh, r.timestamp);
+        return _readingDigest(r.meterId, r.importWh, r.exportWh, r.timestamp);
     }
 
     /// @inheritdoc IGridLedgerProducerAccounts
@@ -222,7 +193,7 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
         info.redeemTokens = p.redeemsTokens();
         info.maxExportW = w.maxExportOf();
         info.exportWh = w.lastExportWhOf();
-        info.pendingWh = w.exportedWhOf() - p.settledWhOf();
+        info.pendingWh = uint64(w.pendingWhOf(p));
         info.billRedeemedWh = p.billRedeemedWhOf();
     }
 
@@ -260,15 +231,14 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
         view
         returns (uint256, uint256 toBurn)
     {
-        uint256 settled = p.settledWhOf();
-        // settledWh never exceeds exportedWh.
-        uint256 pending = uint256(uint160(m.signer)).exportedWhOf() - settled;
-        if (wh <= pending) return (p.withSettledWh(settled + wh), 0);
+        // `m.signer` holds slot 0's export side.
+        uint256 pending = uint256(uint160(m.signer)).pendingWhOf(p);
+        if (wh <= pending) return (p.withWhSettled(wh), 0);
         address token = energyToken;
         uint256 held = token == address(0) ? 0 : IEnergyToken(token).balanceOf(m.payer);
         toBurn = wh - pending;
         if (toBurn > held) revert InsufficientTokens(m.payer, wh, pending + held);
-        return (p.withSettledWh(settled + pending), toBurn);
+        return (p.withWhSettled(pending), toBurn);
     }
 
     /// @dev Burns tokens `_takeTokens` took from `holder` (the caller: the ledger burns only for its own call).

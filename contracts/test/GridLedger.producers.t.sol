@@ -87,6 +87,47 @@ contract GridLedgerProducersTest is LedgerTestBase, IGridLedgerProducerTypes {
         pgl.submitBidirectionalReading(r, sig);
     }
 
+    function test_RevertWhen_BidirectionalSignatureMalformed() public {
+        skip(60);
+        BidirectionalReading memory r = BidirectionalReading(M, 10, 10, uint32(vm.getBlockTimestamp()));
+        (, bytes32 rr, bytes32 s) = vm.sign(meterKey, pgl.bidirectionalReadingDigest(r));
+        // v = 29 recovers nobody: address(0) never matches the signer bits.
+        vm.expectRevert(abi.encodeWithSelector(InvalidSignature.selector, M, address(0)));
+        pgl.submitBidirectionalReading(r, abi.encodePacked(rr, s, uint8(29)));
+    }
+
+    function test_SetMeterSigner_RotatesAProducerMetersSigner() public {
+        uint256 newKey = 0x5E11;
+        vm.prank(admin);
+        gl.setMeterSigner(M, vm.addr(newKey));
+        assertEq(gl.meter(M).signer, vm.addr(newKey));
+        skip(60);
+        BidirectionalReading memory r = BidirectionalReading(M, 10, 10, uint32(vm.getBlockTimestamp()));
+        bytes memory sig = _signBi(meterKey, r);
+        vm.expectRevert(abi.encodeWithSelector(InvalidSignature.selector, M, meterSigner));
+        pgl.submitBidirectionalReading(r, sig);
+        pgl.submitBidirectionalReading(r, _signBi(newKey, r));
+        assertEq(pgl.producerInfo(M).pendingWh, 10);
+    }
+
+    function test_EnableExport_RebaseKeepsPendingTokens() public {
+        skip(60);
+        _readBi(100, 150);
+        // A new meter whose export register starts below, then above, what is pending.
+        vm.startPrank(admin);
+        pgl.enableExport(M, MAX_EXPORT, 20);
+        assertEq(pgl.producerInfo(M).pendingWh, 150);
+        pgl.enableExport(M, MAX_EXPORT, 5000);
+        vm.stopPrank();
+        ProducerInfo memory info = pgl.producerInfo(M);
+        assertEq(info.exportWh, 5000);
+        assertEq(info.pendingWh, 150);
+        assertEq(gl.meter(M).signer, meterSigner, "the rebase keeps the signer");
+        skip(60);
+        _readBi(110, 5050);
+        assertEq(pgl.claimTokens(M), 200);
+    }
+
     function test_ClaimTokens_MintsPendingToPayer() public {
         skip(60);
         _readBi(100, 150);

@@ -295,6 +295,7 @@ interface IGridLedgerParameters is IGridLedgerTypes {
 /// @notice Readings and bill payments, served by `GridLedger` itself.
 interface IGridLedgerHotPaths is IGridLedgerTypes {
     /// @notice Submits one signed meter reading. Anyone may relay it.
+    /// @dev A producer meter's signature is checked as its bidirectional readings' are (`IGridLedgerProducers`).
     /// @param r The reading.
     /// @param sig The signer's signature over the EIP-712 digest: 65 bytes (r, s, v) or 64 bytes (ERC-2098).
     function submitReading(Reading calldata r, bytes calldata sig) external;

@@ -86,25 +86,30 @@ interface IGridLedgerProducerTypes is IGridLedgerTypes {
     error NoEnergyToken();
 }
 
-/// @title Grid Ledger bidirectional reading
-/// @notice Served by `GridLedger` itself (a hot path).
+/// @title Grid Ledger bidirectional readings
+/// @notice Served by `GridLedger` itself (hot paths).
 interface IGridLedgerProducerReadings is IGridLedgerProducerTypes {
     /// @notice Submits one signed bidirectional reading. Anyone may relay it. Checks the import register as
     /// `submitReading` does, and the export register the same way against the meter's export rating.
+    /// @dev So that a reading reads and writes one meter slot, the signature of a producer meter's reading (of either
+    /// kind) is checked against the low 99 bits of its signer's address (the whole address is what `meter()` reports
+    /// and `setMeterSigner` rotates). A forger needs a signature recovering to an address with those bits for some
+    /// producer meter: about 2^99 / (number of producer meters) key generations or recoveries. A malformed signature
+    /// (recovering address(0)) never matches.
     function submitBidirectionalReading(BidirectionalReading calldata r, bytes calldata sig) external;
-}
 
-/// @title Grid Ledger producer accounts
-/// @notice Served by `GridLedgerProducers` on the ledger's storage, reached from `GridLedger` by selector; with them
-/// the batch of bidirectional readings.
-interface IGridLedgerProducerAccounts is IGridLedgerProducerTypes {
     /// @notice Submits a batch of signed bidirectional readings; a failing entry is skipped with `ReadingRejected`.
-    /// @dev Served by `GridLedgerProducers` (the ledger's code size): one delegatecall per batch.
+    /// @dev Signatures are checked as by `submitBidirectionalReading` (the low 99 bits of the signer's address).
     function submitBidirectionalReadings(SignedBidirectionalReading[] calldata readings)
         external
         returns (uint256 accepted);
+}
 
-    /// @notice Enables (or, after a meter exchange, rebases) a meter's export register. Registrar only.
+/// @title Grid Ledger producer accounts
+/// @notice Served by `GridLedgerProducers` on the ledger's storage, reached from `GridLedger` by selector.
+interface IGridLedgerProducerAccounts is IGridLedgerProducerTypes {
+    /// @notice Enables (or, after a meter exchange, rebases) a meter's export register. Registrar only. A rebase keeps
+    /// the pending Wh; it reverts with `RegisterOutOfRange` while more than 2^40 - 1 Wh are pending (claim them first).
     function enableExport(uint32 meterId, uint32 maxExportW, uint64 exportWh) external;
 
     /// @notice The meter's payer chooses whether its pending tokens pay its bills first (at each bill's issue).

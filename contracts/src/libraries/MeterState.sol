@@ -9,11 +9,18 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 /// - 0 `reading`: signer 0..159 | lastWh 160..199 | lastTs 200..231 | maxPowerW 232..251 | prepaid 252 | tou 253
 ///   | retired 254 | producer 255.
 ///   The only slot a flat-tariff postpaid reading reads and writes. A producer meter keeps its export side here in
-///   place of the signer, so that a bidirectional reading still writes this one slot: lastExportWh 0..39 |
-///   exportedWh 40..79 (every accepted export delta, summed) | maxExportW 80..99 | 1 at 159 (never a zero "signer").
-/// - 5 `producer` (a mapping of its own, read only for producer meters): signer 0..159 | settledWh 160..199 (of
-///   `exportedWh`, what was minted, redeemed or sold back) | billRedeemedWh 200..239 | redeemTokens 240. A reading
-///   only reads it (the signer). Pending tokens are `exportedWh - settledWh`.
+///   place of the signer, so that a bidirectional reading still reads and writes this one slot: lastExportWh 0..39 |
+///   maxExportW 40..59 | signerBits 60..158 (the low 99 bits of the signer's address) | 1 at 159 (never a zero
+///   "signer"). Its readings are verified against `signerBits` (`isSignedBy`): a forger needs a signature that
+///   recovers to an address whose low 99 bits are those of a producer meter's signer, about 2^99 / (number of
+///   producer meters) key generations or recoveries (2^79 for a million meters), each an elliptic-curve operation and
+///   a keccak. address(0), what a malformed signature recovers, never matches. The whole signer is in the producer
+///   slot: what `meter()` reports and what rotation replaces (together with `signerBits`).
+/// - 5 `producer` (a mapping of its own, never read by a reading): signer 0..159 | settledAtWh int48 160..207 (the
+///   export register up to which exported energy is settled: minted, redeemed or sold back; a rebase of the export
+///   register moves it along, so it may be negative) | billRedeemedWh 208..247 | redeemTokens 248. Pending tokens are
+///   `lastExportWh - settledAtWh` (`pendingWhOf`), at most 2 * `MAX_WH`: `enableExport` rebases only while at most
+///   `MAX_WH` are pending, so settledAtWh stays within +-`MAX_WH`.
 /// - 1 `account`: balance int96 0..95 | lapseAt 96..127 | openPeriod 128..159 | lowWh 160..199 | exhaustWh 200..239
 ///   | protected 240 | lowNotified 241 | band 242..243 | prepaid 244 (copy of slot 0's flag) | readLag 245..255. What
 ///   payments and prepaid readings touch. `readLag` is how many periods the open period is after the one the overdue
@@ -33,7 +40,9 @@ library MeterState {
     uint256 internal constant FLAG_RETIRED = 1 << 254;
     uint256 internal constant FLAG_PRODUCER = 1 << 255;
     uint256 internal constant PRODUCER_MARK = 1 << 159;
-    uint256 internal constant REDEEM_TOKENS = 1 << 240;
+    uint256 internal constant REDEEM_TOKENS = 1 << 248;
+    /// @dev How many of the signer's low address bits a producer meter's slot 0 keeps.
+    uint256 internal constant SIGNER_BITS = (uint256(1) << 99) - 1;
     uint256 internal constant MAX_READ_LAG = (1 << 11) - 1;
     uint256 internal constant ACCOUNT_PREPAID = 1 << 244;
     /// @dev Clears lastWh and lastTs in the reading slot.
@@ -127,41 +136,71 @@ library MeterState {
         return uint40(reading);
     }
 
-    /// @notice Slot 0 of a producer meter: the sum of all accepted export deltas (Wh).
-    function exportedWhOf(uint256 reading) internal pure returns (uint64) {
-        return uint40(reading >> 40);
-    }
-
     /// @notice Slot 0 of a producer meter: its export rating (W).
     function maxExportOf(uint256 reading) internal pure returns (uint32) {
-        return uint32((reading >> 80) & MAX_POWER_W);
+        return uint32((reading >> 40) & MAX_POWER_W);
     }
 
-    /// @notice Slot 0 of a producer meter with a new export register; the delta joins `exportedWh`. The caller checked
-    /// that the register did not decrease and that the sum stays within `MAX_WH`.
+    /// @notice Slot 0: whether `recovered` (from a reading's signature) is the meter's signer: its whole address, or
+    /// for a producer meter its low 99 bits (see the layout). address(0) never is.
+    function isSignedBy(uint256 reading, address recovered) internal pure returns (bool) {
+        if (isProducer(reading)) {
+            return recovered != address(0) && (uint160(recovered) ^ (reading >> 60)) & SIGNER_BITS == 0;
+        }
+        // An import-only meter's signer is never address(0).
+        return signerOf(reading) == recovered;
+    }
+
+    /// @notice Slot 0 of a producer meter with a new export register (<= `MAX_WH`).
     function withExportRegister(uint256 reading, uint64 exportWh) internal pure returns (uint256) {
-        uint256 exported = exportedWhOf(reading) + (exportWh - lastExportWhOf(reading));
-        return withExportSide(reading, exportWh, exported, maxExportOf(reading));
+        return (reading & ~MAX_WH) | exportWh;
     }
 
-    /// @notice Slot 0 turned into (or kept as) a producer meter's, with the given export side. Inputs within range.
-    function withExportSide(uint256 reading, uint64 lastExportWh, uint256 exportedWh, uint32 maxExportW)
+    /// @notice Slot 0 turned into (or kept as) a producer meter's, with the given export side and signer. Inputs
+    /// within range.
+    function withExportSide(uint256 reading, uint64 lastExportWh, uint32 maxExportW, address signer)
         internal
         pure
         returns (uint256)
     {
         return (reading & ~uint256(type(uint160).max)) | FLAG_PRODUCER | PRODUCER_MARK | uint256(lastExportWh)
-            | exportedWh << 40 | uint256(maxExportW) << 80;
+            | uint256(maxExportW) << 40 | (uint160(signer) & SIGNER_BITS) << 60;
     }
 
-    /// @notice Producer slot: the settled part of `exportedWh`.
-    function settledWhOf(uint256 producer) internal pure returns (uint64) {
-        return uint40(producer >> 160);
+    /// @notice Producer slot: the meter's signer.
+    function producerSignerOf(uint256 producer) internal pure returns (address) {
+        return address(uint160(producer));
+    }
+
+    /// @notice Producer slot with a new signer.
+    function withProducerSigner(uint256 producer, address signer) internal pure returns (uint256) {
+        return (producer & ~uint256(type(uint160).max)) | uint160(signer);
+    }
+
+    /// @notice Producer slot: the export register up to which exported energy is settled.
+    function settledAtWhOf(uint256 producer) internal pure returns (int256) {
+        return int48(uint48(producer >> 160));
+    }
+
+    /// @notice Producer slot with a new settled-at register (within +-`MAX_WH`).
+    function withSettledAtWh(uint256 producer, int256 registerWh) internal pure returns (uint256) {
+        return (producer & ~(uint256(type(uint48).max) << 160)) | uint256(uint48(int48(registerWh))) << 160;
+    }
+
+    /// @notice The meter's pending tokens (Wh): its slot 0's export register less its producer slot's settled-at one.
+    function pendingWhOf(uint256 reading, uint256 producer) internal pure returns (uint256) {
+        // settledAtWh never exceeds the export register.
+        return uint256(int256(uint256(lastExportWhOf(reading))) - settledAtWhOf(producer));
+    }
+
+    /// @notice Producer slot with `wh` more settled (<= the pending Wh).
+    function withWhSettled(uint256 producer, uint256 wh) internal pure returns (uint256) {
+        return withSettledAtWh(producer, settledAtWhOf(producer) + int256(wh));
     }
 
     /// @notice Producer slot: the Wh of the last issued bill paid with tokens.
     function billRedeemedWhOf(uint256 producer) internal pure returns (uint64) {
-        return uint40(producer >> 200);
+        return uint40(producer >> 208);
     }
 
     /// @notice Producer slot: whether pending tokens pay each bill first.
@@ -169,14 +208,9 @@ library MeterState {
         return producer & REDEEM_TOKENS != 0;
     }
 
-    /// @notice Producer slot with a new settled sum (<= `exportedWh` < 2^40).
-    function withSettledWh(uint256 producer, uint256 wh) internal pure returns (uint256) {
-        return (producer & ~(uint256(MAX_WH) << 160)) | wh << 160;
-    }
-
     /// @notice Producer slot with a new redeemed energy of the last bill (<= its energy < 2^40).
     function withBillRedeemedWh(uint256 producer, uint256 wh) internal pure returns (uint256) {
-        return (producer & ~(uint256(MAX_WH) << 200)) | wh << 200;
+        return (producer & ~(uint256(MAX_WH) << 208)) | wh << 208;
     }
 
     /// @notice Producer slot with the redeem-tokens choice.
@@ -190,8 +224,10 @@ library MeterState {
         return (reading & READING_KEEP_MASK) | uint256(wh) << 160 | uint256(ts) << 200;
     }
 
-    /// @notice Slot 0 with a new signer.
+    /// @notice Slot 0 with a new signer: its whole address, or for a producer meter its `signerBits` (the producer
+    /// slot takes the whole address).
     function withSigner(uint256 reading, address signer) internal pure returns (uint256) {
+        if (isProducer(reading)) return (reading & ~(SIGNER_BITS << 60)) | (uint160(signer) & SIGNER_BITS) << 60;
         return (reading & ~uint256(type(uint160).max)) | uint160(signer);
     }
 
