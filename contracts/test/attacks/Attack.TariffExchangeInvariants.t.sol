@@ -141,16 +141,18 @@ contract AttackTariffExchangeInvariantsTest is ArtifactLedgerBase {
     }
 }
 
-/// @dev A household moved to a cheaper tariff withholds its last reading of the dearer one until a `settle` has closed
-/// that period: the late reading's energy, used wholly under the dearer tariff, is billed at the cheaper one.
-contract AttackTariffMoveTest is ArtifactLedgerBase {
+/// @dev What the invariant suite found, reduced to unit tests. Energy of periods already closed when its reading lands is
+/// priced with the tariff the meter has moved to, not the one it was used under; and all the closed periods since the
+/// last reading form one part, priced at the dearest version among them with the capacity of all of them. So whether
+/// (anyone's) `settle` came before a reading changes the bill, down across a tariff move and up across a price fall.
+contract AttackClosedPeriodPricingTest is ArtifactLedgerBase {
     uint32 internal constant DEAR = 1;
     uint32 internal constant CHEAP = 2;
     uint32 internal constant HONEST = 41;
     uint32 internal constant WITHHOLDER = 42;
 
-    /// @dev Both meters on the dear tariff in period 1, moved to the cheap one from period 2.
-    function _twoMetersMovedToTheCheapTariff() internal {
+    /// @dev Two meters on the dear tariff from genesis.
+    function _twoMetersOnTheDearTariff() internal {
         _deploy();
         vm.startPrank(admin);
         gl.setTariff(DEAR, _flat(PRICE));
@@ -158,6 +160,13 @@ contract AttackTariffMoveTest is ArtifactLedgerBase {
         gl.registerFeeder(1, makeAddr("feeder"), 0, 500, 1_000_000);
         gl.registerMeter(HONEST, MeterParams(vm.addr(meterKey), makeAddr("a"), 1, DEAR, Mode.Postpaid, 20_000, 0));
         gl.registerMeter(WITHHOLDER, MeterParams(vm.addr(meterKey), makeAddr("b"), 1, DEAR, Mode.Postpaid, 20_000, 0));
+        vm.stopPrank();
+    }
+
+    /// @dev Both meters on the dear tariff in period 1, moved to the cheap one from period 2.
+    function _twoMetersMovedToTheCheapTariff() internal {
+        _twoMetersOnTheDearTariff();
+        vm.startPrank(admin);
         gl.setMeterTariff(HONEST, CHEAP);
         gl.setMeterTariff(WITHHOLDER, CHEAP);
         vm.stopPrank();
@@ -197,5 +206,31 @@ contract AttackTariffMoveTest is ArtifactLedgerBase {
         gl.settle(WITHHOLDER);
         assertEq(-gl.meterBalance(HONEST), int256(1000 * uint256(PRICE) / 1000), "period 1 at the dear tariff");
         assertGe(-gl.meterBalance(WITHHOLDER), -gl.meterBalance(HONEST), "the top-up lowered the bill");
+    }
+
+    /// @dev The suite's second counterexample, reduced: no tariff move, two meters with the same readings at the same
+    /// times over a fall of the tariff's price from period 2. Someone settles one of them in period 3, a minute before
+    /// their next reading lands: its interval since period 1 then has a "closed periods" part that spans period 1's
+    /// last 600 s and all of period 2, priced at period 1's dear version with the capacity of both, so it bills more
+    /// than the 3,334 Wh the rating could draw in period 1 at the dear price: more than the readings allow.
+    function test_Attack_ASettleBeforeAReadingAcrossAPriceFallRaisesTheBill() public {
+        _twoMetersOnTheDearTariff();
+        vm.prank(admin);
+        gl.setTariff(DEAR, _flat(PRICE / 10)); // the dear tariff falls from period 2
+        vm.warp(T0 + 50 minutes);
+        _relayReading(HONEST, 1000, T0 + 50 minutes);
+        _relayReading(WITHHOLDER, 1000, T0 + 50 minutes);
+        vm.warp(T0 + 2 * PERIOD + 1 minutes);
+        gl.settle(WITHHOLDER);
+        vm.warp(T0 + 2 * PERIOD + 2 minutes);
+        _relayReading(HONEST, 11_000, T0 + 2 * PERIOD + 2 minutes);
+        _relayReading(WITHHOLDER, 11_000, T0 + 2 * PERIOD + 2 minutes);
+        vm.warp(T0 + 4 * PERIOD);
+        gl.settle(HONEST);
+        gl.settle(WITHHOLDER);
+        // 1,000 Wh, then of the next 10,000 Wh the 3,334 Wh that fit in period 1's last 600 s at the dear price.
+        uint256 fair = 1000 * uint256(PRICE) / 1000 + 3334 * uint256(PRICE) / 1000 + 6666 * uint256(PRICE / 10) / 1000;
+        assertEq(-gl.meterBalance(HONEST), int256(fair), "the readings allow no more");
+        assertLe(-gl.meterBalance(WITHHOLDER), -gl.meterBalance(HONEST) + 2, "someone else's settle raised the bill");
     }
 }

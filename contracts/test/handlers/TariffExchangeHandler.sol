@@ -94,20 +94,21 @@ contract TariffExchangeHandler is CommonBase, StdUtils {
 
     // ------------------------------------------------------------ households
 
-    /// @dev The pair's meter is read now: the shadow relays it at once, the household maybe later.
-    function read(uint256 pairSeed, uint256 dt, uint256 energy, bool relayNow) external tracked {
-        uint256 i = pairSeed % PAIRS;
+    /// @dev Every pair's meter is read now: the shadows relay at once, each household only if `relayNow` has its bit.
+    function read(uint256 dt, uint256 energySeed, uint8 relayNow) external tracked {
         vm.warp(vm.getBlockTimestamp() + _bound(dt, 1, 40 minutes));
-        uint256 most = uint256(MAX_POWER) * (vm.getBlockTimestamp() - readAt[i]) / 3600;
-        register[i] += uint64(_bound(energy, 0, most));
-        readAt[i] = uint32(vm.getBlockTimestamp());
-        IGridLedgerTypes.Reading memory r = IGridLedgerTypes.Reading(idOf(i), register[i], readAt[i]);
-        _relay(i + PAIRS, r);
-        if (relayNow) {
-            delete _held[i];
-            _relay(i, r);
-        } else {
-            _held[i].push(r);
+        for (uint256 i; i < PAIRS; ++i) {
+            uint256 most = uint256(MAX_POWER) * (vm.getBlockTimestamp() - readAt[i]) / 3600;
+            register[i] += uint64(_bound(uint256(keccak256(abi.encode(energySeed, i))), 0, most));
+            readAt[i] = uint32(vm.getBlockTimestamp());
+            IGridLedgerTypes.Reading memory r = IGridLedgerTypes.Reading(idOf(i), register[i], readAt[i]);
+            _relay(i + PAIRS, r);
+            if ((relayNow >> i) & 1 == 1) {
+                delete _held[i];
+                _relay(i, r);
+            } else {
+                _held[i].push(r);
+            }
         }
     }
 
@@ -147,6 +148,7 @@ contract TariffExchangeHandler is CommonBase, StdUtils {
         if (n != 0) {
             IGridLedgerTypes.Reading memory r = _held[i][n - 1];
             delete _held[i];
+            if (r.timestamp < vm.getBlockTimestamp()) ++lateRelays;
             _relay(i, r);
         }
         vm.warp(gl.periodStart(gl.currentPeriod() + 1) + _bound(dt, 0, 30 minutes));
