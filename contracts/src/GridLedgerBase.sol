@@ -85,6 +85,23 @@ abstract contract GridLedgerBase is
         uint32 windowChangedAt;
     }
 
+    /// @dev From period `from` on, a meter is on tariff `tariffId`.
+    struct TariffMove {
+        uint32 from;
+        uint32 tariffId;
+    }
+
+    /// @dev A part of a reading's interval (see `_recordAcross`): its price, the Wh it can hold, the Wh it takes, its
+    /// time-of-use band (open and reading's period) and its kind (`PART_*`, in time order).
+    struct EnergyPart {
+        uint256 price;
+        uint256 cap;
+        uint64 energy;
+        uint8 band;
+        uint8 kind;
+        bool filled;
+    }
+
     bytes32 public constant METER_REGISTRAR_ROLE = keccak256("METER_REGISTRAR_ROLE");
     bytes32 public constant TARIFF_SETTER_ROLE = keccak256("TARIFF_SETTER_ROLE");
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
@@ -110,6 +127,10 @@ abstract contract GridLedgerBase is
     uint256 internal constant HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
     /// @dev The longest reading timeout: the meters' `readLag` (11 bits) must count beyond it.
     uint32 internal constant MAX_READING_TIMEOUT_PERIODS = 1000;
+    uint8 internal constant PART_CLOSED = 0;
+    uint8 internal constant PART_OPEN = 1;
+    uint8 internal constant PART_WHOLE = 2;
+    uint8 internal constant PART_READING = 3;
     /// @dev The largest amount a meter's balance (int96) can hold.
     uint256 internal constant MAX_AMOUNT = uint256(uint96(type(int96).max));
 
@@ -146,6 +167,9 @@ abstract contract GridLedgerBase is
     uint256 internal _feedInFunds;
     uint256 internal _proceedsTotal;
     mapping(address account => uint256) internal _proceeds;
+    /// @dev A meter's tariff moves, oldest first; the first is the tariff it was registered with, from period 0. Empty
+    /// while it was never moved. Read only by a reading whose interval reaches into periods already closed.
+    mapping(uint32 meterId => TariffMove[]) internal _tariffMoves;
 
     /// @notice keccak256 of the deployment `Config`: the ledger checks its extension was built with the same one.
     bytes32 public immutable configHash;
@@ -299,95 +323,174 @@ abstract contract GridLedgerBase is
 
     /// @dev A reading whose interval crosses the start of a period with a tariff of its own: the start of the open
     /// period when one closed since the last reading (`settle` before a late reading), and/or the end of the open
-    /// period. The interval is cut at those starts into up to four parts: (0) in periods already closed, (1) in the
-    /// open period, (2) in whole periods after it (no reading in them), (3) in the reading's period. Each part has
-    /// the highest price its periods' tariff versions charge over it (the dearest band it touches), and can hold at
-    /// most what the meter's rated power draws in its time. The energy fills the parts dearest first: the largest
-    /// charge the readings and the meter's rating allow. A household that relays fewer readings, or relays them
-    /// later, only loosens those limits, so it never pays less than by relaying all of them on time (beyond one
-    /// base unit of rounding per part); a reading at the start of each period prices the energy exactly at the
-    /// version in force when it was used. Parts of the same price go to the latest of them (as the energy of a
-    /// reading in a new period always went to that period). Energy of parts (0) and (2) is added to the last issued
-    /// bill (rounded up), of part (1) to the open period before it closes, of part (3) to the reading's period (the
-    /// caller adds it). Closed periods are priced with the meter's current tariff id (a tariff it left is not
-    /// consulted); whole periods after the open one with the id it moves to.
+    /// period. The interval is cut at those starts, and in periods other than the open one and the reading's also
+    /// where the tariff version (or, in closed periods, the meter's tariff) changes, into parts of four kinds: in
+    /// periods already closed, in the open period, in whole periods after it (no reading in them), in the reading's
+    /// period. Each part has the highest price its period's version of the tariff the meter was on then charges over
+    /// it (the dearest band it touches), and can hold at most what the meter's rated power draws in its time. The
+    /// energy fills the parts dearest first: the largest charge the readings and the meter's rating allow. A
+    /// household that relays fewer readings, or relays them later, only loosens those limits, so it never pays less
+    /// than by relaying all of them on time (beyond one base unit of rounding per part); and as the parts depend only
+    /// on the readings and the tariffs in force, not on which periods a call closed in between, nobody's `settle`,
+    /// payment or tariff move changes what the readings bill. Parts of the same price go to the latest kind (as the
+    /// energy of a reading in a new period always went to that period). Energy of closed and whole periods is added
+    /// to the last issued bill (rounded up, per part), of the open period to it before it closes, of the reading's
+    /// period to that period (the caller adds it).
     function _recordAcross(uint32 meterId, MeterState.Meter memory m, uint32 period, uint64 wh, uint32 ts) internal {
         uint256 from = m.lastTs;
         uint256 openStart = _periodStart(m.openPeriod);
         uint256 openEnd = openStart + periodLength;
         uint256 newStart = _periodStart(period);
-        uint256[4] memory price;
-        uint256[4] memory cap;
-        uint8[4] memory band;
-        bool[4] memory active;
-        TariffVersion storage open = _version(m.tariffId, m.openPeriod);
+        EnergyPart[] memory parts = new EnergyPart[](4);
+        uint256 n;
         if (from < openStart) {
             // Up to the reading's own minute, as any interval, or to the last second of the closed periods.
-            price[0] = _dearestOver(m.tariffId, from, ts < openStart ? ts : openStart - 1);
-            cap[0] = _capacity(m.maxPowerW, from, Math.min(ts, openStart));
-            active[0] = true;
+            (parts, n) =
+                _closedParts(meterId, m, parts, from, Math.min(ts, openStart), ts < openStart ? ts : openStart - 1);
         }
         // A part ending before the open period has no time in it: it only receives energy of its price.
         (uint256 lo, uint256 hi) = (from, ts);
+        uint256 cap;
         if (ts >= openStart) {
             (lo, hi) = (Math.max(from, openStart), Math.min(ts, openEnd));
-            cap[1] = _capacity(m.maxPowerW, lo, hi);
+            cap = _capacity(m.maxPowerW, lo, hi);
             if (hi == openEnd) --hi;
         }
-        band[1] = m.tou ? _dearestBand(open, lo, hi) : 0;
-        price[1] = _bandPrice(open, band[1]);
-        active[1] = true;
+        TariffVersion storage open = _version(m.tariffId, m.openPeriod);
+        uint8 band = m.tou ? _dearestBand(open, lo, hi) : 0;
+        uint256 openIndex = n;
+        (parts, n) = _push(parts, n, EnergyPart(_bandPrice(open, band), cap, 0, band, PART_OPEN, false));
         if (period > m.openPeriod + 1) {
-            price[2] = _dearestOver(m.nextTariffId, openEnd, newStart - 1);
-            cap[2] = _capacity(m.maxPowerW, openEnd, newStart);
-            active[2] = true;
+            (parts, n) =
+                _versionParts(parts, n, m.maxPowerW, m.nextTariffId, openEnd, newStart, newStart - 1, PART_WHOLE);
         }
         if (period > m.openPeriod) {
             TariffVersion storage next = _version(m.nextTariffId, period);
-            band[3] = next.bandCount != 0 ? _dearestBand(next, newStart, ts) : 0;
-            price[3] = _bandPrice(next, band[3]);
-            cap[3] = _capacity(m.maxPowerW, newStart, ts);
-            active[3] = true;
+            band = next.bandCount != 0 ? _dearestBand(next, newStart, ts) : 0;
+            cap = _capacity(m.maxPowerW, newStart, ts);
+            (parts, n) = _push(parts, n, EnergyPart(_bandPrice(next, band), cap, 0, band, PART_READING, false));
         }
-        uint64[4] memory energy = _fill(price, cap, active, wh - m.lastWh);
-        if (energy[0] != 0) _amend(meterId, m, energy[0], price[0]);
-        if (energy[1] != 0) _add(m, band[1], m.lastWh + energy[1]);
+        _fill(parts, n, wh - m.lastWh);
+        for (uint256 j; j < openIndex; ++j) {
+            if (parts[j].energy != 0) _amend(meterId, m, parts[j].energy, parts[j].price);
+        }
+        EnergyPart memory part = parts[openIndex];
+        if (part.energy != 0) _add(m, part.band, m.lastWh + part.energy);
         if (period > m.openPeriod) {
-            _close(meterId, m, period, energy[1] != 0 ? block.timestamp : 0);
-            if (energy[2] != 0) _amend(meterId, m, energy[2], price[2]);
-            if (energy[3] != 0) _add(m, band[3], m.lastWh + energy[3]);
+            _close(meterId, m, period, part.energy != 0 ? block.timestamp : 0);
+            for (uint256 j = openIndex + 1; j < n; ++j) {
+                part = parts[j];
+                if (part.energy == 0) continue;
+                if (part.kind == PART_WHOLE) _amend(meterId, m, part.energy, part.price);
+                else _add(m, part.band, m.lastWh + part.energy);
+            }
         }
         m.lastTs = ts;
     }
 
-    /// @dev Splits `total` Wh over the active parts: parts of one price merge into the latest of them, then the
-    /// dearest part takes what it can hold, and so on; the last part filled takes the rest.
-    function _fill(uint256[4] memory price, uint256[4] memory cap, bool[4] memory active, uint64 total)
-        internal
-        pure
-        returns (uint64[4] memory energy)
-    {
-        for (uint256 j = 3; j > 0; --j) {
-            for (uint256 i; i < j; ++i) {
-                if (active[i] && active[j] && price[i] == price[j]) {
-                    cap[j] += cap[i];
-                    active[i] = false;
-                }
+    /// @dev The first parts: those of `[lo, hi)` (lo < hi), in periods already closed, cut where the meter's tariff
+    /// moved (`_tariffMoves`) and where that tariff's version changes. `last`: the last second whose price counts in
+    /// the latest part.
+    function _closedParts(
+        uint32 meterId,
+        MeterState.Meter memory m,
+        EnergyPart[] memory parts,
+        uint256 lo,
+        uint256 hi,
+        uint256 last
+    ) internal view returns (EnergyPart[] memory, uint256 n) {
+        TariffMove[] storage moves = _tariffMoves[meterId];
+        uint256 i = moves.length;
+        // Never moved: the tariff it is on now.
+        if (i == 0) return _versionParts(parts, n, m.maxPowerW, m.tariffId, lo, hi, last, PART_CLOSED);
+        // The first move is the tariff the meter was registered with, from period 0: the walk ends there at the latest.
+        while (true) {
+            TariffMove memory move = moves[--i];
+            uint256 start = Math.max(lo, _periodStart(move.from));
+            if (start < hi) {
+                (parts, n) = _versionParts(parts, n, m.maxPowerW, move.tariffId, start, hi, last, PART_CLOSED);
+                if (start == lo) return (parts, n);
+                hi = start;
+                last = start - 1;
             }
         }
+    }
+
+    /// @dev Appends the parts of `[lo, hi)` (lo < hi) under tariff `tariffId`, one per version in force (the first
+    /// version also before its own period, as `_version`), latest first. `last`: the last second whose price counts
+    /// in the latest part.
+    function _versionParts(
+        EnergyPart[] memory parts,
+        uint256 n,
+        uint32 maxPowerW,
+        uint32 tariffId,
+        uint256 lo,
+        uint256 hi,
+        uint256 last,
+        uint8 kind
+    ) internal view returns (EnergyPart[] memory, uint256) {
+        TariffVersion[] storage versions = _tariffs[tariffId];
+        uint256 i = versions.length;
+        if (i == 0) revert UnknownTariff(tariffId);
+        while (true) {
+            TariffVersion storage tv = versions[--i];
+            uint256 start = i == 0 ? lo : Math.max(lo, _periodStart(tv.from));
+            if (start < hi) {
+                uint256 price = _dearestPrice(tv, start, last);
+                (parts, n) = _push(parts, n, EnergyPart(price, _capacity(maxPowerW, start, hi), 0, 0, kind, false));
+                if (start == lo) return (parts, n);
+                hi = start;
+                last = start - 1;
+            }
+        }
+    }
+
+    /// @dev `parts` with `part` at index `n`, grown (copied to twice the length) when full; and the new count.
+    function _push(EnergyPart[] memory parts, uint256 n, EnergyPart memory part)
+        internal
+        pure
+        returns (EnergyPart[] memory, uint256)
+    {
+        if (n == parts.length) {
+            EnergyPart[] memory grown = new EnergyPart[](2 * n);
+            for (uint256 j; j < n; ++j) {
+                grown[j] = parts[j];
+            }
+            parts = grown;
+        }
+        parts[n] = part;
+        return (parts, n + 1);
+    }
+
+    /// @dev Splits `total` Wh over the first `n` parts: parts of one price merge into the latest kind among them,
+    /// then the dearest part takes what it can hold, and so on; the last part filled takes the rest.
+    function _fill(EnergyPart[] memory parts, uint256 n, uint64 total) internal pure {
         uint256 left = total;
+        uint256 open = n;
         while (left != 0) {
-            uint256 best = 4;
-            for (uint256 j = 4; j > 0; --j) {
-                if (active[j - 1] && (best == 4 || price[j - 1] > price[best])) best = j - 1;
+            uint256 best = n;
+            for (uint256 j; j < n; ++j) {
+                EnergyPart memory p = parts[j];
+                if (p.filled) continue;
+                if (
+                    best == n || p.price > parts[best].price
+                        || (p.price == parts[best].price && p.kind > parts[best].kind)
+                ) {
+                    best = j;
+                }
             }
-            active[best] = false;
-            bool last = true;
-            for (uint256 j; j < 4; ++j) {
-                if (active[j]) last = false;
+            uint256 price = parts[best].price;
+            uint256 cap;
+            for (uint256 j; j < n; ++j) {
+                EnergyPart memory p = parts[j];
+                if (!p.filled && p.price == price) {
+                    cap += p.cap;
+                    p.filled = true;
+                    --open;
+                }
             }
-            uint256 e = last ? left : Math.min(left, cap[best]);
-            energy[best] = uint64(e);
+            uint256 e = open == 0 ? left : Math.min(left, cap);
+            parts[best].energy = uint64(e);
             left -= e;
         }
     }
@@ -423,27 +526,6 @@ abstract contract GridLedgerBase is
         _syncLiability(balanceBefore, m.balance);
         emit BillIssued(meterId, m.billPeriod, m.billEnergyWh, m.billAmount, m.billDueAt);
         if (m.lapseAt != lapseBefore) emit PermitChanged(meterId, _permitUntil(m, _schedule));
-    }
-
-    /// @dev The highest price tariff `tariffId` charges from `from` to `to` (inclusive), over every version in force
-    /// in between, each only over its own periods.
-    function _dearestOver(uint32 tariffId, uint256 from, uint256 to) internal view returns (uint256 best) {
-        TariffVersion[] storage versions = _tariffs[tariffId];
-        uint32 first = _periodOf(from);
-        uint32 last = _periodOf(to);
-        uint256 i = versions.length;
-        if (i == 0) revert UnknownTariff(tariffId);
-        uint256 upTo = to;
-        while (i > 0) {
-            TariffVersion storage tv = versions[--i];
-            uint32 vFrom = tv.from;
-            if (vFrom <= last) {
-                uint256 start = Math.max(from, _periodStart(vFrom));
-                best = Math.max(best, _dearestPrice(tv, start, upTo));
-                if (vFrom <= first) return best;
-                upTo = _periodStart(vFrom) - 1;
-            }
-        }
     }
 
     /// @dev The highest price the tariff version charges between `from` and `to`.

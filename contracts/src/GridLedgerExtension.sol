@@ -210,6 +210,13 @@ contract GridLedgerExtension is IGridLedgerAccounts, GridLedgerBase, Proxy {
         MeterState.Meter memory m = s.load();
         uint32 current = _periodOf(block.timestamp);
         if (current > m.openPeriod) _close(meterId, m, current, 0);
+        // Kept for a late reading of periods that close before it lands, on the tariff they were used under.
+        TariffMove[] storage moves = _tariffMoves[meterId];
+        uint256 n = moves.length;
+        uint32 from = m.openPeriod + 1;
+        if (n == 0) moves.push(TariffMove(0, m.tariffId));
+        if (n != 0 && moves[n - 1].from == from) moves[n - 1].tariffId = tariffId;
+        else moves.push(TariffMove(from, tariffId));
         m.nextTariffId = tariffId;
         s.store(m);
         emit MeterTariffChanged(meterId, tariffId, m.openPeriod + 1);
