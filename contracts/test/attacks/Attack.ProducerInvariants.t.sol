@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IGridLedgerProducerTypes} from "../../src/interfaces/IGridLedgerProducers.sol";
+import {ProducerHandler} from "../handlers/ProducerHandler.sol";
+import {LedgerTestBase} from "../utils/LedgerTestBase.sol";
+
+/// @dev Whatever producers, consumers, relayers and the operator interleave, energy tokens are exactly the signed
+/// export, each Wh is settled once, money is conserved and the operator takes only its own.
+contract AttackProducerInvariantsTest is LedgerTestBase {
+    uint32 internal constant MAX_EXPORT = 10_000;
+
+    ProducerHandler internal handler;
+
+    function setUp() public {
+        _deploy(false);
+        handler = new ProducerHandler(gl, admin, meterKey);
+        vm.startPrank(admin);
+        for (uint256 i; i < handler.METERS(); ++i) {
+            Mode mode = i == 2 || i == 4 ? Mode.Prepaid : Mode.Postpaid;
+            gl.registerMeter(
+                handler.ids(i), MeterParams(meterSigner, handler.householdOf(i), FEEDER, TARIFF, mode, MAX_POWER, 0)
+            );
+            if (i < handler.PRODUCERS()) pgl.enableExport(handler.ids(i), MAX_EXPORT, 0);
+        }
+        pgl.setProducerTariff(TARIFF, IGridLedgerProducerTypes.ProducerTariff(80_000, 100_000));
+        vm.stopPrank();
+        targetContract(address(handler));
+    }
+
+    /// @dev Tokens in circulation, pending and settled (redeemed or sold) are the accepted export deltas, exactly;
+    /// every accepted export register was signed by the meter and is neither bad nor a replay.
+    function invariant_Attack_TokensAreExactlySignedExport() public view {
+        uint256 supply = kwh.totalSupply();
+        assertEq(
+            supply + handler.pendingAndProjected() + handler.redeemedWh() + handler.soldWh(),
+            handler.exportDeltas(),
+            "supply + pending + settled"
+        );
+        assertEq(supply, handler.mintedWh() - handler.burnedWh(), "supply");
+        assertEq(handler.mintedWh(), handler.claimedWh(), "minted only by claims");
+        assertEq(handler.unsignedAccepted(), 0, "unsigned export accepted");
+        assertEq(handler.badAccepted(), 0, "bad export accepted");
+        assertEq(handler.acceptedTwice(), 0, "replay accepted");
+        assertEq(handler.deltaMismatches(), 0, "export delta");
+        assertEq(handler.honestRejected(), 0, "honest reading rejected");
+        assertEq(handler.misdirectedClaims(), 0, "claim not to the payer");
+    }
+
+    /// @dev Redemption burns what it redeems, a bill's energy is redeemed at most once, sell-back pays the feed-in.
+    function invariant_Attack_EachWhSettledOnce() public view {
+        assertEq(handler.burnMismatches(), 0, "tokens taken != Wh settled");
+        assertEq(handler.overRedeemedBills(), 0, "bill redeemed beyond its energy");
+        assertEq(handler.sellBackMismatches(), 0, "sell-back payout");
+        assertLe(handler.burnedWh(), handler.redeemedWh() + handler.soldWh(), "burned beyond settled");
+    }
+
+    function invariant_Attack_MoneyConservedWithFeedIn() public view {
+        assertEq(address(gl).balance, handler.moneyIn() - handler.moneyOut());
+    }
+
+    /// @dev Households' credit, their sell-back proceeds and the feed-in funds stay in the ledger whatever the
+    /// operator withdraws; redemption never turns a debt into credit.
+    function invariant_Attack_OperatorTakesOnlyItsOwn() public view {
+        assertLe(gl.liability() + handler.totalProceeds() + pgl.feedInFunds(), address(gl).balance, "owed > held");
+        uint256 positive;
+        for (uint256 i; i < handler.METERS(); ++i) {
+            int256 b = gl.meter(handler.ids(i)).balance;
+            if (b > 0) positive += uint256(b);
+        }
+        assertEq(gl.liability(), positive, "liability");
+        assertEq(handler.operatorOverreach(), 0, "operator took what it owes");
+        assertEq(handler.stuckWithdrawals(), 0, "proceeds not paid out");
+        assertEq(handler.redemptionCredit(), 0, "redemption made credit");
+    }
+
+    function invariant_Attack_ImportOnlyBillsUntouched() public view {
+        assertEq(handler.importOnlyDisturbed(), 0, "producer action moved an import-only meter");
+        assertEq(handler.importOnlyMispriced(), 0, "import-only bill");
+    }
+}
