@@ -23,9 +23,17 @@ import tempfile
 import time
 from typing import Any
 
-from tests.demo.configure import configure_home_assistant, grid_ledger_entities
+from tests.demo.configure import configure_home_assistant
 from tests.demo.home_assistant import HomeAssistant
-from tests.demo.stack import CONTRACTS, METER_ID, SPENDING_CAP, DemoKeys, DemoStack, timeline
+from tests.demo.stack import (
+    CONSUMER,
+    CONTRACTS,
+    METER_ID,
+    SPENDING_CAP,
+    DemoKeys,
+    DemoStack,
+    timeline,
+)
 from tests.esphome.simulator import SimulatorClient
 
 PERIOD_LENGTH = 60
@@ -46,10 +54,13 @@ class StepMissedError(Exception):
 
 
 class EventLog:
-    """Grid Ledger's bus events, as a WebSocket client of Home Assistant sees them."""
+    """Grid Ledger's bus events of one household's meter (its device), as a WebSocket client of
+    Home Assistant sees them."""
 
-    def __init__(self, hass: HomeAssistant) -> None:
+    def __init__(self, hass: HomeAssistant, device_id: str, label: str) -> None:
         self.hass = hass
+        self.device_id = device_id
+        self.label = label
         self.events: list[tuple[str, dict[str, Any]]] = []
         self._subscribed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -83,9 +94,11 @@ class EventLog:
                 if message.get("type") != "event":
                     continue
                 event = message["event"]
+                if event["data"].get("device_id") != self.device_id:
+                    continue
                 data = {k: v for k, v in event["data"].items() if k != "device_id"}
                 self.events.append((event["event_type"], data))
-                timeline(f"  event {event['event_type']} {json.dumps(data)}")
+                timeline(f"  {self.label}: event {event['event_type']} {json.dumps(data)}")
 
     def of(self, event_type: str) -> list[dict[str, Any]]:
         return [data for kind, data in self.events if kind == event_type]
@@ -130,13 +143,15 @@ def epoch_of(text: str) -> int | None:
 class Household:
     """What the household does and sees: HA's REST API, the chain, the meter's own relay."""
 
-    def __init__(self, stack: DemoStack, meter: SimulatorClient, events: EventLog) -> None:
+    def __init__(
+        self, stack: DemoStack, entry_id: str, meter: SimulatorClient, events: EventLog
+    ) -> None:
         assert stack.hass is not None
         self.stack = stack
         self.hass = stack.hass
         self.meter = meter
         self.events = events
-        self.entry_id = str(self.hass.config_entries("grid_ledger")[0]["entry_id"])
+        self.entry_id = entry_id
         self.contract = stack.deployment["gridLedger"]
         self.steps: list[str] = []
 
@@ -223,14 +238,13 @@ async def lifecycle(stack: DemoStack, keys: DemoKeys) -> list[str]:
     """Configure HA as the household would, then live one cycle; returns the steps seen."""
     assert stack.hass is not None
     assert stack.genesis is not None
-    await configure_home_assistant(stack, keys)
-    entities = await grid_ledger_entities(stack)
-    permit_entity = entities["permit_until"]
-    events = EventLog(stack.hass)
+    consumer = (await configure_home_assistant(stack, keys))[CONSUMER.role]
+    permit_entity = consumer.entities["permit_until"]
+    events = EventLog(stack.hass, consumer.device_id, CONSUMER.role)
     await events.start()
     try:
         async with SimulatorClient(stack.meter_port) as meter:
-            home = Household(stack, meter, events)
+            home = Household(stack, consumer.entry_id, meter, events)
             await cycle(home, stack.genesis, permit_entity)
     finally:
         await events.stop()
@@ -340,7 +354,7 @@ def run_scenario(workdir: Path) -> list[str]:
         stack.state_dir.mkdir(parents=True)
         keys = DemoKeys.load_or_create(stack.state_dir / "keys.json")
         stack.start_chain()
-        stack.start_meter()
+        stack.start_meters()
         stack.start_home_assistant()
         assert stack.anvil is not None
         stack.anvil.rpc("evm_mine")  # a block at the wall clock: period 1 starts now
