@@ -24,9 +24,11 @@ from typing import Any
 from eth_abi.abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_canonical_address, to_checksum_address
 from eth_utils.abi import function_signature_to_4byte_selector
 import pytest
 import pytest_socket  # type: ignore[import-untyped]
+import rlp  # type: ignore[import-untyped]
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError
@@ -48,6 +50,14 @@ READING_TYPES = {
     "Reading": [
         {"name": "meterId", "type": "uint32"},
         {"name": "wh", "type": "uint64"},
+        {"name": "timestamp", "type": "uint32"},
+    ]
+}
+BIDIRECTIONAL_READING_TYPES = {
+    "BidirectionalReading": [
+        {"name": "meterId", "type": "uint32"},
+        {"name": "importWh", "type": "uint64"},
+        {"name": "exportWh", "type": "uint64"},
         {"name": "timestamp", "type": "uint32"},
     ]
 }
@@ -113,6 +123,7 @@ class Deployment:
     operator: LocalAccount
     treasury: str
     config: LedgerConfig
+    energy_token: Contract | None = None
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
 
     @property
@@ -299,6 +310,31 @@ class Deployment:
         signed = signer.sign_typed_data(self.domain(), FEEDER_READING_TYPES, message)
         return bytes(signed.signature)
 
+    def sign_bidirectional_reading(
+        self, signer: LocalAccount, meter_id: int, import_wh: int, export_wh: int, timestamp: int
+    ) -> bytes:
+        """The 65-byte EIP-712 signature (r, s, v) of a `BidirectionalReading`."""
+        message = {
+            "meterId": meter_id,
+            "importWh": import_wh,
+            "exportWh": export_wh,
+            "timestamp": timestamp,
+        }
+        signed = signer.sign_typed_data(self.domain(), BIDIRECTIONAL_READING_TYPES, message)
+        return bytes(signed.signature)
+
+    def signed_bidirectional_reading(
+        self, signer: LocalAccount, meter_id: int, import_wh: int, export_wh: int, timestamp: int
+    ) -> tuple[tuple[int, int, int, int], bytes, bytes]:
+        """A `SignedBidirectionalReading` tuple for `submitBidirectionalReadings` (ERC-2098)."""
+        sig = self.sign_bidirectional_reading(signer, meter_id, import_wh, export_wh, timestamp)
+        r, vs = compact(sig)
+        return ((meter_id, import_wh, export_wh, timestamp), r, vs)
+
+    def enable_export(self, meter_id: int, max_export_w: int = DEFAULT_MAX_POWER_W, export_wh: int = 0) -> TxReceipt:
+        """Give a meter an export register (registrar: the operator)."""
+        return self.transact(self.ledger.functions.enableExport(meter_id, max_export_w, export_wh))
+
     def signed_reading(
         self, signer: LocalAccount, meter_id: int, wh: int, timestamp: int
     ) -> tuple[tuple[int, int, int], bytes, bytes]:
@@ -387,7 +423,7 @@ def deploy_ledger(
     config: LedgerConfig | None = None,
     treasury: str | None = None,
 ) -> Deployment:
-    """Deploy GridLedger (+ extension, + test stablecoin when `token`), set tariff 1 and feeder 1.
+    """Deploy GridLedger (its modules and energy token, + test stablecoin when `token`), tariff 1, feeder 1.
 
     The operator holds every role; the treasury defaults to the operator.
     """
@@ -409,8 +445,14 @@ def deploy_ledger(
         config.max_clock_skew,
         config.reading_timeout_periods,
     )
-    extension = _deploy(w3, operator, "GridLedgerExtension", ledger_config)
-    ledger = _deploy(w3, operator, "GridLedger", ledger_config, extension.address)
+    views = _deploy(w3, operator, "GridLedgerFeedersAndViews", ledger_config)
+    extension = _deploy(w3, operator, "GridLedgerExtension", ledger_config, views.address)
+    # The energy token names the ledger as its minter: the ledger is deployed two contracts later (the ledger's
+    # constructor checks it).
+    nonce = w3.eth.get_transaction_count(operator.address, "pending")
+    energy_token = _deploy(w3, operator, "EnergyToken", _create_address(operator.address, nonce + 2))
+    producers = _deploy(w3, operator, "GridLedgerProducers", ledger_config, energy_token.address)
+    ledger = _deploy(w3, operator, "GridLedger", ledger_config, extension.address, producers.address)
     # One ABI for the whole interface: the ledger serves the extension's functions too.
     full = w3.eth.contract(address=ledger.address, abi=ledger_abi())
     deployment = Deployment(
@@ -421,10 +463,16 @@ def deploy_ledger(
         operator=operator,
         treasury=treasury or operator.address,
         config=config,
+        energy_token=energy_token,
     )
     deployment.set_tariff(1, DEFAULT_PRICE)
     deployment.register_feeder(1, operator.address)
     return deployment
+
+
+def _create_address(sender: str, nonce: int) -> str:
+    """The address of the contract `sender` creates with `nonce` (CREATE)."""
+    return to_checksum_address(keccak(rlp.encode([to_canonical_address(sender), nonce]))[12:])
 
 
 def ledger_abi() -> list[dict[str, Any]]:

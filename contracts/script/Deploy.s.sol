@@ -4,10 +4,15 @@ pragma solidity 0.8.30;
 import {GridLedger} from "../src/GridLedger.sol";
 import {GridLedgerBase} from "../src/GridLedgerBase.sol";
 import {GridLedgerExtension} from "../src/GridLedgerExtension.sol";
+import {GridLedgerFeedersAndViews} from "../src/GridLedgerFeedersAndViews.sol";
+import {GridLedgerProducers} from "../src/GridLedgerProducers.sol";
+import {EnergyToken} from "../src/token/EnergyToken.sol";
 import {TestStablecoin} from "../test/mocks/TestStablecoin.sol";
 import {LedgerScript} from "./LedgerScript.sol";
 
-/// @notice Deploys GridLedger (and its extension, and the test stablecoin if asked) and records the addresses.
+/// @notice Deploys GridLedger (its modules, its energy token, and the test stablecoin if asked) and records the
+/// addresses. The energy token is deployed before the ledger, naming the ledger's predicted address as its minter; the
+/// ledger's constructor checks it.
 /// @dev Environment (all optional):
 /// - PAYMENT: "native" (default), "token" (deploy the test stablecoin) or the address of an existing ERC-20.
 /// - MINT_AMOUNT: test stablecoin base units minted to the deployer (PAYMENT=token only; default 0).
@@ -38,10 +43,13 @@ contract Deploy is LedgerScript {
             maxClockSkew: uint32(vm.envOr("MAX_CLOCK_SKEW", uint256(300))),
             readingTimeoutPeriods: uint32(vm.envOr("READING_TIMEOUT_PERIODS", uint256(3)))
         });
-        GridLedgerExtension extension = new GridLedgerExtension(c);
-        gridLedger = new GridLedger(c, address(extension));
+        GridLedgerExtension extension = new GridLedgerExtension(c, address(new GridLedgerFeedersAndViews(c)));
+        // The token, then the producers module, then the ledger: the ledger is the deployer's second contract from now.
+        EnergyToken energy = new EnergyToken(vm.computeCreateAddress(deployer, vm.getNonce(deployer) + 2));
+        GridLedgerProducers producers = new GridLedgerProducers(c, address(energy));
+        gridLedger = new GridLedger(c, address(extension), address(producers));
         vm.stopBroadcast();
-        _record(gridLedger, address(extension), token, c);
+        _record(gridLedger, address(extension), address(energy), token, c);
     }
 
     function _paymentToken(address deployer) private returns (address) {
@@ -57,10 +65,17 @@ contract Deploy is LedgerScript {
         return vm.parseAddress(payment);
     }
 
-    function _record(GridLedger gridLedger, address extension, address token, GridLedgerBase.Config memory c) private {
+    function _record(
+        GridLedger gridLedger,
+        address extension,
+        address energyToken,
+        address token,
+        GridLedgerBase.Config memory c
+    ) private {
         string memory key = "deployment";
         vm.serializeUint(key, "chainId", block.chainid);
         vm.serializeAddress(key, "extension", extension);
+        vm.serializeAddress(key, "energyToken", energyToken);
         vm.serializeAddress(key, "paymentToken", token);
         vm.serializeBool(key, "testStablecoin", token != address(0) && token == _deployedToken);
         vm.serializeAddress(key, "admin", c.admin);

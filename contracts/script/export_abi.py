@@ -1,7 +1,7 @@
 """Export the ABIs the integration uses to custom_components/grid_ledger/abi/.
 
-GridLedger serves its extension's functions through `fallback`, and the extension its views the same
-way, so its ABI is the three merged.
+GridLedger serves its producer accounts and its extension's functions through `fallback`, and the
+extension its views the same way, so its ABI is the four merged. The energy token has its own.
 Entries are sorted and printed with a fixed layout so a diff shows only real changes.
 
     python contracts/script/export_abi.py          # build and write
@@ -25,8 +25,15 @@ FORGE = REPO / "node_modules" / ".bin" / "forge"
 
 # Exported file name -> contracts whose ABIs it merges (the first one's constructor is kept).
 EXPORTS: dict[str, tuple[str, ...]] = {
-    "GridLedger.json": ("GridLedger", "GridLedgerExtension", "GridLedgerFeedersAndViews"),
+    "GridLedger.json": (
+        "GridLedger",
+        "GridLedgerProducers",
+        "GridLedgerExtension",
+        "GridLedgerFeedersAndViews",
+    ),
     "IGridLedger.json": ("IGridLedger",),
+    "IGridLedgerProducers.json": ("IGridLedgerProducers",),
+    "EnergyToken.json": ("EnergyToken",),
     "TestStablecoin.json": ("TestStablecoin",),
 }
 _KIND_ORDER = {"constructor": 0, "fallback": 1, "receive": 2, "function": 3, "event": 4, "error": 5}

@@ -6,49 +6,98 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 import {GridLedgerBase} from "./GridLedgerBase.sol";
 import {IGridLedgerHotPaths} from "./interfaces/IGridLedger.sol";
+import {IEnergyToken} from "./interfaces/IEnergyToken.sol";
+import {IGridLedgerProducerAccounts, IGridLedgerProducerReadings} from "./interfaces/IGridLedgerProducers.sol";
 import {GridLedgerExtension} from "./GridLedgerExtension.sol";
+import {GridLedgerProducers} from "./GridLedgerProducers.sol";
 import {GridLedgerSlowPath} from "./GridLedgerSlowPath.sol";
 import {MeterState} from "./libraries/MeterState.sol";
 
 /// @title GridLedger
 /// @notice One operator's electricity ledger: signed readings, tariffs, bills, payments and supply permits.
-/// Its full interface is `IGridLedger`: the hot paths (readings, bill payments) run here; operator functions and top-ups
-/// in `GridLedgerExtension`, feeders, the schedule and views in `GridLedgerFeedersAndViews`, reached through `Proxy` fallbacks with
-/// `delegatecall` on this contract's storage (one contract would exceed the 24 KiB code size limit). A reading's slow
-/// path runs in `GridLedgerSlowPath`, also by `delegatecall`, from the reading functions only.
+/// Its full interface is `IGridLedger` and `IGridLedgerProducers`: the hot paths (readings of both kinds, bill payments)
+/// run here; the producer accounts (energy tokens, redemption, sell-back) in `GridLedgerProducers`, operator functions
+/// and top-ups in `GridLedgerExtension`, feeders, the schedule and views in `GridLedgerFeedersAndViews`, reached
+/// through `Proxy` fallbacks with `delegatecall` on this contract's storage (one contract would exceed the 24 KiB code
+/// size limit). A reading's slow path runs in `GridLedgerSlowPath`, also by `delegatecall`, from the reading functions
+/// only.
 /// @dev Gas: a flat-tariff postpaid reading reads and writes one meter slot and reads the schedule slot (pause
 /// flag); everything else (billing, feeder sums, prepaid checks) happens lazily when a period closes or a
 /// threshold register is reached.
-contract GridLedger is IGridLedgerHotPaths, GridLedgerBase, Proxy {
+contract GridLedger is IGridLedgerHotPaths, IGridLedgerProducerReadings, GridLedgerBase, Proxy {
     using MeterState for uint256[5];
 
     /// @notice The contract that serves operator functions and views on this contract's storage.
     address public immutable extension;
+    /// @notice The contract that serves the producer accounts on this contract's storage.
+    address public immutable producers;
     /// @notice The contract that runs readings' slow path on this contract's storage (not reachable by the fallback).
     address public immutable slowPath;
 
-    /// @param c Deployment parameters; `ext` must have been deployed with the same.
+    /// @param c Deployment parameters; `ext` and `prod` must have been deployed with the same.
     /// @param ext The `GridLedgerExtension`.
-    constructor(Config memory c, address ext) GridLedgerBase(c) {
+    /// @param prod The `GridLedgerProducers`; its energy token (if any) must name this ledger as its minter.
+    constructor(Config memory c, address ext, address prod) GridLedgerBase(c) {
         if (ext.code.length == 0 || GridLedgerExtension(payable(ext)).configHash() != configHash) {
             revert InvalidConfig();
         }
+        if (prod.code.length == 0 || GridLedgerProducers(payable(prod)).configHash() != configHash) {
+            revert InvalidConfig();
+        }
+        address token = GridLedgerProducers(payable(prod)).energyToken();
+        if (token != address(0) && IEnergyToken(token).ledger() != address(this)) revert InvalidConfig();
         extension = ext;
+        producers = prod;
         slowPath = address(new GridLedgerSlowPath(c));
     }
 
-    /// @dev `Proxy`'s fallback serves the rest of `IGridLedger` from the extension, on this contract's storage.
+    /// @dev `Proxy`'s fallback serves the producer accounts from `producers` and the rest of `IGridLedger` from the
+    /// extension, on this contract's storage: one hop each.
     function _implementation() internal view override returns (address) {
+        bytes4 sel = msg.sig;
+        if (
+            sel == IGridLedgerProducerAccounts.submitBidirectionalReadings.selector
+                || sel == IGridLedgerProducerAccounts.claimTokens.selector
+                || sel == IGridLedgerProducerAccounts.redeemTokens.selector
+                || sel == IGridLedgerProducerAccounts.sellBack.selector
+                || sel == IGridLedgerProducerAccounts.withdrawProceeds.selector
+                || sel == IGridLedgerProducerAccounts.enableExport.selector
+                || sel == IGridLedgerProducerAccounts.setRedeemTokens.selector
+                || sel == IGridLedgerProducerAccounts.depositFeedInFunds.selector
+                || sel == IGridLedgerProducerAccounts.withdrawFeedInFunds.selector
+                || sel == IGridLedgerProducerAccounts.setProducerTariff.selector
+                || sel == IGridLedgerProducerAccounts.energyToken.selector
+                || sel == IGridLedgerProducerAccounts.BIDIRECTIONAL_READING_TYPEHASH.selector
+                || sel == IGridLedgerProducerAccounts.bidirectionalReadingDigest.selector
+                || sel == IGridLedgerProducerAccounts.producerInfo.selector
+                || sel == IGridLedgerProducerAccounts.producerTariff.selector
+                || sel == IGridLedgerProducerAccounts.feedInFunds.selector
+                || sel == IGridLedgerProducerAccounts.proceedsOf.selector
+        ) return producers;
         return extension;
     }
 
     /// @notice See `IGridLedger.submitReading`.
     function submitReading(Reading calldata r, bytes calldata sig) external whenNotPaused {
         (uint8 v, bytes32 rr, bytes32 s) = ECDSA.parseCalldata(sig);
-        (bytes4 err, address recovered, bool slow) = _acceptReading(r.meterId, r.wh, r.timestamp, rr, _compactVs(v, s));
-        if (err != bytes4(0)) _revertReading(err, r, recovered);
+        (bytes4 err, address recovered, bool slow,) =
+            _acceptReading(r.meterId, r.wh, NO_EXPORT, r.timestamp, rr, _compactVs(v, s));
+        if (err != bytes4(0)) _revertReading(err, r.meterId, r.wh, NO_EXPORT, r.timestamp, recovered);
         if (slow) _applyReadingSlowPath(r.meterId, r.wh, r.timestamp);
         emit ReadingAccepted(r.meterId, r.wh, r.timestamp);
+    }
+
+    /// @notice See `IGridLedgerProducers.submitBidirectionalReading`.
+    function submitBidirectionalReading(BidirectionalReading calldata r, bytes calldata sig) external whenNotPaused {
+        (uint8 v, bytes32 rr, bytes32 s) = ECDSA.parseCalldata(sig);
+        (bytes4 err, address recovered, bool slow, uint256 exported) =
+            _acceptReading(r.meterId, r.importWh, r.exportWh, r.timestamp, rr, _compactVs(v, s));
+        if (err != bytes4(0)) _revertReading(err, r.meterId, r.importWh, r.exportWh, r.timestamp, recovered);
+        if (slow) {
+            _applyReadingSlowPath(r.meterId, r.importWh, r.timestamp);
+            _storeExport(r.meterId, r.exportWh);
+        }
+        emit BidirectionalReadingAccepted(r.meterId, r.importWh, r.exportWh, r.timestamp, uint64(exported));
     }
 
     /// @notice See `IGridLedger.submitReadings`.
@@ -56,8 +105,8 @@ contract GridLedger is IGridLedgerHotPaths, GridLedgerBase, Proxy {
         for (uint256 i; i < readings.length; ++i) {
             SignedReading calldata sr = readings[i];
             Reading calldata r = sr.reading;
-            (bytes4 err,, bool slow) = _acceptReading(r.meterId, r.wh, r.timestamp, sr.r, sr.vs);
-            if (slow) err = _applyIsolated(r);
+            (bytes4 err,, bool slow,) = _acceptReading(r.meterId, r.wh, NO_EXPORT, r.timestamp, sr.r, sr.vs);
+            if (slow) err = _applyIsolated(r.meterId, r.wh, r.timestamp);
             if (err == bytes4(0)) {
                 emit ReadingAccepted(r.meterId, r.wh, r.timestamp);
                 // Bounded by the array length.
@@ -76,10 +125,14 @@ contract GridLedger is IGridLedgerHotPaths, GridLedgerBase, Proxy {
         _applyReadingSlowPath(meterId, wh, timestamp);
     }
 
-    /// @dev `_applyReadingSlow`, run in `slowPath` on this contract's storage; its revert data is passed on unchanged.
+    /// @dev `_applyReadingSlow`, run in `slowPath` on this contract's storage.
     function _applyReadingSlowPath(uint32 meterId, uint64 wh, uint32 timestamp) private {
-        (bool ok, bytes memory reason) =
-            slowPath.delegatecall(abi.encodeCall(GridLedgerSlowPath.applyReadingSlow, (meterId, wh, timestamp)));
+        _runSlowPath(abi.encodeCall(GridLedgerSlowPath.applyReadingSlow, (meterId, wh, timestamp)));
+    }
+
+    /// @dev Runs `call` in `slowPath` on this contract's storage; its revert data is passed on unchanged.
+    function _runSlowPath(bytes memory call) private {
+        (bool ok, bytes memory reason) = slowPath.delegatecall(call);
         if (!ok) {
             assembly ("memory-safe") {
                 revert(add(reason, 0x20), mload(reason))
@@ -88,8 +141,8 @@ contract GridLedger is IGridLedgerHotPaths, GridLedgerBase, Proxy {
     }
 
     /// @dev Runs the slow path of a batched reading as a call: whatever reverts skips this reading only.
-    function _applyIsolated(Reading calldata r) private returns (bytes4) {
-        try this.applyBatchedReading(r.meterId, r.wh, r.timestamp) {
+    function _applyIsolated(uint32 meterId, uint64 wh, uint32 timestamp) private returns (bytes4) {
+        try this.applyBatchedReading(meterId, wh, timestamp) {
             return bytes4(0);
         } catch (bytes memory reason) {
             return reason.length >= 4 ? bytes4(reason) : ReadingFailed.selector;
@@ -105,6 +158,13 @@ contract GridLedger is IGridLedgerHotPaths, GridLedgerBase, Proxy {
 
     function _payBillGuarded(uint32 meterId) private nonReentrant {
         _payBill(meterId, msg.value, type(uint256).max);
+    }
+
+    /// @dev `_payBillOpen`, else `_payBillSlow` in `slowPath`.
+    function _payBill(uint32 meterId, uint256 value, uint256 maxAmount) private {
+        if (!_payBillOpen(meterId, value, maxAmount)) {
+            _runSlowPath(abi.encodeCall(GridLedgerSlowPath.payBillSlow, (meterId, value, maxAmount)));
+        }
     }
 
     /// @notice See `IGridLedger.payBillWithPermit`.

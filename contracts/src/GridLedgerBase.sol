@@ -14,6 +14,7 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {IGridLedgerParameters} from "./interfaces/IGridLedger.sol";
+import {IGridLedgerProducerTypes} from "./interfaces/IGridLedgerProducers.sol";
 import {LocalTime} from "./libraries/LocalTime.sol";
 import {MeterState} from "./libraries/MeterState.sol";
 
@@ -23,6 +24,7 @@ import {MeterState} from "./libraries/MeterState.sol";
 /// through `delegatecall`. See `MeterState` for the meter slot layout.
 abstract contract GridLedgerBase is
     IGridLedgerParameters,
+    IGridLedgerProducerTypes,
     AccessControlDefaultAdminRules,
     EIP712,
     Pausable,
@@ -93,6 +95,11 @@ abstract contract GridLedgerBase is
     /// @notice EIP-712 type hash of `FeederReading`.
     bytes32 public constant FEEDER_READING_TYPEHASH =
         keccak256("FeederReading(uint32 feederId,uint64 wh,uint32 timestamp)");
+    /// @dev EIP-712 type hash of `BidirectionalReading` (served by `GridLedgerProducers`).
+    bytes32 internal constant BIDIRECTIONAL_TYPEHASH =
+        keccak256("BidirectionalReading(uint32 meterId,uint64 importWh,uint64 exportWh,uint32 timestamp)");
+    /// @dev `exportWh` of an import-only reading.
+    uint256 internal constant NO_EXPORT = type(uint256).max;
     /// @notice `permitUntil` when no expiry is scheduled.
     uint64 public constant PERMIT_FOREVER = type(uint64).max;
     /// @notice The most time-of-use bands of a tariff.
@@ -130,6 +137,14 @@ abstract contract GridLedgerBase is
     mapping(uint32 tariffId => TariffVersion[]) internal _tariffs;
     /// @dev What the ledger owes households: the sum of the meters' positive stored balances.
     uint256 internal _liability;
+    /// @dev A producer meter's signer and token state (see `MeterState`); never read for import-only meters.
+    mapping(uint32 meterId => uint256) internal _producers;
+    mapping(uint32 tariffId => ProducerTariff) internal _producerTariffs;
+    /// @dev The operator's funds for feed-in payouts, and sell-back proceeds not yet withdrawn: neither is the
+    /// operator's to withdraw.
+    uint256 internal _feedInFunds;
+    uint256 internal _proceedsTotal;
+    mapping(address account => uint256) internal _proceeds;
 
     /// @notice keccak256 of the deployment `Config`: the ledger checks its extension was built with the same one.
     bytes32 public immutable configHash;
@@ -166,42 +181,70 @@ abstract contract GridLedgerBase is
     }
 
     /// @dev Checks a meter reading, cheapest first (junk costs no `ecrecover`), verifies its compact signature and,
-    /// when only its register changes (flat tariff, the last reading and this one in the block's period, no prepaid
-    /// threshold reached), stores it. Returns the selector of the reason it is rejected (0: accepted), the recovered
-    /// signer, and whether it still needs `_applyReadingSlow`.
-    function _acceptReading(uint32 meterId, uint64 wh, uint32 ts, bytes32 r, bytes32 vs)
+    /// when only its registers change (flat tariff, the last reading and this one in the block's period, no prepaid
+    /// threshold reached), stores it. `exportWh` is the export register of a bidirectional reading (`NO_EXPORT`: an
+    /// import-only one); its delta is added to the meter's pending tokens. Returns the selector of the reason it is
+    /// rejected (0: accepted), the recovered signer, whether it still needs `_applyReadingSlow` (the export register
+    /// is then stored by `_storeExport` once that succeeded), and the export delta.
+    function _acceptReading(uint32 meterId, uint64 wh, uint256 exportWh, uint32 ts, bytes32 r, bytes32 vs)
         internal
-        returns (bytes4, address recovered, bool slow)
+        returns (bytes4, address recovered, bool slow, uint256 exported)
     {
         uint256[5] storage s = _meters[meterId];
         uint256 w = s[0];
         address signer = w.signerOf();
-        if (signer == address(0)) return (UnknownMeter.selector, recovered, false);
-        if (w.isRetired()) return (RetiredMeter.selector, recovered, false);
-        if (wh > MeterState.MAX_WH) return (RegisterOutOfRange.selector, recovered, false);
+        if (signer == address(0)) return (UnknownMeter.selector, recovered, false, 0);
+        if (w.isRetired()) return (RetiredMeter.selector, recovered, false, 0);
+        if (wh > MeterState.MAX_WH) return (RegisterOutOfRange.selector, recovered, false, 0);
+        bool bidirectional = exportWh != NO_EXPORT;
+        if (bidirectional) {
+            if (!w.isProducer()) return (ImportOnlyMeter.selector, recovered, false, 0);
+            if (exportWh > MeterState.MAX_WH) return (RegisterOutOfRange.selector, recovered, false, 0);
+        }
         uint256 periodEnd = _currentPeriodEnd();
         // Beyond the clock skew, or in a period that has not started: it must not close the open period early.
         if (ts > block.timestamp && (ts > block.timestamp + maxClockSkew || ts >= periodEnd)) {
-            return (FutureReading.selector, recovered, false);
+            return (FutureReading.selector, recovered, false, 0);
         }
         uint256 lastTs = w.lastTsOf();
-        if (ts <= lastTs) return (StaleReading.selector, recovered, false);
+        if (ts <= lastTs) return (StaleReading.selector, recovered, false, 0);
         uint256 lastWh = w.lastWhOf();
-        if (wh < lastWh) return (RegisterDecreased.selector, recovered, false);
-        // wh < 2^40 so the energy times 3600 < 2^52; maxPowerW < 2^20 and the interval < 2^32.
+        if (wh < lastWh) return (RegisterDecreased.selector, recovered, false, 0);
+        // Registers < 2^40 so the energy times 3600 < 2^52; ratings < 2^20 and the interval < 2^32.
         unchecked {
             if ((wh - lastWh) * 3600 > uint256(w.maxPowerOf()) * (ts - lastTs)) {
-                return (ImplausiblePower.selector, recovered, false);
+                return (ImplausiblePower.selector, recovered, false, 0);
+            }
+            if (bidirectional) {
+                uint256 lastExportWh = w.lastExportWhOf();
+                if (exportWh < lastExportWh) return (ExportRegisterDecreased.selector, recovered, false, 0);
+                exported = exportWh - lastExportWh;
+                if (exported * 3600 > uint256(w.maxExportOf()) * (ts - lastTs)) {
+                    return (ImplausibleExportPower.selector, recovered, false, 0);
+                }
+                if (w.exportedWhOf() + exported > MeterState.MAX_WH) {
+                    return (RegisterOutOfRange.selector, recovered, false, 0);
+                }
             }
         }
-        (recovered,,) = ECDSA.tryRecover(_readingDigest(meterId, wh, ts), r, vs);
-        if (recovered != signer) return (InvalidSignature.selector, recovered, false);
+        bytes32 digest =
+            bidirectional ? _bidirectionalDigest(meterId, wh, uint64(exportWh), ts) : _readingDigest(meterId, wh, ts);
+        if (w.isProducer()) signer = _producers[meterId].signerOf();
+        (recovered,,) = ECDSA.tryRecover(digest, r, vs);
+        if (recovered != signer) return (InvalidSignature.selector, recovered, false, 0);
         // ts < periodEnd here, and the block's period started at periodEnd - periodLength.
         if (lastTs + periodLength >= periodEnd && !w.isTimeOfUse() && (!w.isPrepaid() || _creditQuiet(s[1], wh))) {
+            if (bidirectional) w = w.withExportRegister(uint64(exportWh));
             s[0] = w.withRegister(wh, ts);
-            return (bytes4(0), recovered, false);
+            return (bytes4(0), recovered, false, exported);
         }
-        return (bytes4(0), recovered, true);
+        return (bytes4(0), recovered, true, exported);
+    }
+
+    /// @dev Stores a bidirectional reading's export register after its slow path (which keeps slot 0's export side).
+    function _storeExport(uint32 meterId, uint64 exportWh) internal {
+        uint256[5] storage s = _meters[meterId];
+        s[0] = s[0].withExportRegister(exportWh);
     }
 
     /// @dev The end of the block's period (genesis is never after the deployment, so never after the block).
@@ -410,20 +453,34 @@ abstract contract GridLedgerBase is
         return tv.bandCount == 0 ? tv.price : _bandPrice(tv, _dearestBand(tv, from, to));
     }
 
-    function _revertReading(bytes4 err, Reading calldata r, address recovered) internal view {
-        uint256 w = _meters[r.meterId][0];
+    /// @dev Reverts with the error `_acceptReading` named, with its context. `exportWh` as there.
+    function _revertReading(bytes4 err, uint32 meterId, uint64 wh, uint256 exportWh, uint32 ts, address recovered)
+        internal
+        view
+    {
+        uint256 w = _meters[meterId][0];
         uint32 lastTs = w.lastTsOf();
         uint64 lastWh = w.lastWhOf();
-        if (err == UnknownMeter.selector) revert UnknownMeter(r.meterId);
-        if (err == RetiredMeter.selector) revert RetiredMeter(r.meterId);
-        if (err == RegisterOutOfRange.selector) revert RegisterOutOfRange(r.meterId, r.wh);
-        if (err == FutureReading.selector) revert FutureReading(r.meterId, r.timestamp, block.timestamp);
-        if (err == StaleReading.selector) revert StaleReading(r.meterId, r.timestamp, lastTs);
-        if (err == RegisterDecreased.selector) revert RegisterDecreased(r.meterId, r.wh, lastWh);
-        if (err == ImplausiblePower.selector) {
-            revert ImplausiblePower(r.meterId, uint256(r.wh - lastWh) * 3600 / (r.timestamp - lastTs), w.maxPowerOf());
+        if (err == UnknownMeter.selector) revert UnknownMeter(meterId);
+        if (err == RetiredMeter.selector) revert RetiredMeter(meterId);
+        if (err == ImportOnlyMeter.selector) revert ImportOnlyMeter(meterId);
+        if (err == RegisterOutOfRange.selector) {
+            revert RegisterOutOfRange(meterId, wh > MeterState.MAX_WH ? wh : uint64(exportWh));
         }
-        revert InvalidSignature(r.meterId, recovered);
+        if (err == FutureReading.selector) revert FutureReading(meterId, ts, block.timestamp);
+        if (err == StaleReading.selector) revert StaleReading(meterId, ts, lastTs);
+        if (err == RegisterDecreased.selector) revert RegisterDecreased(meterId, wh, lastWh);
+        if (err == ImplausiblePower.selector) {
+            revert ImplausiblePower(meterId, uint256(wh - lastWh) * 3600 / (ts - lastTs), w.maxPowerOf());
+        }
+        uint64 lastExportWh = w.lastExportWhOf();
+        if (err == ExportRegisterDecreased.selector) {
+            revert ExportRegisterDecreased(meterId, uint64(exportWh), lastExportWh);
+        }
+        if (err == ImplausibleExportPower.selector) {
+            revert ImplausibleExportPower(meterId, (exportWh - lastExportWh) * 3600 / (ts - lastTs), w.maxExportOf());
+        }
+        revert InvalidSignature(meterId, recovered);
     }
 
     function _readingDigest(uint32 meterId, uint64 wh, uint32 ts) internal view returns (bytes32) {
@@ -439,6 +496,14 @@ abstract contract GridLedgerBase is
             structHash := keccak256(p, 0x80)
         }
         return _hashTypedDataV4(structHash);
+    }
+
+    function _bidirectionalDigest(uint32 meterId, uint64 importWh, uint64 exportWh, uint32 ts)
+        internal
+        view
+        returns (bytes32)
+    {
+        return _hashTypedDataV4(keccak256(abi.encode(BIDIRECTIONAL_TYPEHASH, meterId, importWh, exportWh, ts)));
     }
 
     function _feederReadingDigest(uint32 feederId, uint64 wh, uint32 ts) internal view returns (bytes32) {
@@ -493,7 +558,7 @@ abstract contract GridLedgerBase is
     /// @dev Closes the meter's open period in memory: charges it, records the bill and opens `toPeriod`. `knownAt`:
     /// when the bill's last energy became known on-chain if that was after the period ended (a late reading), else 0;
     /// no lapse starts before it.
-    function _closeInMemory(MeterState.Meter memory m, uint32 toPeriod, uint256 knownAt)
+    function _closeInMemory(uint32 meterId, MeterState.Meter memory m, uint32 toPeriod, uint256 knownAt)
         internal
         view
         returns (uint64 energy)
@@ -501,10 +566,11 @@ abstract contract GridLedgerBase is
         TariffVersion storage tv = _version(m.tariffId, m.openPeriod);
         energy = m.lastWh - m.periodStartWh;
         uint256 cost = _accruedWith(m, tv);
-        m.balance -= int256(cost);
         uint32 closed = m.openPeriod;
         m.billPeriod = closed;
         m.billEnergyWh = energy;
+        if (m.producer) cost -= _redeemAtClose(meterId, m, energy, cost);
+        m.balance -= int256(cost);
         m.billAmount = cost;
         uint256 end = _periodStart(closed + 1);
         if (m.prepaid) {
@@ -525,14 +591,52 @@ abstract contract GridLedgerBase is
         if (m.prepaid) _refreshCreditInMemory(m, next, Math.max(_periodStart(toPeriod), knownAt));
     }
 
-    /// @dev `_closeInMemory` plus its effects outside the meter: feeder sums and events.
+    /// @dev A producer meter's bill opens with nothing redeemed; with `redeemTokens` on, its pending tokens pay the
+    /// energy first (`m.producerWord`, `m.redeemedWh`). Returns what the redeemed energy takes off the bill.
+    function _redeemAtClose(uint32 meterId, MeterState.Meter memory m, uint64 energy, uint256 cost)
+        internal
+        view
+        returns (uint256 amount)
+    {
+        uint256 p = _producers[meterId];
+        uint256 settled = p.settledWhOf();
+        uint64 redeemed;
+        if (p.redeemsTokens()) {
+            // Pending = exportedWh - settledWh, both < 2^40 and settled never above exported.
+            redeemed = uint64(Math.min(uint256(uint160(m.signer)).exportedWhOf() - settled, energy));
+            if (redeemed != 0) {
+                amount = _redemptionValue(cost, energy, redeemed, _producerTariffs[m.tariffId].networkChargePerKWh);
+            }
+        }
+        m.producerWord = p.withSettledWh(settled + redeemed).withBillRedeemedWh(redeemed);
+        m.redeemedWh = redeemed;
+        m.redeemedAmount = amount;
+    }
+
+    /// @dev What `wh` of a bill's energy redeemed with tokens takes off it: the bill's average price of that energy,
+    /// less the network charge that still applies to it (never below 0).
+    function _redemptionValue(uint256 amount, uint256 energy, uint256 wh, uint64 networkChargePerKWh)
+        internal
+        pure
+        returns (uint256)
+    {
+        uint256 value = Math.mulDiv(amount, wh, energy);
+        uint256 charge = wh * networkChargePerKWh / 1000;
+        return value > charge ? value - charge : 0;
+    }
+
+    /// @dev `_closeInMemory` plus its effects outside the meter: feeder sums, a producer's slot and events.
     function _close(uint32 meterId, MeterState.Meter memory m, uint32 toPeriod, uint256 knownAt) internal {
         uint32 closed = m.openPeriod;
         uint32 lapseBefore = m.lapseAt;
         int256 balanceBefore = m.balance;
-        uint64 energy = _closeInMemory(m, toPeriod, knownAt);
+        uint64 energy = _closeInMemory(meterId, m, toPeriod, knownAt);
         if (energy != 0) _addChildrenWh(m.feederId, closed, energy);
         _syncLiability(balanceBefore, m.balance);
+        if (m.producer) {
+            _producers[meterId] = m.producerWord;
+            if (m.redeemedWh != 0) emit TokensRedeemed(meterId, m.payer, m.redeemedWh, m.redeemedAmount);
+        }
         emit BillIssued(meterId, closed, energy, m.billAmount, m.billDueAt);
         // Postpaid permits move on when a period closes with nothing owed; prepaid ones when credit state changes.
         if ((!m.prepaid && m.lapseAt == 0) || m.lapseAt != lapseBefore) {
@@ -615,7 +719,9 @@ abstract contract GridLedgerBase is
         return uint64(Math.min(uint256(startWh) + e, MeterState.MAX_WH));
     }
 
-    function _payBill(uint32 meterId, uint256 value, uint256 maxAmount) internal {
+    /// @dev A bill payment while the meter's postpaid period is open: only the account slot changes. Returns false
+    /// (having changed nothing) when the payment needs `_payBillSlow`.
+    function _payBillOpen(uint32 meterId, uint256 value, uint256 maxAmount) internal returns (bool) {
         uint256[5] storage s = _meters[meterId];
         uint256 account = s[1];
         if (!account.isPrepaidAccount() && account.openPeriodOf() >= _periodOf(block.timestamp)) {
@@ -633,8 +739,14 @@ abstract contract GridLedgerBase is
             emit PaymentReceived(meterId, msg.sender, paid, newBalance);
             emit PermitChanged(meterId, _permitFromAccount(account, _schedule));
             _pullToken(paid);
-            return;
+            return true;
         }
+        return false;
+    }
+
+    /// @dev A bill payment that closes a period first, or pays a prepaid meter's debt.
+    function _payBillSlow(uint32 meterId, uint256 value, uint256 maxAmount) internal {
+        uint256[5] storage s = _meters[meterId];
         MeterState.Meter memory m = _meterLoaded(s, meterId);
         _settleInMemory(meterId, m);
         int256 owed = m.prepaid ? m.balance - int256(_accrued(m)) : m.balance;
@@ -806,7 +918,7 @@ abstract contract GridLedgerBase is
     function _projected(uint32 meterId) internal view returns (MeterState.Meter memory m) {
         m = _meterSlots(meterId).load();
         uint32 current = _periodOf(block.timestamp);
-        if (current > m.openPeriod) _closeInMemory(m, current, 0);
+        if (current > m.openPeriod) _closeInMemory(meterId, m, current, 0);
     }
 
     function _periodOf(uint256 t) internal view returns (uint32) {

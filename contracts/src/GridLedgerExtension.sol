@@ -7,7 +7,6 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {GridLedgerBase} from "./GridLedgerBase.sol";
 import {IGridLedgerAccounts, IGridLedgerHotPaths} from "./interfaces/IGridLedger.sol";
 import {GridLedgerFeedersAndViews} from "./GridLedgerFeedersAndViews.sol";
-import {LocalTime} from "./libraries/LocalTime.sol";
 import {MeterState} from "./libraries/MeterState.sol";
 
 /// @title GridLedgerExtension
@@ -22,8 +21,12 @@ contract GridLedgerExtension is IGridLedgerAccounts, GridLedgerBase, Proxy {
     address public immutable views;
 
     /// @param c The deployment parameters the ledger will be deployed with.
-    constructor(Config memory c) GridLedgerBase(c) {
-        views = address(new GridLedgerFeedersAndViews(c));
+    /// @param views_ The `GridLedgerFeedersAndViews`, deployed with the same.
+    constructor(Config memory c, address views_) GridLedgerBase(c) {
+        if (views_.code.length == 0 || GridLedgerFeedersAndViews(views_).configHash() != configHash) {
+            revert InvalidConfig();
+        }
+        views = views_;
     }
 
     /// @dev `Proxy`'s fallback serves feeders, the schedule and the views from `views`, still on the ledger's storage (delegatecall keeps it).
@@ -64,8 +67,9 @@ contract GridLedgerExtension is IGridLedgerAccounts, GridLedgerBase, Proxy {
         address to = treasury;
         uint256 held =
             paymentToken == address(0) ? address(this).balance : IERC20(paymentToken).balanceOf(address(this));
-        // Households' credit is not the operator's to take.
-        uint256 owed = _liability;
+        // Households' credit and sell-back proceeds are not the operator's to take, nor are feed-in funds withdrawn
+        // this way (they go back with `withdrawFeedInFunds`).
+        uint256 owed = _liability + _proceedsTotal + _feedInFunds;
         uint256 available = held > owed ? held - owed : 0;
         if (amount > available) revert WithdrawalExceedsBalance(amount, available);
         emit Withdrawn(to, amount);
@@ -175,7 +179,9 @@ contract GridLedgerExtension is IGridLedgerAccounts, GridLedgerBase, Proxy {
     function setMeterSigner(uint32 meterId, address signer) external onlyRole(METER_REGISTRAR_ROLE) {
         if (signer == address(0)) revert ZeroAddress();
         uint256[5] storage s = _meterSlots(meterId);
-        s[0] = s[0].withSigner(signer);
+        // A producer meter's signer is in its producer slot.
+        if (s[0].isProducer()) _producers[meterId] = _producers[meterId].withSigner(signer);
+        else s[0] = s[0].withSigner(signer);
         emit MeterSignerChanged(meterId, signer);
     }
 
@@ -205,43 +211,6 @@ contract GridLedgerExtension is IGridLedgerAccounts, GridLedgerBase, Proxy {
         m.nextTariffId = tariffId;
         s.store(m);
         emit MeterTariffChanged(meterId, tariffId, m.openPeriod + 1);
-    }
-
-    /// @notice See `IGridLedger.setTariff`.
-    function setTariff(uint32 tariffId, Tariff calldata t) external onlyRole(TARIFF_SETTER_ROLE) {
-        if (tariffId == 0) revert ZeroId();
-        uint256 n = t.bands.length;
-        if (n > MAX_BANDS) revert TooManyBands(n);
-        if (t.utcOffsetSeconds > LocalTime.MAX_OFFSET || t.utcOffsetSeconds < -LocalTime.MAX_OFFSET) {
-            revert InvalidBand(type(uint256).max);
-        }
-        for (uint256 i; i < n; ++i) {
-            Band calldata b = t.bands[i];
-            if (b.startMinute >= MINUTES_PER_DAY || b.endMinute >= MINUTES_PER_DAY || b.startMinute == b.endMinute) {
-                revert InvalidBand(i);
-            }
-        }
-        TariffVersion[] storage versions = _tariffs[tariffId];
-        uint32 from;
-        TariffVersion storage tv;
-        if (versions.length == 0) {
-            tv = versions.push();
-        } else {
-            from = _periodOf(block.timestamp) + 1;
-            tv = versions[versions.length - 1];
-            if (tv.from != from) tv = versions.push();
-        }
-        tv.from = from;
-        tv.price = t.pricePerKWh;
-        tv.utcOffsetSeconds = t.utcOffsetSeconds;
-        tv.bandCount = uint8(n);
-        tv.emergencyCredit = t.emergencyCredit;
-        tv.lowCreditThreshold = t.lowCreditThreshold;
-        for (uint256 i; i < MAX_BANDS; ++i) {
-            if (i < n) tv.bands[i] = t.bands[i];
-            else delete tv.bands[i];
-        }
-        emit TariffSet(tariffId, from, t.pricePerKWh, n);
     }
 
     /// @notice See `IGridLedger.setProtected`.

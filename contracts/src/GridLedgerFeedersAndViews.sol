@@ -118,6 +118,43 @@ contract GridLedgerFeedersAndViews is IGridLedgerFeedersAndViews, GridLedgerBase
         emit FeederUpdated(feederId, signer, lossToleranceBps);
     }
 
+    /// @notice See `IGridLedger.setTariff`.
+    function setTariff(uint32 tariffId, Tariff calldata t) external onlyRole(TARIFF_SETTER_ROLE) {
+        if (tariffId == 0) revert ZeroId();
+        uint256 n = t.bands.length;
+        if (n > MAX_BANDS) revert TooManyBands(n);
+        if (t.utcOffsetSeconds > LocalTime.MAX_OFFSET || t.utcOffsetSeconds < -LocalTime.MAX_OFFSET) {
+            revert InvalidBand(type(uint256).max);
+        }
+        for (uint256 i; i < n; ++i) {
+            Band calldata b = t.bands[i];
+            if (b.startMinute >= MINUTES_PER_DAY || b.endMinute >= MINUTES_PER_DAY || b.startMinute == b.endMinute) {
+                revert InvalidBand(i);
+            }
+        }
+        TariffVersion[] storage versions = _tariffs[tariffId];
+        uint32 from;
+        TariffVersion storage tv;
+        if (versions.length == 0) {
+            tv = versions.push();
+        } else {
+            from = _periodOf(block.timestamp) + 1;
+            tv = versions[versions.length - 1];
+            if (tv.from != from) tv = versions.push();
+        }
+        tv.from = from;
+        tv.price = t.pricePerKWh;
+        tv.utcOffsetSeconds = t.utcOffsetSeconds;
+        tv.bandCount = uint8(n);
+        tv.emergencyCredit = t.emergencyCredit;
+        tv.lowCreditThreshold = t.lowCreditThreshold;
+        for (uint256 i; i < MAX_BANDS; ++i) {
+            if (i < n) tv.bands[i] = t.bands[i];
+            else delete tv.bands[i];
+        }
+        emit TariffSet(tariffId, from, t.pricePerKWh, n);
+    }
+
     /// @notice See `IGridLedger.setFriendlyWindow`.
     function setFriendlyWindow(FriendlyWindow calldata w) external onlyRole(PROTECTION_OFFICER_ROLE) {
         if (
@@ -154,7 +191,7 @@ contract GridLedgerFeedersAndViews is IGridLedgerFeedersAndViews, GridLedgerBase
 
     /// @notice See `IGridLedger.VERSION`.
     function VERSION() external pure returns (string memory) {
-        return "2.1.0";
+        return "3.0.0";
     }
 
     /// @notice See `IGridLedger.DOMAIN_SEPARATOR`.
@@ -192,7 +229,7 @@ contract GridLedgerFeedersAndViews is IGridLedgerFeedersAndViews, GridLedgerBase
     function meter(uint32 meterId) external view returns (MeterInfo memory info) {
         MeterState.Meter memory m = _meterSlots(meterId).load();
         info = MeterInfo({
-            signer: m.signer,
+            signer: m.producer ? address(uint160(_producers[meterId])) : m.signer,
             payer: m.payer,
             feederId: m.feederId,
             tariffId: m.tariffId,

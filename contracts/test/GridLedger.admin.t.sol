@@ -6,6 +6,8 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 import {GridLedger} from "../src/GridLedger.sol";
 import {GridLedgerBase} from "../src/GridLedgerBase.sol";
 import {GridLedgerExtension} from "../src/GridLedgerExtension.sol";
+import {GridLedgerFeedersAndViews} from "../src/GridLedgerFeedersAndViews.sol";
+import {GridLedgerProducers} from "../src/GridLedgerProducers.sol";
 import {GridLedgerSlowPath} from "../src/GridLedgerSlowPath.sol";
 import {IGridLedger} from "../src/interfaces/IGridLedger.sol";
 import {LedgerTestBase} from "./utils/LedgerTestBase.sol";
@@ -30,7 +32,7 @@ contract GridLedgerAdminTest is LedgerTestBase {
     // ------------------------------------------------------------ deployment
 
     function test_Deploy_ExposesParameters() public view {
-        assertEq(gl.VERSION(), "2.1.0");
+        assertEq(gl.VERSION(), "3.0.0");
         assertEq(gl.paymentToken(), address(0));
         assertEq(gl.treasury(), treasury);
         assertEq(gl.periodLength(), PERIOD);
@@ -76,9 +78,16 @@ contract GridLedgerAdminTest is LedgerTestBase {
     function test_RevertWhen_ExtensionConfigDiffers() public {
         GridLedgerBase.Config memory other = config;
         other.grace = GRACE + 1;
-        GridLedgerExtension ext = new GridLedgerExtension(other);
+        address otherViews = address(new GridLedgerFeedersAndViews(other));
+        GridLedgerExtension ext = new GridLedgerExtension(other, otherViews);
+        GridLedgerProducers producers = new GridLedgerProducers(other, address(0));
+        (address ownExt, address ownProducers) = (ledger.extension(), ledger.producers());
         vm.expectRevert(GridLedgerBase.InvalidConfig.selector);
-        new GridLedger(config, address(ext));
+        new GridLedger(config, address(ext), ownProducers);
+        vm.expectRevert(GridLedgerBase.InvalidConfig.selector);
+        new GridLedger(config, ownExt, address(producers));
+        vm.expectRevert(GridLedgerBase.InvalidConfig.selector);
+        new GridLedgerExtension(config, otherViews);
     }
 
     function test_SlowPath_RunsOnlyThroughTheLedgersReadings() public {
@@ -95,23 +104,28 @@ contract GridLedgerAdminTest is LedgerTestBase {
     }
 
     function test_RevertWhen_ExtensionMissing() public {
+        (address ownExt, address ownProducers) = (ledger.extension(), ledger.producers());
         vm.expectRevert(GridLedgerBase.InvalidConfig.selector);
-        new GridLedger(config, address(0xE));
+        new GridLedger(config, address(0xE), ownProducers);
+        vm.expectRevert(GridLedgerBase.InvalidConfig.selector);
+        new GridLedger(config, ownExt, address(0xE));
+        vm.expectRevert(GridLedgerBase.InvalidConfig.selector);
+        new GridLedgerExtension(config, address(0xE));
     }
 
     function test_RevertWhen_ConfigInvalid() public {
         GridLedgerBase.Config memory c = config;
         c.periodLength = 0;
         vm.expectRevert(GridLedgerBase.InvalidConfig.selector);
-        new GridLedgerExtension(c);
+        new GridLedgerFeedersAndViews(c);
         c = config;
         c.genesis = uint32(vm.getBlockTimestamp() + 1);
         vm.expectRevert(GridLedgerBase.InvalidConfig.selector);
-        new GridLedgerExtension(c);
+        new GridLedgerFeedersAndViews(c);
         c = config;
         c.treasury = address(0);
         vm.expectRevert(ZeroAddress.selector);
-        new GridLedgerExtension(c);
+        new GridLedgerFeedersAndViews(c);
     }
 
     function test_Extension_DirectCallsTouchOnlyItsOwnStorage() public {

@@ -254,7 +254,8 @@ contract GridLedgerReentrancyTest is LedgerTestBase {
         vm.warp(T0);
         ReentrantToken token = new ReentrantToken();
         config = GridLedgerBase.Config(admin, 0, address(token), treasury, uint32(T0), PERIOD, WINDOW, GRACE, SKEW, 0);
-        gl = IGridLedger(address(new GridLedger(config, address(new GridLedgerExtension(config)))));
+        (GridLedger l,) = _newLedger(config);
+        gl = IGridLedger(address(l));
         token.setLedger(gl);
         vm.startPrank(admin);
         gl.setTariff(TARIFF, _flat(PRICE));

@@ -39,6 +39,7 @@ from .const import (
 )
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator, GridLedgerRuntimeData
 from .enforcement import PermitEnforcer
+from .producer import Producer
 from .readings import ReadingPipeline
 from .repairs import async_check_wallet_backup, async_watch_entities
 from .services import async_setup_services
@@ -46,8 +47,9 @@ from .services import async_setup_services
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.CALENDAR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 STORAGE_VERSION = 1
-# The entry's stores: the reading outbox, payment intents, billing and enforcement state.
-ENTRY_STORES = ("", ".payment", ".billing", ".enforcement")
+# The entry's stores: the reading outbox, payment and token intents, billing, enforcement and
+# export totals.
+ENTRY_STORES = ("", ".payment", ".tokens", ".billing", ".enforcement", ".export")
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -95,6 +97,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -
 
     wallet = Wallet(client, wallet_key, receipt_timeout=RECEIPT_TIMEOUT)
     coordinator = GridLedgerCoordinator(hass, entry, client, info, wallet.address)
+    await coordinator.export_totals.async_load()
     await coordinator.async_config_entry_first_refresh()
     signer = ReadingSigner(entry.data[CONF_METER_KEY], info.chain_id, info.address)
     pipeline = ReadingPipeline(hass, entry, wallet, signer, coordinator)
@@ -103,6 +106,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -
     await enforcer.async_load()
     billing = Billing(hass, entry, wallet, coordinator)
     await billing.async_load()
+    producer = Producer(hass, entry, wallet, coordinator)
     entry.runtime_data = GridLedgerRuntimeData(
         client=client,
         wallet=wallet,
@@ -110,6 +114,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -
         pipeline=pipeline,
         enforcer=enforcer,
         billing=billing,
+        producer=producer,
     )
 
     interval = timedelta(minutes=entry.options.get(CONF_READING_INTERVAL, DEFAULT_READING_INTERVAL))
@@ -124,6 +129,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(enforcer.async_start())  # after the platforms: the device exists
     entry.async_on_unload(billing.async_start())
+    entry.async_on_unload(producer.async_start())
     if pipeline.pending is not None:
         entry.async_create_background_task(hass, pipeline.async_retry(), f"{DOMAIN} outbox")
     return True

@@ -34,11 +34,13 @@ from .const import (
     CONF_CONTRACT,
     CONF_ENERGY_ENTITY,
     CONF_ENERGY_SOURCE,
+    CONF_EXPORT_ENTITY,
     CONF_FAIL_SAFE,
     CONF_KEYSTORE,
     CONF_METER_ID,
     CONF_METER_KEY,
     CONF_READING_INTERVAL,
+    CONF_REDEEM_TOKENS,
     CONF_RELAY_ENTITY,
     CONF_SERIAL_PORT,
     CONF_SPENDING_CAP,
@@ -82,6 +84,9 @@ KEYSTORE_SCHEMA = vol.Schema(
         vol.Required(CONF_PASSWORD): SECRET,
     }
 )
+ENERGY_SENSOR = selector.EntitySelector(
+    selector.EntitySelectorConfig(domain=Platform.SENSOR, device_class=SensorDeviceClass.ENERGY)
+)
 METER_SCHEMA = vol.Schema(
     {
         vol.Required(CONF_METER_ID): selector.NumberSelector(
@@ -97,11 +102,8 @@ METER_SCHEMA = vol.Schema(
                 mode=selector.SelectSelectorMode.LIST,
             )
         ),
-        vol.Optional(CONF_ENERGY_ENTITY): selector.EntitySelector(
-            selector.EntitySelectorConfig(
-                domain=Platform.SENSOR, device_class=SensorDeviceClass.ENERGY
-            )
-        ),
+        vol.Optional(CONF_ENERGY_ENTITY): ENERGY_SENSOR,
+        vol.Optional(CONF_EXPORT_ENTITY): ENERGY_SENSOR,
         vol.Required(CONF_RELAY_ENTITY): selector.EntitySelector(
             selector.EntitySelectorConfig(domain=Platform.SWITCH)
         ),
@@ -293,6 +295,8 @@ class GridLedgerConfigFlow(ConfigFlow, domain=DOMAIN):
                     CONF_METER_KEY: user_input[CONF_METER_KEY],
                     CONF_RELAY_ENTITY: user_input[CONF_RELAY_ENTITY],
                 }
+                if CONF_EXPORT_ENTITY in user_input:  # else a serial meter's readout's 2.8.0
+                    self._data[CONF_EXPORT_ENTITY] = user_input[CONF_EXPORT_ENTITY]
                 if serial:
                     return await self.async_step_meter_serial()
                 return self._async_create_meter_entry(
@@ -397,14 +401,17 @@ class GridLedgerConfigFlow(ConfigFlow, domain=DOMAIN):
                 entry.data[CONF_CHAIN_ID],
             )
             if info is not None:
-                return self.async_update_reload_and_abort(
-                    entry, data_updates={CONF_URL: user_input[CONF_URL]}
-                )
+                data = {**entry.data, CONF_URL: user_input[CONF_URL]}
+                data.pop(CONF_EXPORT_ENTITY, None)  # cleared, or picked again below
+                if CONF_EXPORT_ENTITY in user_input:
+                    data[CONF_EXPORT_ENTITY] = user_input[CONF_EXPORT_ENTITY]
+                return self.async_update_reload_and_abort(entry, data=data)
+        schema = vol.Schema(
+            {vol.Required(CONF_URL): URL, vol.Optional(CONF_EXPORT_ENTITY): ENERGY_SENSOR}
+        )
         return self.async_show_form(
             step_id="reconfigure",
-            data_schema=self.add_suggested_values_to_schema(
-                vol.Schema({vol.Required(CONF_URL): URL}), user_input or entry.data
-            ),
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or entry.data),
             errors=errors,
         )
 
@@ -430,6 +437,7 @@ class GridLedgerOptionsFlow(OptionsFlow):
                 vol.Optional(CONF_FAIL_SAFE): FAIL_SAFE_SELECTOR,
                 vol.Optional(CONF_WARNING_LEADS): WARNING_LEADS_SELECTOR,
                 vol.Optional(CONF_AUTO_PAY): selector.BooleanSelector(),
+                vol.Optional(CONF_REDEEM_TOKENS): selector.BooleanSelector(),
                 vol.Optional(CONF_SPENDING_CAP): selector.NumberSelector(
                     selector.NumberSelectorConfig(
                         min=0, step="any", mode=selector.NumberSelectorMode.BOX
@@ -441,6 +449,7 @@ class GridLedgerOptionsFlow(OptionsFlow):
             CONF_READING_INTERVAL: DEFAULT_READING_INTERVAL,
             CONF_FAIL_SAFE: DEFAULT_FAIL_SAFE,
             CONF_AUTO_PAY: False,
+            CONF_REDEEM_TOKENS: False,
             CONF_SPENDING_CAP: DEFAULT_SPENDING_CAP,
             CONF_WARNING_LEADS: [str(minutes) for minutes in DEFAULT_WARNING_LEADS],
             **self.config_entry.options,

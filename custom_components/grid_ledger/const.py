@@ -18,6 +18,7 @@ CONF_METER_ID: Final = "meter_id"
 CONF_METER_KEY: Final = "meter_key"
 CONF_ENERGY_ENTITY: Final = "energy_entity"
 CONF_RELAY_ENTITY: Final = "relay_entity"
+CONF_EXPORT_ENTITY: Final = "export_entity"  # optional: the meter's export register (OBIS 2.8.0)
 CONF_ENERGY_SOURCE: Final = "energy_source"  # a flow choice only: entries hold one source's keys
 CONF_SERIAL_PORT: Final = "serial_port"
 CONF_BAUDRATE: Final = "baudrate"
@@ -26,6 +27,7 @@ CONF_AUTO_PAY: Final = "auto_pay"
 CONF_SPENDING_CAP: Final = "spending_cap"
 CONF_FAIL_SAFE: Final = "fail_safe"
 CONF_WARNING_LEADS: Final = "warning_leads"  # minutes before a trip
+CONF_REDEEM_TOKENS: Final = "redeem_tokens"  # the meter's energy tokens pay its bills first
 CONF_WALLET_BACKED_UP: Final = "wallet_backed_up"  # a generated key's keystore was shown
 
 WALLET_KEY: Final = "key"
@@ -48,6 +50,8 @@ EVENT_BILL_ISSUED: Final = "grid_ledger_bill_issued"
 EVENT_PAYMENT_APPROVAL_REQUESTED: Final = "grid_ledger_payment_approval_requested"
 EVENT_PAYMENT_CONFIRMED: Final = "grid_ledger_payment_confirmed"
 EVENT_LOW_CREDIT: Final = "grid_ledger_low_credit"
+EVENT_TOKENS_MINTED: Final = "grid_ledger_tokens_minted"
+EVENT_TOKENS_REDEEMED: Final = "grid_ledger_tokens_redeemed"
 
 ISSUE_NODE_UNREACHABLE: Final = "node_unreachable"
 ISSUE_WALLET_NO_GAS: Final = "wallet_no_gas"
@@ -58,6 +62,10 @@ ISSUE_REGISTER_IMPLAUSIBLE: Final = "register_implausible"
 ISSUE_REGISTER_UNAVAILABLE: Final = "register_unavailable"
 ISSUE_REGISTER_UNIT: Final = "register_unit"
 ISSUE_REGISTER_OUT_OF_RANGE: Final = "register_out_of_range"
+ISSUE_EXPORT_REGISTER_BACKWARDS: Final = "export_register_backwards"
+ISSUE_EXPORT_REGISTER_IMPLAUSIBLE: Final = "export_register_implausible"
+ISSUE_EXPORT_SOURCE_MISSING: Final = "export_source_missing"
+ISSUE_EXPORT_NOT_ENABLED: Final = "export_not_enabled"
 REGISTER_REPAIR_AFTER: Final = timedelta(hours=1)  # an unusable register this long is a repair
 ISSUE_WALLET_BACKUP: Final = "wallet_backup"
 MIN_BACKUP_PASSWORD: Final = 8  # characters of the password a key backup is encrypted with

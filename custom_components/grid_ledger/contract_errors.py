@@ -3,12 +3,14 @@ translations/en.json), for wherever a revert reaches the household."""
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
 from .chain import RevertedError
 from .const import DOMAIN
+from .units import display_amount, kwh
 
 NOT_ALLOWED: Final = "contract_not_allowed"
 OPERATOR_SETUP: Final = "contract_operator_setup"
@@ -45,6 +47,17 @@ CONTRACT_ERRORS: Final[dict[str, str]] = {
     "NativeTransferFailed": TRANSFER_FAILED,
     "PaymentTokenShortfall": "contract_token_shortfall",
     "ReentrancyGuardReentrantCall": "contract_reentrant_call",
+    # Export registers and energy tokens.
+    "ImportOnlyMeter": "contract_import_only_meter",
+    "ExportRegisterDecreased": "contract_export_register_decreased",
+    "ImplausibleExportPower": "contract_implausible_export_power",
+    "InsufficientTokens": "more_than_held",
+    "NothingToClaim": "nothing_to_claim",
+    "NothingToRedeem": "nothing_to_redeem",
+    "FeedInFundsExhausted": "feed_in_funds_exhausted",
+    "NoFeedInPrice": "no_feed_in_price",
+    "NoProceeds": "contract_no_proceeds",
+    "NoEnergyToken": "no_energy_token",
     # The operator's switch.
     "EnforcedPause": "contract_paused",
     "ExpectedPause": "contract_not_paused",
@@ -76,10 +89,38 @@ CONTRACT_ERRORS: Final[dict[str, str]] = {
 }
 
 
-def contract_error(err: RevertedError) -> HomeAssistantError:
-    """The translated error for a revert (raise it `from err`)."""
+# The household's own mistakes: asked for something its state does not allow.
+VALIDATION: Final = frozenset({"InsufficientTokens", "NothingToClaim", "NothingToRedeem"})
+
+type Placeholders = Callable[[dict[str, Any], int, str], dict[str, str]]
+PLACEHOLDERS: Final[dict[str, Placeholders]] = {
+    "InsufficientTokens": lambda args, _decimals, _currency: {
+        "kwh": f"{kwh(int(args['wh'])):g}",
+        "held_kwh": f"{kwh(int(args['available'])):g}",
+    },
+    "FeedInFundsExhausted": lambda args, decimals, currency: {
+        "amount": f"{display_amount(int(args['amount']), decimals):g}",
+        "funds": f"{display_amount(int(args['funds']), decimals):g}",
+        "currency": currency,
+    },
+}
+
+
+def contract_error(
+    err: RevertedError, *, decimals: int = 0, currency: str = ""
+) -> HomeAssistantError:
+    """The translated error for a revert (raise it `from err`); `decimals` and `currency`
+    are the payment token's, for the errors that name an amount."""
     if (key := CONTRACT_ERRORS.get(err.name)) is not None:
-        return HomeAssistantError(translation_domain=DOMAIN, translation_key=key)
+        error = ServiceValidationError if err.name in VALIDATION else HomeAssistantError
+        placeholders = None
+        if (fill := PLACEHOLDERS.get(err.name)) is not None and err.args_by_name:
+            placeholders = fill(err.args_by_name, decimals, currency)
+        return error(
+            translation_domain=DOMAIN,
+            translation_key=key,
+            translation_placeholders=placeholders,
+        )
     return HomeAssistantError(
         translation_domain=DOMAIN,
         translation_key=UNKNOWN,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -34,9 +35,11 @@ from .repairs import async_clear_issue, async_raise_issue
 if TYPE_CHECKING:
     from .billing import Billing
     from .enforcement import PermitEnforcer
+    from .producer import Producer
     from .readings import ReadingPipeline
 
 PERMIT_EVENTS = frozenset({"PaymentReceived", "PermitChanged", "ProtectionSet"})
+STORAGE_VERSION = 1
 
 
 class Listeners[**P]:
@@ -67,9 +70,70 @@ class GridLedgerRuntimeData:
     pipeline: ReadingPipeline
     enforcer: PermitEnforcer
     billing: Billing
+    producer: Producer
 
 
 type GridLedgerConfigEntry = ConfigEntry[GridLedgerRuntimeData]
+
+
+class ExportTotalsData(TypedDict):
+    """What survives a restart: the two totals and the export register they count up to."""
+
+    counted_export_wh: int | None  # None: no export register seen yet
+    # The sum of accepted export deltas (Wh) times the feed-in price (base units per kWh):
+    # the compensation in thousandths of a base unit, so no delta is ever rounded away.
+    compensation_milli: int
+    period: int  # the meter's open billing period that `period_wh` counts
+    period_wh: int
+
+
+class ExportTotals:
+    """Totals of the meter's accepted export that the ledger does not keep: the compensation
+    it earned at the feed-in price (a total that only grows) and the tokens it earned in the
+    open billing period. Each counts the export register's rise since the register it last
+    counted; both are saved with that register in one write, so a restart neither resets nor
+    double counts them. A register that fell (the operator rebased it for a new meter) is
+    the new starting point."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        self._store: Store[ExportTotalsData] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.export"
+        )
+        self.data: ExportTotalsData = {
+            "counted_export_wh": None,
+            "compensation_milli": 0,
+            "period": 0,
+            "period_wh": 0,
+        }
+
+    async def async_load(self) -> None:
+        if (stored := await self._store.async_load()) is not None:
+            self.data = stored
+
+    @property
+    def compensation(self) -> int:
+        """In whole payment-token base units, rounded down."""
+        return self.data["compensation_milli"] // 1_000
+
+    @property
+    def period_wh(self) -> int:
+        return self.data["period_wh"]
+
+    async def async_count(self, state: MeterState) -> None:
+        if (producer := state.producer) is None:
+            return
+        data = self.data.copy()
+        if state.meter.open_period != data["period"]:
+            data["period"], data["period_wh"] = state.meter.open_period, 0
+        export_wh, counted = producer.info.export_wh, data["counted_export_wh"]
+        if counted is not None and export_wh > counted:
+            delta = export_wh - counted
+            data["compensation_milli"] += delta * producer.feed_in_price_per_kwh
+            data["period_wh"] += delta
+        data["counted_export_wh"] = export_wh
+        if data != self.data:
+            self.data = data
+            await self._store.async_save(self.data)
 
 
 class GridLedgerCoordinator(DataUpdateCoordinator[MeterState]):
@@ -97,6 +161,7 @@ class GridLedgerCoordinator(DataUpdateCoordinator[MeterState]):
         self.wallet = wallet
         self.meter_id: int = entry.data[CONF_METER_ID]
         self.unreachable_since: float | None = None
+        self.export_totals = ExportTotals(hass, entry.entry_id)
         self._event_listeners: Listeners[[list[LedgerEvent]]] = Listeners()
 
     async def _async_update_data(self) -> MeterState:
@@ -113,6 +178,7 @@ class GridLedgerCoordinator(DataUpdateCoordinator[MeterState]):
             ) from err
         self.unreachable_since = None
         async_clear_issue(self.hass, self.config_entry.entry_id, ISSUE_NODE_UNREACHABLE)
+        await self.export_totals.async_count(state)
         return state
 
     def _note_unreachable(self) -> None:

@@ -1,4 +1,5 @@
-"""Diagnostics: entry, contract state and outbox, with every key and the RPC URL redacted."""
+"""Diagnostics: entry, contract state (with the producer's), outbox, export totals and token
+intents, with every key, signature, raw transaction and the RPC URL redacted."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     runtime = entry.runtime_data
     coordinator = runtime.coordinator
+    token_intent = await runtime.producer.engine.pending()
     return {
         "entry": {
             "data": async_redact_data(dict(entry.data), TO_REDACT),
@@ -31,4 +33,6 @@ async def async_get_config_entry_diagnostics(
         "last_update_success": coordinator.last_update_success,
         "state": asdict(coordinator.data) if coordinator.data is not None else None,
         "outbox": async_redact_data(runtime.pipeline.outbox.as_dict(), TO_REDACT),
+        "export_totals": dict(coordinator.export_totals.data),
+        "token_intent": None if token_intent is None else token_intent.redacted(),
     }

@@ -1,14 +1,17 @@
-"""Reading pipeline: register → signed reading → durable outbox → chain, exactly once.
+"""Reading pipeline: registers → signed reading → durable outbox → chain, exactly once.
 
 Registers are cumulative, so only the newest unsent reading matters: it covers every gap left
-by an outage. The outbox lives in Home Assistant's `Store` and survives restarts.
+by an outage. The outbox lives in Home Assistant's `Store` and survives restarts. A meter whose
+export the ledger enabled signs both registers, import (OBIS 1.8.0) and export (OBIS 2.8.0), in
+one `BidirectionalReading`; each register's glitches (a unit, a reset, a jump) are handled the
+same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import InvalidOperation
 import time
@@ -17,6 +20,7 @@ from typing import Any, Protocol
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import (
     async_call_later,
     async_track_point_in_utc_time,
@@ -40,9 +44,14 @@ from .chain import (
 from .const import (
     CONF_BAUDRATE,
     CONF_ENERGY_ENTITY,
+    CONF_EXPORT_ENTITY,
     CONF_METER_ID,
     CONF_SERIAL_PORT,
     DOMAIN,
+    ISSUE_EXPORT_NOT_ENABLED,
+    ISSUE_EXPORT_REGISTER_BACKWARDS,
+    ISSUE_EXPORT_REGISTER_IMPLAUSIBLE,
+    ISSUE_EXPORT_SOURCE_MISSING,
     ISSUE_REGISTER_BACKWARDS,
     ISSUE_REGISTER_IMPLAUSIBLE,
     ISSUE_REGISTER_OUT_OF_RANGE,
@@ -68,6 +77,24 @@ SOURCE_ISSUES = (ISSUE_REGISTER_UNAVAILABLE, *REPAIR_AT_ONCE)
 
 
 @dataclass(frozen=True, slots=True)
+class RegisterKind:
+    """One of a meter's registers: the issues its glitches raise (the source's own problems
+    use the `SOURCE_ISSUES` keys with `parts`)."""
+
+    name: str
+    backwards: str
+    implausible: str
+    parts: tuple[str, ...]
+
+
+IMPORT = RegisterKind("import", ISSUE_REGISTER_BACKWARDS, ISSUE_REGISTER_IMPLAUSIBLE, ())
+EXPORT = RegisterKind(
+    "export", ISSUE_EXPORT_REGISTER_BACKWARDS, ISSUE_EXPORT_REGISTER_IMPLAUSIBLE, ("export",)
+)
+REGISTERS = {kind.name: kind for kind in (IMPORT, EXPORT)}
+
+
+@dataclass(frozen=True, slots=True)
 class Submitted:
     """The last reading that landed on-chain."""
 
@@ -75,17 +102,44 @@ class Submitted:
     timestamp: int
     tx_hash: str | None  # None: it landed through another relay
     block_number: int | None
+    export_wh: int | None = None  # None: an import-only reading
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Submitted:
+        export_wh = data.get("export_wh")
         return cls(
             wh=int(data["wh"]),
             timestamp=int(data["timestamp"]),
             tx_hash=data.get("tx_hash"),
             block_number=data.get("block_number"),
+            export_wh=None if export_wh is None else int(export_wh),
+        )
+
+
+@dataclass(slots=True)
+class Adjustment:
+    """How one register's source becomes the attested register. Attested = source + `offset`:
+    a meter exchange adds the old meter's last attested register, a discarded jump subtracts
+    the jump. `held_wh`: an implausible jump held back until the household decides (see
+    `ReadingPipeline._plausible`); `releasing`: they said it is real, it is attested at the
+    rating's pace."""
+
+    offset: int = 0
+    held_wh: int = 0
+    releasing: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Adjustment:
+        return cls(
+            int(data.get("offset", 0)),
+            int(data.get("held_wh", 0)),
+            bool(data.get("releasing", False)),
         )
 
 
@@ -108,16 +162,14 @@ class PendingReading:
 
 @dataclass(slots=True)
 class Outbox:
-    """What the store holds."""
+    """What the store holds. The import register's adjustment is kept at the top level, where
+    it was before meters exported."""
 
     pending: PendingReading | None = None
     last_submitted: Submitted | None = None
-    # Attested register = source register + offset: a meter exchange adds the old meter's last
-    # attested register, a discarded jump subtracts the jump.
-    offset: int = 0
-    # Wh of an implausible jump held back until the household decides (see `_plausible`).
-    held_wh: int = 0
-    releasing: bool = False  # the household said the jump is real: attest it at the rating's pace
+    adjustments: dict[str, Adjustment] = field(
+        default_factory=lambda: {kind: Adjustment() for kind in REGISTERS}
+    )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -125,9 +177,8 @@ class Outbox:
             "last_submitted": None
             if self.last_submitted is None
             else self.last_submitted.as_dict(),
-            "offset": self.offset,
-            "held_wh": self.held_wh,
-            "releasing": self.releasing,
+            **self.adjustments[IMPORT.name].as_dict(),
+            EXPORT.name: self.adjustments[EXPORT.name].as_dict(),
         }
 
     @classmethod
@@ -136,9 +187,10 @@ class Outbox:
         return cls(
             None if pending is None else PendingReading.from_dict(pending),
             None if submitted is None else Submitted.from_dict(submitted),
-            int(data.get("offset", 0)),
-            int(data.get("held_wh", 0)),
-            bool(data.get("releasing", False)),
+            {
+                IMPORT.name: Adjustment.from_dict(data),
+                EXPORT.name: Adjustment.from_dict(data.get(EXPORT.name) or {}),
+            },
         )
 
 
@@ -154,7 +206,7 @@ class NoReadingError(HomeAssistantError):
 
 
 class RegisterSource(Protocol):
-    """Where the meter's cumulative energy register comes from."""
+    """Where one of the meter's cumulative energy registers comes from."""
 
     @property
     def name(self) -> str:
@@ -198,11 +250,13 @@ class EntityRegister:
 
 
 class SerialRegister:
-    """The import register (OBIS 1.8.0) of an IEC 62056-21 meter behind an optical head."""
+    """The import register (OBIS 1.8.0) of an IEC 62056-21 meter behind an optical head; the
+    same readout's export register (OBIS 2.8.0) is kept for `SerialExportRegister`."""
 
     def __init__(self, port: str, baudrate: int) -> None:
         self.name = port
         self.baudrate = baudrate
+        self.export_wh: int | None = None
         self._failing = False
 
     async def async_read_wh(self) -> int | None:
@@ -217,13 +271,33 @@ class SerialRegister:
         if self._failing:
             LOGGER.info("The meter on %s answers again", self.name)
             self._failing = False
+        self.export_wh = readout.export_wh
         return readout.import_wh
 
 
-def register_source(hass: HomeAssistant, entry: GridLedgerConfigEntry) -> RegisterSource:
+class SerialExportRegister:
+    """The export register of the serial meter's readout just taken for its import register;
+    None when the meter's frame has no 2.8.0."""
+
+    def __init__(self, meter: SerialRegister) -> None:
+        self.meter = meter
+        self.name = meter.name
+
+    async def async_read_wh(self) -> int | None:
+        return self.meter.export_wh
+
+
+def register_sources(
+    hass: HomeAssistant, entry: GridLedgerConfigEntry
+) -> tuple[RegisterSource, RegisterSource | None]:
+    """The import register's source, and the export register's (None: none configured): an
+    export sensor if one was picked, else a serial meter's readout."""
+    export_entity = entry.data.get(CONF_EXPORT_ENTITY)
+    export = None if export_entity is None else EntityRegister(hass, export_entity)
     if CONF_SERIAL_PORT in entry.data:
-        return SerialRegister(entry.data[CONF_SERIAL_PORT], entry.data[CONF_BAUDRATE])
-    return EntityRegister(hass, entry.data[CONF_ENERGY_ENTITY])
+        meter = SerialRegister(entry.data[CONF_SERIAL_PORT], entry.data[CONF_BAUDRATE])
+        return meter, export or SerialExportRegister(meter)
+    return EntityRegister(hass, entry.data[CONF_ENERGY_ENTITY]), export
 
 
 class ReadingPipeline:
@@ -244,13 +318,13 @@ class ReadingPipeline:
         self.signer = signer
         self.coordinator = coordinator
         self.meter_id: int = entry.data[CONF_METER_ID]
-        self.source = register_source(hass, entry)
+        self.source, self.export_source = register_sources(hass, entry)
         self.store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}"
         )
         self.outbox = Outbox()
         self._lock = asyncio.Lock()
-        self._unusable_since: datetime | None = None
+        self._unusable_since: dict[str, datetime] = {}
         self._cancel_band_reading: CALLBACK_TYPE | None = None
         self._stopped = False
 
@@ -278,6 +352,24 @@ class ReadingPipeline:
             wh, timestamp = max(wh, submitted.wh), max(timestamp, submitted.timestamp)
         return wh, timestamp
 
+    def _export_baseline(self) -> int:
+        """The highest export register known to be on-chain or on the way."""
+        producer = None if self.coordinator.data is None else self.coordinator.data.producer
+        known = [0 if producer is None else producer.info.export_wh]
+        if (pending := self.pending) is not None and pending.reading.export_wh is not None:
+            known.append(pending.reading.export_wh)
+        if (submitted := self.last_submitted) is not None and submitted.export_wh is not None:
+            known.append(submitted.export_wh)
+        return max(known)
+
+    def _exports(self) -> tuple[bool, int]:
+        """Whether the ledger takes this meter's export register, and its export rating (W)."""
+        data = self.coordinator.data
+        producer = None if data is None else data.producer
+        if producer is None or not producer.info.exports:
+            return False, 0
+        return True, producer.info.max_export_w
+
     async def _latest_accepted(self) -> int | None:
         """The latest timestamp the chain accepts now: its latest block's time plus the ledger's
         clock skew, and never in a period the chain has not reached (the ledger refuses a reading
@@ -301,13 +393,21 @@ class ReadingPipeline:
             return await self._async_take_reading()
 
     async def _async_take_reading(self) -> SignedReading:
-        register = await self._async_read_register()
+        register = await self._async_read_register(self.source, IMPORT)
+        export_register = await self._async_read_export_register()
         self._adopt_recorded_exchange()
         last_wh, last_timestamp = self._baseline()
-        candidate = register + self.outbox.offset
+        candidate = register + self._adjustment(IMPORT).offset
         if candidate < last_wh:
-            self._register_backwards(register, last_wh)
+            self._register_backwards(IMPORT, self.source, register, last_wh)
         async_clear_issue(self.hass, self.entry.entry_id, ISSUE_REGISTER_BACKWARDS)
+        last_export = self._export_baseline()
+        export_candidate = None
+        if export_register is not None and self.export_source is not None:
+            export_candidate = export_register + self._adjustment(EXPORT).offset
+            if export_candidate < last_export:
+                self._register_backwards(EXPORT, self.export_source, export_register, last_export)
+            async_clear_issue(self.hass, self.entry.entry_id, ISSUE_EXPORT_REGISTER_BACKWARDS)
         now = int(time.time())
         bound = await self._latest_accepted()
         timestamp = max(now if bound is None else min(now, bound), last_timestamp + 1)
@@ -316,137 +416,218 @@ class ReadingPipeline:
                 translation_key="reading_waits_for_chain",
                 placeholders={"chain_time": dt_util.utc_from_timestamp(bound).isoformat()},
             )
-        wh = self._plausible(register, candidate, last_wh, timestamp - last_timestamp)
-        signed = self.signer.sign(Reading(self.meter_id, wh, timestamp))
+        elapsed = timestamp - last_timestamp
+        rating_w = 0 if self.coordinator.data is None else self.coordinator.data.meter.max_power_w
+        wh = self._plausible(IMPORT, register, candidate, last_wh, rating_w * elapsed // 3600)
+        export_wh = None
+        if export_register is not None and export_candidate is not None:
+            export_rating_w = self._exports()[1]
+            export_wh = self._plausible(
+                EXPORT,
+                export_register,
+                export_candidate,
+                last_export,
+                export_rating_w * elapsed // 3600,
+            )
+        signed = self.signer.sign(Reading(self.meter_id, wh, timestamp, export_wh))
         self.outbox.pending = PendingReading(signed)
         await self._async_save()
         return signed
 
-    async def _async_read_register(self) -> int:
+    def _adjustment(self, kind: RegisterKind) -> Adjustment:
+        return self.outbox.adjustments[kind.name]
+
+    async def _async_read_register(self, source: RegisterSource, kind: RegisterKind) -> int:
         """The source's register; a problem becomes a repair at once, or once it lasts."""
         entry_id = self.entry.entry_id
         try:
-            if (wh := await self.source.async_read_wh()) is None:
+            if (wh := await source.async_read_wh()) is None:
                 raise NoReadingError(
                     translation_key=ISSUE_REGISTER_UNAVAILABLE,
-                    placeholders={"source": self.source.name, "state": "no readout"},
+                    placeholders={"source": source.name, "state": "no readout"},
                 )
         except NoReadingError as err:
             now = dt_util.utcnow()
-            self._unusable_since = self._unusable_since or now
+            since = self._unusable_since.setdefault(kind.name, now)
             key = str(err.translation_key)
-            if key in REPAIR_AT_ONCE or now - self._unusable_since >= REGISTER_REPAIR_AFTER:
+            if key in REPAIR_AT_ONCE or now - since >= REGISTER_REPAIR_AFTER:
                 placeholders = dict(err.translation_placeholders or {})
-                async_raise_issue(self.hass, entry_id, key, placeholders)
+                async_raise_issue(self.hass, entry_id, key, placeholders, parts=kind.parts)
             raise
-        self._unusable_since = None
+        self._unusable_since.pop(kind.name, None)
         for key in SOURCE_ISSUES:
-            async_clear_issue(self.hass, entry_id, key)
+            async_clear_issue(self.hass, entry_id, key, *kind.parts)
         return wh
 
+    async def _async_read_export_register(self) -> int | None:
+        """The export register when the ledger takes it, else None (an import-only reading).
+
+        The ledger and the configuration must agree: export enabled on-chain without a source
+        here, or a source here for a meter the ledger keeps import-only, is a repair that says
+        what to configure; the readings go on with the import register meanwhile. A configured
+        export source that cannot be read stops the reading as the import register's does.
+        """
+        entry_id, source = self.entry.entry_id, self.export_source
+        exports, _ = self._exports()
+        if not exports:
+            async_clear_issue(self.hass, entry_id, ISSUE_EXPORT_SOURCE_MISSING)
+            configured = isinstance(source, EntityRegister) or (
+                isinstance(source, SerialExportRegister) and (source.meter.export_wh or 0) > 0
+            )
+            if configured and source is not None:
+                async_raise_issue(
+                    self.hass,
+                    entry_id,
+                    ISSUE_EXPORT_NOT_ENABLED,
+                    {"source": source.name, "meter_id": str(self.meter_id)},
+                    severity=ir.IssueSeverity.WARNING,
+                )
+            else:
+                async_clear_issue(self.hass, entry_id, ISSUE_EXPORT_NOT_ENABLED)
+            return None
+        async_clear_issue(self.hass, entry_id, ISSUE_EXPORT_NOT_ENABLED)
+        serial_without_export = (
+            isinstance(source, SerialExportRegister) and source.meter.export_wh is None
+        )
+        if source is None or serial_without_export:
+            async_raise_issue(
+                self.hass,
+                entry_id,
+                ISSUE_EXPORT_SOURCE_MISSING,
+                {
+                    "meter_id": str(self.meter_id),
+                    "source": self.source.name,
+                },
+                fix_data={"entry_id": entry_id, "key": CONF_EXPORT_ENTITY},
+            )
+            return None
+        async_clear_issue(self.hass, entry_id, ISSUE_EXPORT_SOURCE_MISSING)
+        return await self._async_read_register(source, EXPORT)
+
     def _adopt_recorded_exchange(self) -> None:
-        """The operator recorded a meter exchange on-chain (`MeterExchanged`): the chain's register
-        is below a reading this meter attested at or before the chain's last timestamp, which no
-        reading can do. The chain's new register is the baseline now: the source's register is
-        attested as it reads (no offset, nothing held back, no repair), and an unsent reading of
-        the old register is replaced."""
+        """The operator recorded a meter exchange on-chain (`MeterExchanged`, or `ExportEnabled`
+        rebasing the export register): the chain's register is below a reading this meter
+        attested at or before the chain's last timestamp, which no reading can do. The chain's
+        new register is the baseline now: the source's register is attested as it reads (no
+        offset, nothing held back, no repair), and an unsent reading of the old register is
+        replaced."""
         data, outbox = self.coordinator.data, self.outbox
         known = [] if outbox.last_submitted is None else [outbox.last_submitted]
         if (pending := self.pending) is not None:
-            known.append(Submitted(pending.reading.wh, pending.reading.timestamp, None, None))
-        chain_wh, chain_timestamp = (
-            (-1, -1) if data is None else (data.meter.last_wh, data.meter.last_timestamp)
-        )
-        if not any(r.wh > chain_wh and r.timestamp <= chain_timestamp for r in known):
+            reading = pending.reading
+            known.append(Submitted(reading.wh, reading.timestamp, None, None, reading.export_wh))
+        chain_wh, chain_timestamp = data.meter.last_wh, data.meter.last_timestamp
+        chain_export = None if data.producer is None else data.producer.info.export_wh
+        before = [r for r in known if r.timestamp <= chain_timestamp]
+        exchanged = [
+            kind
+            for kind, chain, attested in (
+                (IMPORT, chain_wh, [r.wh for r in before]),
+                (EXPORT, chain_export, [r.export_wh for r in before if r.export_wh is not None]),
+            )
+            if chain is not None and any(wh > chain for wh in attested)
+        ]
+        if not exchanged:
             return
-        LOGGER.info("Meter exchange recorded on-chain: new register from %s Wh", chain_wh)
-        outbox.offset, outbox.held_wh, outbox.releasing = 0, 0, False
+        LOGGER.info("Meter exchange recorded on-chain: new registers from %s Wh", chain_wh)
         outbox.pending = None  # signed against the old register; this reading replaces it
-        outbox.last_submitted = Submitted(chain_wh, chain_timestamp, None, None)
-        for key in (ISSUE_REGISTER_BACKWARDS, ISSUE_REGISTER_IMPLAUSIBLE):
-            async_clear_issue(self.hass, self.entry.entry_id, key)
+        outbox.last_submitted = Submitted(chain_wh, chain_timestamp, None, None, chain_export)
+        for kind in exchanged:
+            outbox.adjustments[kind.name] = Adjustment()
+            for key in (kind.backwards, kind.implausible):
+                async_clear_issue(self.hass, self.entry.entry_id, key)
 
-    def _register_backwards(self, register: int, last_wh: int) -> None:
+    def _register_backwards(
+        self, kind: RegisterKind, source: RegisterSource, register: int, last_wh: int
+    ) -> None:
         """A lower register: a reset or an exchanged meter. The repair's fix flow records the
         new meter (`async_record_exchange`); nothing is attested until then."""
-        registers = {"wh": str(register), "last_wh": str(last_wh - self.outbox.offset)}
+        registers = {
+            "wh": str(register),
+            "last_wh": str(last_wh - self._adjustment(kind).offset),
+        }
         async_raise_issue(
             self.hass,
             self.entry.entry_id,
-            ISSUE_REGISTER_BACKWARDS,
-            {"entity_id": self.source.name, **registers},
-            fix_data={"entry_id": self.entry.entry_id},
+            kind.backwards,
+            {"entity_id": source.name, **registers},
+            fix_data={"entry_id": self.entry.entry_id, "register": kind.name},
         )
         raise NoReadingError(
-            translation_key="register_backwards",
-            placeholders={"source": self.source.name, **registers},
+            translation_key=kind.backwards,
+            placeholders={"source": source.name, **registers},
         )
 
-    def _plausible(self, register: int, candidate: int, last_wh: int, elapsed: int) -> int:
-        """The register to attest: at most what the meter's rating allows since the last
-        reading. A jump beyond it is held back, with a repair, until the household decides:
-        released at the rating's pace (`releasing`) or discarded (`async_decide_jump`).
-        Energy used after the jump is attested as usual meanwhile."""
-        outbox = self.outbox
-        rating_w = 0 if self.coordinator.data is None else self.coordinator.data.meter.max_power_w
-        allowed = last_wh + rating_w * elapsed // 3600
-        if outbox.releasing:
+    def _plausible(
+        self, kind: RegisterKind, register: int, candidate: int, last_wh: int, allowance: int
+    ) -> int:
+        """The register to attest: at most `allowance` Wh (what the meter's rating allows since
+        the last reading) above the last one. A jump beyond it is held back, with a repair,
+        until the household decides: released at the rating's pace (`releasing`) or discarded
+        (`async_decide_jump`). Energy counted after the jump is attested as usual meanwhile."""
+        adjustment = self._adjustment(kind)
+        allowed = last_wh + allowance
+        if adjustment.releasing:
             if candidate <= allowed:
-                outbox.releasing = False
+                adjustment.releasing = False
             return min(candidate, allowed)
         # A register that fell back takes its jump with it.
-        held = min(outbox.held_wh, max(candidate - last_wh, 0))
+        held = min(adjustment.held_wh, max(candidate - last_wh, 0))
         wh = min(candidate - held, allowed)
-        outbox.held_wh = candidate - wh
-        if not outbox.held_wh:
-            async_clear_issue(self.hass, self.entry.entry_id, ISSUE_REGISTER_IMPLAUSIBLE)
+        adjustment.held_wh = candidate - wh
+        if not adjustment.held_wh:
+            async_clear_issue(self.hass, self.entry.entry_id, kind.implausible)
             return wh
+        source = self.source if kind is IMPORT else self.export_source
+        name = "" if source is None else source.name
         LOGGER.warning(
-            "%s reads %s Wh, beyond the meter's %s W rating: %s Wh attested, %s Wh held back",
-            self.source.name,
+            "%s reads %s Wh, beyond the meter's rating: %s Wh attested, %s Wh held back",
+            name,
             register,
-            rating_w,
             wh,
-            outbox.held_wh,
+            adjustment.held_wh,
         )
+        rating_w = self._exports()[1] if kind is EXPORT else self.coordinator.data.meter.max_power_w
         async_raise_issue(
             self.hass,
             self.entry.entry_id,
-            ISSUE_REGISTER_IMPLAUSIBLE,
+            kind.implausible,
             {
-                "source": self.source.name,
+                "source": name,
                 "wh": str(register),
-                "attested_wh": str(wh - outbox.offset),
-                "held_wh": str(outbox.held_wh),
+                "attested_wh": str(wh - adjustment.offset),
+                "held_wh": str(adjustment.held_wh),
                 "rating_w": str(rating_w),
             },
-            fix_data={"entry_id": self.entry.entry_id},
+            fix_data={"entry_id": self.entry.entry_id, "register": kind.name},
         )
         return wh
 
-    async def async_record_exchange(self, new_register_wh: int) -> None:
+    async def async_record_exchange(self, new_register_wh: int, register: str = "import") -> None:
         """The household confirmed a new meter whose register started at `new_register_wh`:
         attestation resumes from the last attested register, so the on-chain register keeps
-        rising and every Wh used on the new meter is billed once."""
+        rising and every Wh counted on the new meter is attested once."""
+        kind = REGISTERS[register]
         async with self._lock:
-            last_wh, _ = self._baseline()
-            self.outbox.offset = last_wh - new_register_wh
-            self.outbox.held_wh, self.outbox.releasing = 0, False
+            last_wh = self._baseline()[0] if kind is IMPORT else self._export_baseline()
+            self.outbox.adjustments[kind.name] = Adjustment(offset=last_wh - new_register_wh)
             await self._async_save()
-        for key in (ISSUE_REGISTER_BACKWARDS, ISSUE_REGISTER_IMPLAUSIBLE):
+        for key in (kind.backwards, kind.implausible):
             async_clear_issue(self.hass, self.entry.entry_id, key)
 
-    async def async_decide_jump(self, *, real: bool) -> None:
+    async def async_decide_jump(self, *, real: bool, register: str = "import") -> None:
         """The household's answer to an implausible jump: real (attest it at the rating's pace)
         or a glitch (never attest it: the offset drops it for good)."""
+        kind = REGISTERS[register]
         async with self._lock:
+            adjustment = self._adjustment(kind)
             if real:
-                self.outbox.releasing = True
+                adjustment.releasing = True
             else:
-                self.outbox.offset -= self.outbox.held_wh
-            self.outbox.held_wh = 0
+                adjustment.offset -= adjustment.held_wh
+            adjustment.held_wh = 0
             await self._async_save()
-        async_clear_issue(self.hass, self.entry.entry_id, ISSUE_REGISTER_IMPLAUSIBLE)
+        async_clear_issue(self.hass, self.entry.entry_id, kind.implausible)
 
     async def async_flush(self) -> Receipt | None:
         """Submit the pending reading unless it already landed; keep it if it cannot go now.
@@ -477,7 +658,8 @@ class ReadingPipeline:
             reading = pending.signed.reading
             tx_hash = None if receipt is None else receipt.tx_hash
             block = None if receipt is None else receipt.block_number
-            await self._settle(Submitted(reading.wh, reading.timestamp, tx_hash, block))
+            submitted = Submitted(reading.wh, reading.timestamp, tx_hash, block, reading.export_wh)
+            await self._settle(submitted)
         await self.coordinator.async_refresh()
         return receipt
 

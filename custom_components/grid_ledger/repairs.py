@@ -1,7 +1,8 @@
 """Repairs with a fix: a chosen energy or relay entity disappeared (pick another one), a
 generated wallet key not backed up yet (show it once, encrypted, until the household confirms),
-a register that went backwards (a new meter: resume from it) or jumped beyond the meter's
-rating (real or a glitch: the household decides)."""
+an import or export register that went backwards (a new meter: resume from it) or jumped beyond
+the meter's rating (real or a glitch: the household decides), a meter the ledger takes export
+from without an export register configured (pick one)."""
 
 from __future__ import annotations
 
@@ -22,11 +23,14 @@ import voluptuous as vol
 
 from .const import (
     CONF_ENERGY_ENTITY,
+    CONF_EXPORT_ENTITY,
     CONF_RELAY_ENTITY,
     CONF_WALLET_BACKED_UP,
     CONF_WALLET_TYPE,
     DOMAIN,
     ISSUE_ENTITY_MISSING,
+    ISSUE_EXPORT_REGISTER_BACKWARDS,
+    ISSUE_EXPORT_REGISTER_IMPLAUSIBLE,
     ISSUE_REGISTER_BACKWARDS,
     ISSUE_REGISTER_IMPLAUSIBLE,
     ISSUE_WALLET_BACKUP,
@@ -35,7 +39,8 @@ from .const import (
 )
 from .units import base_units
 
-WATCHED = (CONF_ENERGY_ENTITY, CONF_RELAY_ENTITY)
+WATCHED = (CONF_ENERGY_ENTITY, CONF_EXPORT_ENTITY, CONF_RELAY_ENTITY)
+ENERGY_SENSORS = (CONF_ENERGY_ENTITY, CONF_EXPORT_ENTITY)
 
 
 def issue_id(translation_key: str, entry_id: str, *parts: str) -> str:
@@ -152,7 +157,7 @@ class EntityMissingRepairFlow(RepairsFlow):
             )
             self.hass.config_entries.async_schedule_reload(entry.entry_id)
             return self.async_create_entry(data={})
-        if self.key == CONF_ENERGY_ENTITY:
+        if self.key in ENERGY_SENSORS:
             config = selector.EntitySelectorConfig(
                 domain=Platform.SENSOR, device_class=SensorDeviceClass.ENERGY
             )
@@ -161,7 +166,7 @@ class EntityMissingRepairFlow(RepairsFlow):
         return self.async_show_form(
             step_id="init",
             data_schema=vol.Schema({vol.Required(self.key): selector.EntitySelector(config)}),
-            description_placeholders={"entity_id": entry.data[self.key]},
+            description_placeholders={"entity_id": entry.data.get(self.key, "")},
         )
 
 
@@ -183,10 +188,12 @@ def async_check_wallet_backup(hass: HomeAssistant, entry: Any) -> None:
 
 
 class LoadedEntryRepairFlow(RepairsFlow):
-    """A fix that works through the running entry (its wallet or reading pipeline)."""
+    """A fix that works through the running entry (its wallet or reading pipeline), for one
+    of the meter's registers (`import` or `export`) where it concerns one."""
 
-    def __init__(self, entry_id: str) -> None:
+    def __init__(self, entry_id: str, register: str = "import") -> None:
         self.entry_id = entry_id
+        self.register = register
 
     def _loaded_entry(self) -> Any:
         entry = self.hass.config_entries.async_get_entry(self.entry_id)
@@ -266,7 +273,7 @@ class RegisterBackwardsRepairFlow(LoadedEntryRepairFlow):
             if wh is None or wh < 0:
                 errors["new_register"] = "whole_wh"
             else:
-                await entry.runtime_data.pipeline.async_record_exchange(wh)
+                await entry.runtime_data.pipeline.async_record_exchange(wh, self.register)
                 return self.async_create_entry(data={})
         kwh = selector.NumberSelector(
             selector.NumberSelectorConfig(
@@ -302,7 +309,7 @@ class RegisterImplausibleRepairFlow(LoadedEntryRepairFlow):
     async def _decide(self, *, real: bool) -> data_entry_flow.FlowResult:
         if (entry := self._loaded_entry()) is None:
             return self.async_abort(reason="entry_not_loaded")
-        await entry.runtime_data.pipeline.async_decide_jump(real=real)
+        await entry.runtime_data.pipeline.async_decide_jump(real=real, register=self.register)
         return self.async_create_entry(data={})
 
 
@@ -312,8 +319,9 @@ async def async_create_fix_flow(
     assert data is not None
     if issue_id.startswith(ISSUE_WALLET_BACKUP):
         return WalletBackupRepairFlow(str(data["entry_id"]))
-    if issue_id.startswith(ISSUE_REGISTER_BACKWARDS):
-        return RegisterBackwardsRepairFlow(str(data["entry_id"]))
-    if issue_id.startswith(ISSUE_REGISTER_IMPLAUSIBLE):
-        return RegisterImplausibleRepairFlow(str(data["entry_id"]))
+    register = str(data.get("register", "import"))
+    if issue_id.startswith((ISSUE_REGISTER_BACKWARDS, ISSUE_EXPORT_REGISTER_BACKWARDS)):
+        return RegisterBackwardsRepairFlow(str(data["entry_id"]), register)
+    if issue_id.startswith((ISSUE_REGISTER_IMPLAUSIBLE, ISSUE_EXPORT_REGISTER_IMPLAUSIBLE)):
+        return RegisterImplausibleRepairFlow(str(data["entry_id"]), register)
     return EntityMissingRepairFlow(str(data["entry_id"]), str(data["key"]))

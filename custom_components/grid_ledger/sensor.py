@@ -1,4 +1,5 @@
-"""Sensors: attested energy, price, money, bill and permit times, wallet balances."""
+"""Sensors: attested energy, price, money, bill and permit times, wallet balances; a producer's
+export, its compensation and its energy tokens."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
+from .chain import ProducerState
 from .const import NATIVE_COIN_UNIT
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator
 from .entity import GridLedgerEntity
@@ -53,6 +55,20 @@ def _bill_period_start(coordinator: GridLedgerCoordinator) -> datetime | None:
     """A bill covers one billing period: its start is where the Cost total counts from, so
     long-term statistics add each new bill to the sum (the Energy dashboard's cost)."""
     return _time(coordinator.info.period_start(coordinator.data.bill.period))
+
+
+def _producer(coordinator: GridLedgerCoordinator) -> ProducerState:
+    producer = coordinator.data.producer
+    assert producer is not None  # the producer's sensors exist only where there is a token
+    return producer
+
+
+def _has_energy_token(coordinator: GridLedgerCoordinator) -> bool:
+    return coordinator.info.energy_token is not None
+
+
+def _open_period_start(coordinator: GridLedgerCoordinator) -> datetime | None:
+    return _time(coordinator.info.period_start(coordinator.data.meter.open_period))
 
 
 SENSORS: tuple[GridLedgerSensorDescription, ...] = (
@@ -135,6 +151,50 @@ SENSORS: tuple[GridLedgerSensorDescription, ...] = (
         translation_key="wallet_address",
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda c: c.wallet,  # where the household sends coin for gas and its money
+    ),
+    GridLedgerSensorDescription(
+        key="exported_energy",  # the Energy dashboard's "return to grid"
+        translation_key="exported_energy",
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        value_fn=lambda c: _producer(c).info.export_wh,
+        exists_fn=_has_energy_token,
+    ),
+    GridLedgerSensorDescription(
+        key="export_compensation",  # the Energy dashboard's compensation for it
+        translation_key="export_compensation",
+        device_class=SensorDeviceClass.MONETARY,
+        state_class=SensorStateClass.TOTAL,
+        monetary=True,
+        suggested_display_precision=2,
+        value_fn=lambda c: _money(c, c.export_totals.compensation),
+        exists_fn=_has_energy_token,
+    ),
+    GridLedgerSensorDescription(
+        key="token_balance",
+        translation_key="token_balance",
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        value_fn=lambda c: _producer(c).tokens_wh,
+        exists_fn=_has_energy_token,
+    ),
+    GridLedgerSensorDescription(
+        key="tokens_minted_period",
+        translation_key="tokens_minted_period",
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        value_fn=lambda c: c.export_totals.period_wh,
+        last_reset_fn=_open_period_start,
+        exists_fn=_has_energy_token,
     ),
     GridLedgerSensorDescription(
         key="last_reading",

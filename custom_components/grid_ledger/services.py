@@ -1,4 +1,5 @@
-"""Actions of the integration: pay the bill, top up credit, submit a reading now.
+"""Actions of the integration: pay the bill, top up credit, submit a reading now; claim energy
+tokens, redeem them against the bill, sell them back to the operator.
 
 Each targets one meter by its device (`device_id`) or its entry (`config_entry_id`).
 """
@@ -33,12 +34,20 @@ from .chain import (
     RevertedError,
     TransactionTimeoutError,
 )
-from .chain.errors import AmountAboveLimitError, InsufficientBalanceError, NothingDueError
+from .chain.errors import (
+    AmountAboveLimitError,
+    InsufficientBalanceError,
+    InsufficientTokensError,
+    NoEnergyTokenError,
+    NothingDueError,
+    NothingToRedeemError,
+)
 from .chain.payments import PaymentResult
 from .const import DOMAIN
 from .contract_errors import contract_error
 from .coordinator import GridLedgerConfigEntry
-from .units import base_units, display_amount
+from .producer import TokenOutcome
+from .units import base_units, display_amount, kwh
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_DEVICE_ID = "device_id"
@@ -46,6 +55,10 @@ ATTR_AMOUNT = "amount"
 SERVICE_SUBMIT_READING = "submit_reading"
 SERVICE_PAY_BILL = "pay_bill"
 SERVICE_TOP_UP = "top_up"
+SERVICE_CLAIM_TOKENS = "claim_tokens"
+SERVICE_REDEEM_TOKENS = "redeem_tokens"
+SERVICE_SELL_BACK = "sell_back"
+WH_DECIMALS = 3  # amounts of energy tokens are given in kWh, in whole Wh
 
 TARGET: dict[vol.Marker, Any] = {
     vol.Exclusive(ATTR_DEVICE_ID, "meter"): cv.string,
@@ -63,6 +76,9 @@ TOP_UP_SCHEMA = vol.All(
     vol.Schema({**TARGET, vol.Required(ATTR_AMOUNT): POSITIVE_AMOUNT}),
     cv.has_at_least_one_key(ATTR_DEVICE_ID, ATTR_CONFIG_ENTRY_ID),
 )
+CLAIM_TOKENS_SCHEMA = SUBMIT_READING_SCHEMA
+REDEEM_TOKENS_SCHEMA = PAY_BILL_SCHEMA  # an optional amount, in kWh
+SELL_BACK_SCHEMA = TOP_UP_SCHEMA  # a required amount, in kWh
 
 
 def entry_of(hass: HomeAssistant, call: ServiceCall) -> GridLedgerConfigEntry:
@@ -122,6 +138,11 @@ PAYMENT_ERRORS = ErrorKeys(
     pending="payment_pending",
     no_gas="payment_no_gas",
 )
+TOKEN_ERRORS = ErrorKeys(
+    unreachable="cannot_connect",
+    pending="token_transaction_pending",
+    no_gas="token_no_gas",
+)
 
 
 def translated_error(
@@ -129,7 +150,8 @@ def translated_error(
 ) -> HomeAssistantError:
     """A library error as the translated error an action raises: the household's own mistakes
     (nothing due, over the approved amount) as validation errors."""
-    decimals = entry.runtime_data.coordinator.info.token_decimals
+    info = entry.runtime_data.coordinator.info
+    decimals = info.token_decimals
 
     def amount(value: int) -> str:
         return f"{display_amount(value, decimals):g}"
@@ -146,6 +168,13 @@ def translated_error(
                 "amount": amount(err.limit),
                 "currency": entry.runtime_data.coordinator.info.token_symbol,
             }
+        case NothingToRedeemError():
+            error, key = ServiceValidationError, "nothing_to_redeem"
+        case InsufficientTokensError():
+            error, key = ServiceValidationError, "more_than_held"
+            placeholders = {"kwh": f"{kwh(err.wh):g}", "held_kwh": f"{kwh(err.available):g}"}
+        case NoEnergyTokenError():
+            error, key = ServiceValidationError, "no_energy_token"
         case InsufficientBalanceError():
             key = "insufficient_balance"
             placeholders = {
@@ -155,16 +184,16 @@ def translated_error(
             }
         case InsufficientFundsError():
             key = keys.no_gas
-            if keys is PAYMENT_ERRORS:
+            if keys is not READING_ERRORS:
                 placeholders = {"address": entry.runtime_data.wallet.address}
         case TransactionTimeoutError():
             key = keys.pending
-            if keys is PAYMENT_ERRORS:
+            if keys is not READING_ERRORS:
                 placeholders = {"tx_hash": err.tx_hash}
         case CannotConnectError():
             key = keys.unreachable
         case RevertedError():
-            return contract_error(err)
+            return contract_error(err, decimals=decimals, currency=info.token_symbol)
         case _:
             key, placeholders = "update_failed", {"error": str(err)}
     return error(
@@ -213,6 +242,34 @@ async def async_in_entry[T](
         ) from None
 
 
+def token_response(entry: GridLedgerConfigEntry, outcome: TokenOutcome) -> dict[str, Any]:
+    info = entry.runtime_data.coordinator.info
+    response: dict[str, Any] = {
+        "tx_hash": outcome.tx_hash,
+        "block_number": outcome.block_number,
+        "kwh": kwh(outcome.wh),
+    }
+    if outcome.amount is not None:
+        response |= {
+            "amount": display_amount(outcome.amount, info.token_decimals),
+            "currency": info.token_symbol,
+        }
+    if outcome.withdrawn is not None:
+        response["withdrawn"] = outcome.withdrawn
+    return response
+
+
+def token_wh(amount: float) -> int:
+    """An amount of energy tokens in kWh as whole Wh (the token's base unit)."""
+    if (wh := base_units(amount, WH_DECIMALS)) is None:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_amount",
+            translation_placeholders={"amount": str(amount), "decimals": str(WH_DECIMALS)},
+        )
+    return wh
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     async def _submit_reading(call: ServiceCall) -> ServiceResponse:
@@ -258,10 +315,37 @@ def async_setup_services(hass: HomeAssistant) -> None:
             result = await async_in_entry(entry, billing.async_top_up(amount), f"{DOMAIN} top up")
         return payment_response(billing, result)
 
+    async def _claim_tokens(call: ServiceCall) -> ServiceResponse:
+        entry = entry_of(hass, call)
+        producer = entry.runtime_data.producer
+        async with translated_errors(entry, TOKEN_ERRORS):
+            outcome = await async_in_entry(entry, producer.async_claim(), f"{DOMAIN} claim")
+        return token_response(entry, outcome)
+
+    async def _redeem_tokens(call: ServiceCall) -> ServiceResponse:
+        entry = entry_of(hass, call)
+        amount = call.data.get(ATTR_AMOUNT)
+        wh = None if amount is None else token_wh(amount)
+        producer = entry.runtime_data.producer
+        async with translated_errors(entry, TOKEN_ERRORS):
+            outcome = await async_in_entry(entry, producer.async_redeem(wh), f"{DOMAIN} redeem")
+        return token_response(entry, outcome)
+
+    async def _sell_back(call: ServiceCall) -> ServiceResponse:
+        entry = entry_of(hass, call)
+        wh = token_wh(call.data[ATTR_AMOUNT])
+        producer = entry.runtime_data.producer
+        async with translated_errors(entry, TOKEN_ERRORS):
+            outcome = await async_in_entry(entry, producer.async_sell_back(wh), f"{DOMAIN} sell")
+        return token_response(entry, outcome)
+
     for name, handler, schema in (
         (SERVICE_SUBMIT_READING, _submit_reading, SUBMIT_READING_SCHEMA),
         (SERVICE_PAY_BILL, _pay_bill, PAY_BILL_SCHEMA),
         (SERVICE_TOP_UP, _top_up, TOP_UP_SCHEMA),
+        (SERVICE_CLAIM_TOKENS, _claim_tokens, CLAIM_TOKENS_SCHEMA),
+        (SERVICE_REDEEM_TOKENS, _redeem_tokens, REDEEM_TOKENS_SCHEMA),
+        (SERVICE_SELL_BACK, _sell_back, SELL_BACK_SCHEMA),
     ):
         hass.services.async_register(
             DOMAIN, name, handler, schema=schema, supports_response=SupportsResponse.OPTIONAL

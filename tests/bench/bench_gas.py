@@ -50,6 +50,13 @@ TARGETS: dict[str, tuple[int, int] | None] = {
     "reading, batch of 50, whole transaction": None,
     "feeder reading": None,
     "meter exchange, old register's final bill in the open period (postpaid, flat)": None,
+    "bidirectional reading, single, cold meter (postpaid, flat)": (42_000, 39_000),
+    "bidirectional reading, batch of 50 meters, per reading": (16_000, 14_500),
+    "claim tokens, first claim of the payer": None,
+    "claim tokens, payer already holding tokens": (55_000, 40_000),
+    "bidirectional reading, closes the period, bill without redemption": None,
+    "bidirectional reading, closes the period, bill redeems pending tokens": None,
+    "sell back tokens (pending first)": None,
 }
 
 
@@ -187,7 +194,65 @@ def measure(anvil: Anvil) -> dict[str, int]:
     gas["meter exchange, old register's final bill in the open period (postpaid, flat)"] = int(
         receipt["gasUsed"]
     )
+    _measure_producers(d, clock, gas)
     return gas
+
+
+def _bidirectional_tx(d: Deployment, meter: Meter, import_wh: int, export_wh: int, ts: int) -> int:
+    sig = d.sign_bidirectional_reading(meter.signer, meter.meter_id, import_wh, export_wh, ts)
+    call = d.ledger.functions.submitBidirectionalReading(
+        (meter.meter_id, import_wh, export_wh, ts), sig
+    )
+    return int(d.transact(call, d.operator)["gasUsed"])
+
+
+def _measure_producers(d: Deployment, clock: _Clock, gas: dict[str, int]) -> None:
+    """Prosumers on the native deployment: readings of both registers, claims, redemption, sell-back."""
+    period = 3600
+    d.transact(d.ledger.functions.setProducerTariff(1, (80_000, 100_000)))
+    prosumer = _new_meter(d, "prosumer")
+    plain = _new_meter(d, "prosumer without redemption")
+    for m in (prosumer, plain):
+        d.enable_export(m.meter_id, 10_000, 0)
+    d.transact(d.ledger.functions.setRedeemTokens(prosumer.meter_id, True), prosumer.payer)
+    ts = clock.advance(60)
+    _bidirectional_tx(d, prosumer, 100, 50, ts)
+    _bidirectional_tx(d, plain, 100, 50, ts)
+    ts = clock.advance(60)
+    gas["bidirectional reading, single, cold meter (postpaid, flat)"] = _bidirectional_tx(
+        d, prosumer, 250, 150, ts
+    )
+    _bidirectional_tx(d, plain, 250, 150, ts)
+
+    d.register_feeder(4, d.operator.address)
+    meters = [_new_meter(d, f"prosumer batch {i}", feeder_id=4, payer=d.operator) for i in range(BATCH)]
+    for m in meters:
+        d.enable_export(m.meter_id, 10_000, 0)
+    ts = clock.advance(60)
+    first = [d.signed_bidirectional_reading(m.signer, m.meter_id, 100, 50, ts) for m in meters]
+    d.transact(d.ledger.functions.submitBidirectionalReadings(first))
+    ts = clock.advance(60)
+    batch = [d.signed_bidirectional_reading(m.signer, m.meter_id, 200, 100, ts) for m in meters]
+    receipt = d.transact(d.ledger.functions.submitBidirectionalReadings(batch))
+    gas["bidirectional reading, batch of 50 meters, per reading"] = int(receipt["gasUsed"]) // BATCH
+
+    holder = meters[0]
+    receipt = d.transact(d.ledger.functions.claimTokens(holder.meter_id))
+    gas["claim tokens, first claim of the payer"] = int(receipt["gasUsed"])
+    receipt = d.transact(d.ledger.functions.claimTokens(meters[1].meter_id))
+    gas["claim tokens, payer already holding tokens"] = int(receipt["gasUsed"])
+
+    ts = clock.advance(period)
+    gas["bidirectional reading, closes the period, bill without redemption"] = _bidirectional_tx(
+        d, plain, 400, 200, ts
+    )
+    gas["bidirectional reading, closes the period, bill redeems pending tokens"] = _bidirectional_tx(
+        d, prosumer, 400, 200, ts
+    )
+
+    d.transact(d.ledger.functions.depositFeedInFunds(10**15), value=10**15)
+    receipt = d.transact(d.ledger.functions.sellBack(plain.meter_id, 100), plain.payer)
+    gas["sell back tokens (pending first)"] = int(receipt["gasUsed"])
 
 
 def write_snapshot(gas: dict[str, int]) -> None:

@@ -31,15 +31,16 @@ def test_abi_files_match_compiled_contracts() -> None:
 
 
 def test_ledger_abi_serves_whole_interface() -> None:
-    """Every IGridLedger function is in the deployed ledger's ABI (contract + extension)."""
-    interface = _functions(ABI_DIR / "IGridLedger.json")
+    """Every IGridLedger and IGridLedgerProducers function is in the deployed ledger's ABI (all modules)."""
+    interface = _functions(ABI_DIR / "IGridLedger.json") | _functions(ABI_DIR / "IGridLedgerProducers.json")
     ledger = _functions(ABI_DIR / "GridLedger.json")
     assert interface, "interface ABI is empty"
     assert interface <= ledger, sorted(interface - ledger)
 
 
 def test_abi_files_are_plain_arrays() -> None:
-    for name in ("GridLedger.json", "IGridLedger.json", "TestStablecoin.json"):
+    names = ("GridLedger.json", "IGridLedger.json", "IGridLedgerProducers.json", "EnergyToken.json")
+    for name in (*names, "TestStablecoin.json"):
         data = json.loads((ABI_DIR / name).read_text())
         assert isinstance(data, list)
         assert all("type" in entry for entry in data)

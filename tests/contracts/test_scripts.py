@@ -54,7 +54,8 @@ def test_scripts_deploy_and_configure(anvil: Anvil, chain_w3: Web3, deployments_
     assert record["chainId"] == anvil.chain_id
     assert record["testStablecoin"] is True
     ledger = chain_w3.eth.contract(address=record["gridLedger"], abi=ledger_abi())
-    assert ledger.functions.VERSION().call() == "2.1.0"
+    assert ledger.functions.VERSION().call() == "3.0.0"
+    assert ledger.functions.energyToken().call() == record["energyToken"]
     assert ledger.functions.grace().call() == 60
     assert ledger.functions.paymentToken().call() == record["paymentToken"]
 

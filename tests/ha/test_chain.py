@@ -84,7 +84,7 @@ async def test_injected_session_is_left_open(ledger: Ledger) -> None:
         info = await client.connect()
         await client.close()
         assert not session.closed
-    assert info.version.startswith("2.")
+    assert info.version.startswith("3.")
     assert info.payment_token is None
     assert (info.token_symbol, info.token_decimals) == ("ETH", 18)
 

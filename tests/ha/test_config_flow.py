@@ -16,10 +16,12 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.grid_ledger.chain import UnsupportedVersionError, address_of
 from custom_components.grid_ledger.const import (
+    CONF_EXPORT_ENTITY,
     CONF_KEYSTORE,
     CONF_METER_ID,
     CONF_METER_KEY,
     CONF_READING_INTERVAL,
+    CONF_REDEEM_TOKENS,
     CONF_WALLET_KEY,
     CONF_WALLET_TYPE,
     DOMAIN,
@@ -40,6 +42,7 @@ from .conftest import (
 )
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
+EXPORT_ENTITY = "sensor.house_export"
 
 
 async def start(hass: HomeAssistant, ledger: Ledger) -> dict[str, Any]:
@@ -190,7 +193,7 @@ async def test_chain_step_unsupported_version(hass: HomeAssistant, ledger: Ledge
     )
     with patch(
         "custom_components.grid_ledger.config_flow.GridLedgerClient.connect",
-        side_effect=UnsupportedVersionError("3.0.0"),
+        side_effect=UnsupportedVersionError("4.0.0"),
     ):
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], {"url": ledger.anvil.rpc_url, "contract_address": ledger.address}
@@ -298,6 +301,35 @@ async def test_reconfigure_changes_the_node(
     assert entry.data["url"] == ledger.anvil.ws_url
 
 
+async def test_meter_step_takes_an_export_entity(
+    hass: HomeAssistant, ledger: Ledger, meter: MeterSetup
+) -> None:
+    result = await choose_key(hass, await start(hass, ledger), meter.wallet_key)
+    with patch("custom_components.grid_ledger.async_setup_entry", return_value=True):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], meter_input(meter, export_entity=EXPORT_ENTITY)
+        )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_EXPORT_ENTITY] == EXPORT_ENTITY
+    assert result["data"]["energy_entity"] == ENERGY_ENTITY
+
+
+async def test_reconfigure_picks_and_clears_the_export_entity(
+    hass: HomeAssistant, ledger: Ledger, meter: MeterSetup
+) -> None:
+    entry = make_entry(ledger, meter)
+    entry.add_to_hass(hass)
+    for chosen in ({CONF_EXPORT_ENTITY: EXPORT_ENTITY}, {}):
+        result = await entry.start_reconfigure_flow(hass)
+        with patch("custom_components.grid_ledger.async_setup_entry", return_value=True):
+            result = await hass.config_entries.flow.async_configure(
+                result["flow_id"], {"url": ledger.anvil.rpc_url, **chosen}
+            )
+        assert result["reason"] == "reconfigure_successful"
+        assert entry.data.get(CONF_EXPORT_ENTITY) == chosen.get(CONF_EXPORT_ENTITY)
+        assert entry.data["energy_entity"] == ENERGY_ENTITY  # the rest of the entry stays
+
+
 async def test_reauth_unlocks_the_keystore(
     hass: HomeAssistant, ledger: Ledger, meter: MeterSetup
 ) -> None:
@@ -333,10 +365,10 @@ async def test_options_flow(hass: HomeAssistant, ledger: Ledger, meter: MeterSet
     assert result["step_id"] == "init"
     with patch("custom_components.grid_ledger.async_setup_entry", return_value=True):
         result = await hass.config_entries.options.async_configure(
-            result["flow_id"], {CONF_READING_INTERVAL: 5.0}
+            result["flow_id"], {CONF_READING_INTERVAL: 5.0, CONF_REDEEM_TOKENS: True}
         )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {CONF_READING_INTERVAL: 5}
+    assert entry.options == {CONF_READING_INTERVAL: 5, CONF_REDEEM_TOKENS: True}
 
 
 @pytest.mark.parametrize(

@@ -58,6 +58,9 @@ async def test_diagnostics_and_logs_hold_no_keys(
     assert diagnostics["wallet"] == meter.wallet_address
     assert diagnostics["state"]["meter"]["last_wh"] == 1002
     assert diagnostics["outbox"]["last_submitted"]["wh"] == 1002
+    assert diagnostics["outbox"]["export"] == {"offset": 0, "held_wh": 0, "releasing": False}
+    assert diagnostics["export_totals"]["compensation_milli"] == 0
+    assert diagnostics["token_intent"] is None  # no token transaction in flight
     dumped = json.dumps(diagnostics).lower()
     logs = caplog.text.lower()
     assert "reading" in logs  # the log is not empty: debug records were captured

@@ -13,16 +13,28 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
     do_adhoc_statistics,
 )
 
-from .conftest import RELAY_ENTITY, LocalChain, deploy, make_entry, register_meter, set_register
+from custom_components.grid_ledger.const import CONF_EXPORT_ENTITY, CONF_READING_INTERVAL, DOMAIN
+
+from .conftest import (
+    RELAY_ENTITY,
+    LocalChain,
+    deploy,
+    entry_data,
+    make_entry,
+    register_meter,
+    set_register,
+)
 from .test_billing import issue_bill
 from .test_entities import setup_fixed_meter
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
+EXPORT_ENTITY = "sensor.house_export"
 
 
 @pytest.fixture(autouse=True)
@@ -139,6 +151,75 @@ async def test_cost_statistics_add_up_to_what_the_contract_billed(
                         {**source, "entity_energy_price": None, "number_energy_price": None}
                     ],
                     "flow_to": [],
+                    "cost_adjustment_day": 0,
+                }
+            ]
+        }
+    )
+    hass.config.currency = "EUR"
+    result = await energy_validate.async_validate(hass)
+    assert result.as_dict()["energy_sources"] == [[]]
+
+
+async def test_energy_dashboard_takes_return_to_grid_and_its_compensation(
+    hass: HomeAssistant, local_chain: LocalChain, freezer: FrozenDateTimeFactory
+) -> None:
+    """A prosumer's grid source: consumption with its cost, and return to grid with its
+    compensation, all from our entities, and no issue."""
+    ledger = deploy(local_chain.node, token=True)
+    meter = register_meter(ledger)
+    ledger.transact(ledger.contract.functions.enableExport(meter.meter_id, 10_000_000, 0))
+    ledger.transact(ledger.contract.functions.setProducerTariff(1, (80_000, 0)))
+    await set_register(hass, 1.0)
+    hass.states.async_set(
+        EXPORT_ENTITY, "0.4", {"unit_of_measurement": "kWh", "device_class": "energy"}
+    )
+    hass.states.async_set(RELAY_ENTITY, "on")
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data={**entry_data(ledger, meter), CONF_EXPORT_ENTITY: EXPORT_ENTITY},
+        options={CONF_READING_INTERVAL: 15},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await hass.services.async_call(
+        DOMAIN, "submit_reading", {"config_entry_id": entry.entry_id}, blocking=True
+    )
+    await hass.async_block_till_done()
+    prefix = f"sensor.grid_ledger_meter_{meter.meter_id}"
+    assert hass.states.get(f"{prefix}_exported_energy").state == "0.4"  # type: ignore[union-attr]
+
+    await async_wait_recording_done(hass)
+    start = dt_util.utcnow().replace(second=0, microsecond=0)
+    start -= timedelta(minutes=start.minute % 5)
+    freezer.move_to(start + timedelta(minutes=5, seconds=1))
+    do_adhoc_statistics(hass, start=start)
+    await async_wait_recording_done(hass)
+
+    assert await async_setup_component(hass, "energy", {})
+    manager = await energy_data.async_get_manager(hass)
+    await manager.async_update(
+        {
+            "energy_sources": [
+                {
+                    "type": "grid",
+                    "flow_from": [
+                        {
+                            "stat_energy_from": f"{prefix}_attested_energy",
+                            "stat_cost": f"{prefix}_cost",
+                            "entity_energy_price": None,
+                            "number_energy_price": None,
+                        }
+                    ],
+                    "flow_to": [
+                        {
+                            "stat_energy_to": f"{prefix}_exported_energy",
+                            "stat_compensation": f"{prefix}_export_compensation",
+                            "entity_energy_price": None,
+                            "number_energy_price": None,
+                        }
+                    ],
                     "cost_adjustment_day": 0,
                 }
             ]

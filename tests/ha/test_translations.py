@@ -10,8 +10,8 @@ import re
 import yaml
 
 from custom_components.grid_ledger.contract_errors import CONTRACT_ERRORS, UNKNOWN
-from custom_components.grid_ledger.readings import SOURCE_ISSUES
-from custom_components.grid_ledger.services import PAYMENT_ERRORS, READING_ERRORS
+from custom_components.grid_ledger.readings import REGISTERS, SOURCE_ISSUES
+from custom_components.grid_ledger.services import PAYMENT_ERRORS, READING_ERRORS, TOKEN_ERRORS
 
 COMPONENT = Path(__file__).resolve().parents[2] / "custom_components" / "grid_ledger"
 EN = json.loads((COMPONENT / "translations" / "en.json").read_text())
@@ -37,9 +37,10 @@ def test_exceptions() -> None:
     used = set().union(*(_keys(module) for module in modules))
     services = (COMPONENT / "services.py").read_text()
     used |= set(re.findall(r'\bkey\b[^=\n]*= (?:\w+, )?"(\w+)"', services))
-    for keys in (READING_ERRORS, PAYMENT_ERRORS):  # the chain's failures, per action
+    for keys in (READING_ERRORS, PAYMENT_ERRORS, TOKEN_ERRORS):  # the chain's failures, per action
         used |= set(asdict(keys).values())
     used |= set(SOURCE_ISSUES)  # the source's problems: an error now, an issue if they stay
+    used |= {kind.backwards for kind in REGISTERS.values()}  # a register that went backwards
     used |= {*CONTRACT_ERRORS.values(), UNKNOWN}
     assert used == set(EN["exceptions"])
 

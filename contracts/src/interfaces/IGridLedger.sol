@@ -366,6 +366,13 @@ interface IGridLedgerAccounts is IGridLedgerTypes {
     /// @notice Moves a meter to another tariff from its next billing period on. Tariff setter only.
     function setMeterTariff(uint32 meterId, uint32 tariffId) external;
 
+    /// @notice Marks a household protected (its permit never ends) or not. Protection officer only.
+    function setProtected(uint32 meterId, bool isProtected) external;
+}
+
+/// @title Grid Ledger feeders, schedule and views
+/// @notice Served by `GridLedgerFeedersAndViews` on the ledger's storage.
+interface IGridLedgerFeedersAndViews is IGridLedgerTypes {
     /// @notice Sets a tariff: a new id applies from now, a change of an existing one from the next period on.
     /// Tariff setter only. At most `MAX_BANDS` bands, minutes below 1440.
     /// @dev A reading interval that spans the start of a period is cut there; its energy fills the parts at the
@@ -375,13 +382,6 @@ interface IGridLedgerAccounts is IGridLedgerTypes {
     /// the period a new version applies from bills the energy exactly at the versions in force when it was used.
     function setTariff(uint32 tariffId, Tariff calldata t) external;
 
-    /// @notice Marks a household protected (its permit never ends) or not. Protection officer only.
-    function setProtected(uint32 meterId, bool isProtected) external;
-}
-
-/// @title Grid Ledger feeders, schedule and views
-/// @notice Served by `GridLedgerFeedersAndViews` on the ledger's storage.
-interface IGridLedgerFeedersAndViews is IGridLedgerTypes {
     /// @notice Submits one signed feeder reading; its energy counts in the feeder's period of `r.timestamp`. Checked
     /// like a meter reading: signer, strictly later timestamp, no period not yet started, clock skew, non-decreasing
     /// register below 2^40 Wh, power within the feeder's rating.

@@ -86,15 +86,20 @@ interface IGridLedgerProducerTypes is IGridLedgerTypes {
     error NoEnergyToken();
 }
 
-/// @title Grid Ledger producer functions
-/// @notice Served by `GridLedgerProducers` on the ledger's storage; the bidirectional reading entry points by
-/// `GridLedger` itself.
-interface IGridLedgerProducers is IGridLedgerProducerTypes {
+/// @title Grid Ledger bidirectional reading
+/// @notice Served by `GridLedger` itself (a hot path).
+interface IGridLedgerProducerReadings is IGridLedgerProducerTypes {
     /// @notice Submits one signed bidirectional reading. Anyone may relay it. Checks the import register as
     /// `submitReading` does, and the export register the same way against the meter's export rating.
     function submitBidirectionalReading(BidirectionalReading calldata r, bytes calldata sig) external;
+}
 
+/// @title Grid Ledger producer accounts
+/// @notice Served by `GridLedgerProducers` on the ledger's storage, reached from `GridLedger` by selector; with them
+/// the batch of bidirectional readings.
+interface IGridLedgerProducerAccounts is IGridLedgerProducerTypes {
     /// @notice Submits a batch of signed bidirectional readings; a failing entry is skipped with `ReadingRejected`.
+    /// @dev Served by `GridLedgerProducers` (the ledger's code size): one delegatecall per batch.
     function submitBidirectionalReadings(SignedBidirectionalReading[] calldata readings)
         external
         returns (uint256 accepted);
@@ -148,3 +153,7 @@ interface IGridLedgerProducers is IGridLedgerProducerTypes {
     /// @notice Sell-back proceeds `account` may withdraw.
     function proceedsOf(address account) external view returns (uint256);
 }
+
+/// @title Grid Ledger producer functions
+/// @notice The bidirectional reading entry points (`GridLedger`) and the producer accounts (`GridLedgerProducers`).
+interface IGridLedgerProducers is IGridLedgerProducerReadings, IGridLedgerProducerAccounts {}

@@ -7,8 +7,13 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 /// @notice A meter's state, packed by hand into five storage slots ordered by how hot they are.
 /// @dev Slot layout (bit offsets, low to high):
 /// - 0 `reading`: signer 0..159 | lastWh 160..199 | lastTs 200..231 | maxPowerW 232..251 | prepaid 252 | tou 253
-///   | retired 254.
-///   The only slot a flat-tariff postpaid reading reads and writes.
+///   | retired 254 | producer 255.
+///   The only slot a flat-tariff postpaid reading reads and writes. A producer meter keeps its export side here in
+///   place of the signer, so that a bidirectional reading still writes this one slot: lastExportWh 0..39 |
+///   exportedWh 40..79 (every accepted export delta, summed) | maxExportW 80..99 | 1 at 159 (never a zero "signer").
+/// - 5 `producer` (a mapping of its own, read only for producer meters): signer 0..159 | settledWh 160..199 (of
+///   `exportedWh`, what was minted, redeemed or sold back) | billRedeemedWh 200..239 | redeemTokens 240. A reading
+///   only reads it (the signer). Pending tokens are `exportedWh - settledWh`.
 /// - 1 `account`: balance int96 0..95 | lapseAt 96..127 | openPeriod 128..159 | lowWh 160..199 | exhaustWh 200..239
 ///   | protected 240 | lowNotified 241 | band 242..243 | prepaid 244 (copy of slot 0's flag) | readLag 245..255. What
 ///   payments and prepaid readings touch. `readLag` is how many periods the open period is after the one the overdue
@@ -26,13 +31,16 @@ library MeterState {
     uint256 internal constant FLAG_PREPAID = 1 << 252;
     uint256 internal constant FLAG_TOU = 1 << 253;
     uint256 internal constant FLAG_RETIRED = 1 << 254;
+    uint256 internal constant FLAG_PRODUCER = 1 << 255;
+    uint256 internal constant PRODUCER_MARK = 1 << 159;
+    uint256 internal constant REDEEM_TOKENS = 1 << 240;
     uint256 internal constant MAX_READ_LAG = (1 << 11) - 1;
     uint256 internal constant ACCOUNT_PREPAID = 1 << 244;
     /// @dev Clears lastWh and lastTs in the reading slot.
     uint256 internal constant READING_KEEP_MASK = ~(((uint256(1) << 72) - 1) << 160);
 
     struct Meter {
-        // slot 0
+        // slot 0 (`signer`: a producer meter's export side, see above)
         address signer;
         uint64 lastWh;
         uint32 lastTs;
@@ -40,6 +48,7 @@ library MeterState {
         bool prepaid;
         bool tou;
         bool retired;
+        bool producer;
         // slot 1
         int256 balance;
         uint32 lapseAt;
@@ -64,6 +73,10 @@ library MeterState {
         // slot 4
         uint256 billAmount;
         uint64[4] bandWh;
+        // producer slot, only when a bill closes (not stored by `store`)
+        uint256 producerWord;
+        uint64 redeemedWh;
+        uint256 redeemedAmount;
     }
 
     // ------------------------------------------------------------ named fields of a packed word (the hot paths
@@ -102,6 +115,73 @@ library MeterState {
     /// @notice Slot 0: whether the meter was retired.
     function isRetired(uint256 reading) internal pure returns (bool) {
         return reading & FLAG_RETIRED != 0;
+    }
+
+    /// @notice Slot 0: whether the meter has an export register (its signer is then in the producer slot).
+    function isProducer(uint256 reading) internal pure returns (bool) {
+        return reading & FLAG_PRODUCER != 0;
+    }
+
+    /// @notice Slot 0 of a producer meter: the last accepted export register (Wh).
+    function lastExportWhOf(uint256 reading) internal pure returns (uint64) {
+        return uint40(reading);
+    }
+
+    /// @notice Slot 0 of a producer meter: the sum of all accepted export deltas (Wh).
+    function exportedWhOf(uint256 reading) internal pure returns (uint64) {
+        return uint40(reading >> 40);
+    }
+
+    /// @notice Slot 0 of a producer meter: its export rating (W).
+    function maxExportOf(uint256 reading) internal pure returns (uint32) {
+        return uint32((reading >> 80) & MAX_POWER_W);
+    }
+
+    /// @notice Slot 0 of a producer meter with a new export register; the delta joins `exportedWh`. The caller checked
+    /// that the register did not decrease and that the sum stays within `MAX_WH`.
+    function withExportRegister(uint256 reading, uint64 exportWh) internal pure returns (uint256) {
+        uint256 exported = exportedWhOf(reading) + (exportWh - lastExportWhOf(reading));
+        return withExportSide(reading, exportWh, exported, maxExportOf(reading));
+    }
+
+    /// @notice Slot 0 turned into (or kept as) a producer meter's, with the given export side. Inputs within range.
+    function withExportSide(uint256 reading, uint64 lastExportWh, uint256 exportedWh, uint32 maxExportW)
+        internal
+        pure
+        returns (uint256)
+    {
+        return (reading & ~uint256(type(uint160).max)) | FLAG_PRODUCER | PRODUCER_MARK | uint256(lastExportWh)
+            | exportedWh << 40 | uint256(maxExportW) << 80;
+    }
+
+    /// @notice Producer slot: the settled part of `exportedWh`.
+    function settledWhOf(uint256 producer) internal pure returns (uint64) {
+        return uint40(producer >> 160);
+    }
+
+    /// @notice Producer slot: the Wh of the last issued bill paid with tokens.
+    function billRedeemedWhOf(uint256 producer) internal pure returns (uint64) {
+        return uint40(producer >> 200);
+    }
+
+    /// @notice Producer slot: whether pending tokens pay each bill first.
+    function redeemsTokens(uint256 producer) internal pure returns (bool) {
+        return producer & REDEEM_TOKENS != 0;
+    }
+
+    /// @notice Producer slot with a new settled sum (<= `exportedWh` < 2^40).
+    function withSettledWh(uint256 producer, uint256 wh) internal pure returns (uint256) {
+        return (producer & ~(uint256(MAX_WH) << 160)) | wh << 160;
+    }
+
+    /// @notice Producer slot with a new redeemed energy of the last bill (<= its energy < 2^40).
+    function withBillRedeemedWh(uint256 producer, uint256 wh) internal pure returns (uint256) {
+        return (producer & ~(uint256(MAX_WH) << 200)) | wh << 200;
+    }
+
+    /// @notice Producer slot with the redeem-tokens choice.
+    function withRedeemTokens(uint256 producer, bool on) internal pure returns (uint256) {
+        return on ? producer | REDEEM_TOKENS : producer & ~REDEEM_TOKENS;
     }
 
     /// @notice Slot 0 with a new register and timestamp.
@@ -177,6 +257,7 @@ library MeterState {
         m.prepaid = isPrepaid(w);
         m.tou = isTimeOfUse(w);
         m.retired = isRetired(w);
+        m.producer = isProducer(w);
         loadAccount(m, s[1]);
         w = s[2];
         m.feederId = uint32(w);
@@ -230,7 +311,7 @@ library MeterState {
     function packReading(Meter memory m) internal pure returns (uint256) {
         return uint256(uint160(m.signer)) | uint256(uint40(m.lastWh)) << 160 | uint256(m.lastTs) << 200
             | uint256(m.maxPowerW) << 232 | (m.prepaid ? FLAG_PREPAID : 0) | (m.tou ? FLAG_TOU : 0)
-            | (m.retired ? FLAG_RETIRED : 0);
+            | (m.retired ? FLAG_RETIRED : 0) | (m.producer ? FLAG_PRODUCER : 0);
     }
 
     function packAccount(Meter memory m) internal pure returns (uint256) {

@@ -29,7 +29,8 @@ contract AttackFeeTokenTest is LedgerTestBase {
             maxClockSkew: SKEW,
             readingTimeoutPeriods: 0
         });
-        gl = IGridLedger(address(new GridLedger(c, address(new GridLedgerExtension(c)))));
+        (GridLedger l,) = _newLedger(c);
+        gl = IGridLedger(address(l));
         vm.startPrank(admin);
         gl.setTariff(TARIFF, _flat(PRICE));
         gl.registerFeeder(FEEDER, feederSigner, 0, 500, FEEDER_POWER);

@@ -40,8 +40,8 @@ contract AttackRelayTest is LedgerTestBase {
 
     function test_Attack_ReplayOnASecondDeployment() public {
         // A second operator on the same chain, same configuration, same meter id and key.
-        GridLedgerExtension ext2 = new GridLedgerExtension(config);
-        IGridLedger gl2 = IGridLedger(address(new GridLedger(config, address(ext2))));
+        (GridLedger l2,) = _newLedger(config);
+        IGridLedger gl2 = IGridLedger(address(l2));
         vm.startPrank(admin);
         gl2.setTariff(TARIFF, _flat(PRICE));
         gl2.registerFeeder(FEEDER, feederSigner, 0, 500, FEEDER_POWER);

@@ -60,7 +60,8 @@ contract AttackTokenHooksTest is LedgerTestBase {
         hook = new HookToken();
         config.paymentToken = address(hook);
         GridLedgerBase.Config memory c = config;
-        gl = IGridLedger(address(new GridLedger(c, address(new GridLedgerExtension(c)))));
+        (GridLedger l,) = _newLedger(c);
+        gl = IGridLedger(address(l));
         vm.startPrank(admin);
         gl.setTariff(TARIFF, _flat(PRICE));
         gl.registerFeeder(FEEDER, feederSigner, 0, 500, FEEDER_POWER);

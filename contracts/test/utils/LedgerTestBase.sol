@@ -6,7 +6,11 @@ import {Test} from "forge-std/Test.sol";
 import {GridLedger} from "../../src/GridLedger.sol";
 import {GridLedgerBase} from "../../src/GridLedgerBase.sol";
 import {GridLedgerExtension} from "../../src/GridLedgerExtension.sol";
+import {GridLedgerFeedersAndViews} from "../../src/GridLedgerFeedersAndViews.sol";
+import {GridLedgerProducers} from "../../src/GridLedgerProducers.sol";
 import {IGridLedger, IGridLedgerTypes} from "../../src/interfaces/IGridLedger.sol";
+import {IGridLedgerProducers} from "../../src/interfaces/IGridLedgerProducers.sol";
+import {EnergyToken} from "../../src/token/EnergyToken.sol";
 import {TestStablecoin} from "../mocks/TestStablecoin.sol";
 
 /// @dev Deploys a ledger (native or token) at a realistic time and signs readings for tests.
@@ -25,7 +29,10 @@ abstract contract LedgerTestBase is Test, IGridLedgerTypes {
     uint256 internal constant SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
 
     IGridLedger internal gl;
+    /// @dev The same ledger, as its producer interface.
+    IGridLedgerProducers internal pgl;
     GridLedger internal ledger;
+    EnergyToken internal kwh;
     TestStablecoin internal usd;
     GridLedgerBase.Config internal config;
     /// @dev Full periods without a reading before a meter is overdue; 0 (never) unless a test sets it before `_deploy`.
@@ -55,15 +62,25 @@ abstract contract LedgerTestBase is Test, IGridLedgerTypes {
             maxClockSkew: SKEW,
             readingTimeoutPeriods: readingTimeout
         });
-        GridLedgerExtension ext = new GridLedgerExtension(config);
-        ledger = new GridLedger(config, address(ext));
+        (ledger, kwh) = _newLedger(config);
         gl = IGridLedger(address(ledger));
+        pgl = IGridLedgerProducers(address(ledger));
         vm.startPrank(admin);
         gl.setTariff(TARIFF, _flat(PRICE));
         gl.registerFeeder(FEEDER, feederSigner, 0, 500, FEEDER_POWER);
         vm.stopPrank();
         vm.deal(payer, 1000 ether);
         if (token) usd.mint(payer, 1_000_000e6);
+    }
+
+    /// @dev Deploys a ledger's contracts as the deployment script does: views, extension, the energy token (minted
+    /// by the ledger's address, predicted from this contract's nonce), producers, ledger.
+    function _newLedger(GridLedgerBase.Config memory c) internal returns (GridLedger l, EnergyToken token) {
+        GridLedgerExtension ext = new GridLedgerExtension(c, address(new GridLedgerFeedersAndViews(c)));
+        token = new EnergyToken(vm.computeCreateAddress(address(this), vm.getNonce(address(this)) + 2));
+        GridLedgerProducers producers = new GridLedgerProducers(c, address(token));
+        l = new GridLedger(c, address(ext), address(producers));
+        assertEq(token.ledger(), address(l), "predicted ledger address");
     }
 
     function _flat(uint64 price) internal pure returns (Tariff memory t) {

@@ -88,3 +88,6 @@ GRID_LEDGER_ABI = load_abi()
 # The ledger's own errors first; a token's errors surface through the ledger's calls.
 ERRORS = {**ERC20_ERRORS, **error_table(GRID_LEDGER_ABI)}
 EVENTS = event_table(GRID_LEDGER_ABI)
+GRID_LEDGER_FUNCTIONS = frozenset(
+    str(item["name"]) for item in GRID_LEDGER_ABI if item["type"] == "function"
+)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 import logging
 from typing import Any, cast
 
 from aiohttp import ClientError, ClientSession
-from eth_abi.abi import decode
+from eth_abi.abi import decode, encode
 from eth_abi.exceptions import DecodingError
 from eth_typing import ChecksumAddress
 from eth_utils.address import is_address, to_checksum_address
@@ -27,7 +28,7 @@ from web3.exceptions import (
 )
 from web3.types import BlockIdentifier, LogReceipt
 
-from .abi import ERC20_ABI, ERRORS, EVENTS, GRID_LEDGER_ABI
+from .abi import ERC20_ABI, ERRORS, EVENTS, GRID_LEDGER_ABI, GRID_LEDGER_FUNCTIONS
 from .errors import (
     CannotConnectError,
     GridLedgerError,
@@ -44,6 +45,9 @@ from .models import (
     LedgerInfo,
     Meter,
     MeterState,
+    ProducerInfo,
+    ProducerState,
+    Receipt,
     SignedReading,
     Tariff,
 )
@@ -52,11 +56,16 @@ from .signing import domain_separator
 
 _LOGGER = logging.getLogger(__name__)
 
-SUPPORTED_MAJOR_VERSION = 2
+SUPPORTED_MAJOR_VERSION = 3
 NATIVE_SYMBOL = "ETH"
 NATIVE_DECIMALS = 18
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 READING_GAS_LIMIT = 400_000  # a period-closing reading costs about 130,000 (make bench)
+
+
+def meter_topic(meter_id: int) -> str:
+    """Topic 1 of every event indexed by this meter first."""
+    return "0x" + encode(["uint32"], [meter_id]).hex()
 
 
 def is_websocket_url(url: str) -> bool:
@@ -200,6 +209,12 @@ class GridLedgerClient:
         permit_forever = int(await self.guard(functions.PERMIT_FOREVER().call))
         genesis = int(await self.guard(functions.genesis().call))
         max_clock_skew = int(await self.guard(functions.maxClockSkew().call))
+        energy_token: str | None = None
+        if "energyToken" in GRID_LEDGER_FUNCTIONS:  # a ledger of the producer half
+            try:
+                energy_token = str(await self.guard(functions.energyToken().call))
+            except RevertedError:  # deployed without its producer functions
+                energy_token = ZERO_ADDRESS
         symbol, decimals = NATIVE_SYMBOL, NATIVE_DECIMALS
         payment_token: str | None = None
         if token != ZERO_ADDRESS:
@@ -218,6 +233,7 @@ class GridLedgerClient:
             permit_forever=permit_forever,
             genesis=genesis,
             max_clock_skew=max_clock_skew,
+            energy_token=None if energy_token in (None, ZERO_ADDRESS) else energy_token,
         )
         return self.info
 
@@ -257,6 +273,11 @@ class GridLedgerClient:
         if info.payment_token is not None:
             calls.append(at(self._erc20(info.payment_token).functions.balanceOf(account)))
         results = await asyncio.gather(*(self.guard(call) for call in calls))
+        producer = None
+        if info.energy_token is not None:
+            producer = await self._producer_state(
+                meter_id, meter.tariff_id, account, info.energy_token, number
+            )
         bill = tuple(results[2])
         return MeterState(
             block_number=number,
@@ -269,6 +290,29 @@ class GridLedgerClient:
             price_per_kwh=int(results[4]),
             wallet_coin=int(results[5]),
             wallet_token=int(results[6]) if info.payment_token is not None else None,
+            producer=producer,
+        )
+
+    async def _producer_state(
+        self, meter_id: int, tariff_id: int, account: str, token: str, block: int
+    ) -> ProducerState:
+        functions = self._contract.functions
+        calls = (
+            functions.producerInfo(meter_id),
+            functions.producerTariff(tariff_id),
+            self._erc20(token).functions.balanceOf(account),
+            functions.proceedsOf(account),
+        )
+        info, tariff, balance, proceeds = await asyncio.gather(
+            *(self.guard(partial(fn.call, block_identifier=block)) for fn in calls)
+        )
+        feed_in, network_charge = tuple(tariff)
+        return ProducerState(
+            info=ProducerInfo.from_tuple(tuple(info)),
+            token_balance_wh=int(balance),
+            feed_in_price_per_kwh=int(feed_in),
+            network_charge_per_kwh=int(network_charge),
+            proceeds=int(proceeds),
         )
 
     async def low_credit_threshold(self, tariff_id: int) -> int:
@@ -295,17 +339,33 @@ class GridLedgerClient:
         return int(block["timestamp"])
 
     def submit_reading_call(self, signed: SignedReading) -> ContractCall:
-        """The contract call that submits one signed reading."""
+        """The contract call that submits one signed reading (bidirectional when it carries an
+        export register)."""
         reading = signed.reading
-        args = [(reading.meter_id, reading.wh, reading.timestamp), signed.signature]
+        fields: tuple[int, ...]
+        if reading.export_wh is None:
+            name, fields = "submitReading", (reading.meter_id, reading.wh, reading.timestamp)
+        else:
+            name = "submitBidirectionalReading"
+            fields = (reading.meter_id, reading.wh, reading.export_wh, reading.timestamp)
         # Estimated against the latest block, a reading mined in the next period closes the
         # open one there, which costs several times the estimate: it is sent with enough gas
         # for that (only the gas used is paid).
         return ContractCall(
             self.address,
-            self._contract.encode_abi("submitReading", args),
+            self._contract.encode_abi(name, [fields, signed.signature]),
             min_gas=READING_GAS_LIMIT,
         )
+
+    def ledger_call(self, function: str, *args: Any) -> ContractCall:
+        """A call of one of the ledger's functions, for the wallet to send."""
+        return ContractCall(self.address, self._contract.encode_abi(function, list(args)))
+
+    async def receipt_events(self, receipt: Receipt, meter_id: int) -> list[LedgerEvent]:
+        """The ledger's events of `meter_id` that one mined transaction emitted."""
+        topics: list[str | None] = [None, meter_topic(meter_id)]
+        events = await self.logs(receipt.block_number, receipt.block_number, topics)
+        return [event for event in events if event.tx_hash.lower() == receipt.tx_hash.lower()]
 
     async def logs(
         self, from_block: int, to_block: int, topics: list[str | None]

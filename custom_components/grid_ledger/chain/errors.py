@@ -122,3 +122,24 @@ class PaymentRevertedError(RevertedError):
 
 class PaymentPendingError(TransactionTimeoutError):
     """The payment is broadcast and recorded but not mined yet; retrying is safe."""
+
+
+class NothingToRedeemError(GridLedgerError):
+    """No unpaid bill energy for tokens to pay, or no tokens to pay it with."""
+
+    def __init__(self, meter_id: int) -> None:
+        super().__init__(f"meter {meter_id} has nothing to redeem")
+        self.meter_id = meter_id
+
+
+class InsufficientTokensError(GridLedgerError):
+    """The household holds fewer energy tokens (pending and minted, Wh) than asked for."""
+
+    def __init__(self, wh: int, available: int) -> None:
+        super().__init__(f"{wh} Wh of tokens asked for, {available} Wh held")
+        self.wh = wh
+        self.available = available
+
+
+class NoEnergyTokenError(GridLedgerError):
+    """The ledger this meter is on mints no energy tokens."""

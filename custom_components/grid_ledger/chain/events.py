@@ -8,10 +8,9 @@ import contextlib
 import logging
 from typing import Any, cast
 
-from eth_abi.abi import encode
 from web3 import WebSocketProvider
 
-from .client import GridLedgerClient
+from .client import GridLedgerClient, meter_topic
 from .errors import GridLedgerError
 from .models import LedgerEvent
 
@@ -19,11 +18,6 @@ _LOGGER = logging.getLogger(__name__)
 
 EventCallback = Callable[[list[LedgerEvent]], Awaitable[None]]
 MAX_BLOCK_RANGE = 2_000
-
-
-def meter_topic(meter_id: int) -> str:
-    """Topic 1 of every event indexed by this meter first."""
-    return "0x" + encode(["uint32"], [meter_id]).hex()
 
 
 class EventFollower:

@@ -28,6 +28,7 @@ class LedgerInfo:
     permit_forever: int
     genesis: int  # unix time the first billing period starts
     max_clock_skew: int  # seconds a reading may be ahead of the block that includes it
+    energy_token: str | None = None  # the kWh energy token; None: the ledger mints none
 
     def period_start(self, period: int) -> int:
         """When billing period `period` starts (unix s), as the contract counts periods."""
@@ -144,6 +145,47 @@ class Bill:
 
 
 @dataclass(frozen=True, slots=True)
+class ProducerInfo:
+    """A meter's producer state (`IGridLedgerProducers.ProducerInfo`): its export register and
+    the energy tokens it earned and has not claimed (`pending_wh`)."""
+
+    exports: bool
+    redeem_tokens: bool
+    max_export_w: int
+    export_wh: int
+    pending_wh: int
+    bill_redeemed_wh: int  # of the latest bill's energy, already paid with tokens
+
+    @classmethod
+    def from_tuple(cls, raw: tuple[Any, ...]) -> ProducerInfo:
+        return cls(
+            exports=bool(raw[0]),
+            redeem_tokens=bool(raw[1]),
+            max_export_w=int(raw[2]),
+            export_wh=int(raw[3]),
+            pending_wh=int(raw[4]),
+            bill_redeemed_wh=int(raw[5]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerState:
+    """What a producer sees, read at the meter state's block: its export register, its tokens
+    (Wh: one base unit of the 3-decimal token) and its tariff's feed-in price."""
+
+    info: ProducerInfo
+    token_balance_wh: int  # minted tokens the wallet holds
+    feed_in_price_per_kwh: int  # payment-token base units; 0: the operator buys none back
+    network_charge_per_kwh: int
+    proceeds: int  # sell-back proceeds the wallet may withdraw
+
+    @property
+    def tokens_wh(self) -> int:
+        """Every token the household can use: held, and earned but not claimed yet."""
+        return self.token_balance_wh + self.info.pending_wh
+
+
+@dataclass(frozen=True, slots=True)
 class MeterState:
     """Everything a household sees about its meter, read at one block."""
 
@@ -157,15 +199,19 @@ class MeterState:
     price_per_kwh: int
     wallet_coin: int
     wallet_token: int | None
+    producer: ProducerState | None = None  # None: the ledger has no energy token
 
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """A meter's cumulative register at a time: what the meter key signs."""
+    """A meter's cumulative registers at a time: what the meter key signs. With `export_wh` it
+    is a `BidirectionalReading` (import OBIS 1.8.0 in `wh`, export OBIS 2.8.0), else a
+    `Reading` of the import register alone."""
 
     meter_id: int
     wh: int
     timestamp: int
+    export_wh: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,14 +225,21 @@ class SignedReading:
         return {
             "meter_id": self.reading.meter_id,
             "wh": self.reading.wh,
+            "export_wh": self.reading.export_wh,
             "timestamp": self.reading.timestamp,
             "signature": self.signature.hex(),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SignedReading:
+        export_wh = data.get("export_wh")  # absent in readings kept before export existed
         return cls(
-            Reading(int(data["meter_id"]), int(data["wh"]), int(data["timestamp"])),
+            Reading(
+                int(data["meter_id"]),
+                int(data["wh"]),
+                int(data["timestamp"]),
+                None if export_wh is None else int(export_wh),
+            ),
             bytes.fromhex(str(data["signature"])),
         )
 

@@ -30,6 +30,9 @@ DOMAIN_TYPEHASH = keccak(
     b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 )
 READING_TYPEHASH = keccak(b"Reading(uint32 meterId,uint64 wh,uint32 timestamp)")
+BIDIRECTIONAL_READING_TYPEHASH = keccak(
+    b"BidirectionalReading(uint32 meterId,uint64 importWh,uint64 exportWh,uint32 timestamp)"
+)
 
 
 def ecc_backend(*, coincurve: bool | None = None) -> BaseECCBackend:
@@ -111,13 +114,21 @@ class ReadingSigner:
         return f"ReadingSigner(address={self.address})"
 
     def digest(self, reading: Reading) -> bytes:
-        struct_hash = keccak(
-            encode(
-                ["bytes32", "uint32", "uint64", "uint32"],
-                [READING_TYPEHASH, reading.meter_id, reading.wh, reading.timestamp],
-            )
-        )
-        return keccak(b"\x19\x01" + self._domain + struct_hash)
+        """The EIP-712 digest: of a `BidirectionalReading` when the reading carries an export
+        register, of a `Reading` otherwise."""
+        if reading.export_wh is None:
+            types = ["bytes32", "uint32", "uint64", "uint32"]
+            values = [READING_TYPEHASH, reading.meter_id, reading.wh, reading.timestamp]
+        else:
+            types = ["bytes32", "uint32", "uint64", "uint64", "uint32"]
+            values = [
+                BIDIRECTIONAL_READING_TYPEHASH,
+                reading.meter_id,
+                reading.wh,
+                reading.export_wh,
+                reading.timestamp,
+            ]
+        return keccak(b"\x19\x01" + self._domain + keccak(encode(types, values)))
 
     def sign(self, reading: Reading) -> SignedReading:
         signature = self._key.sign_msg_hash(self.digest(reading))

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+
+import {GridLedgerBase} from "./GridLedgerBase.sol";
+import {IEnergyToken} from "./interfaces/IEnergyToken.sol";
+import {IGridLedgerHotPaths} from "./interfaces/IGridLedger.sol";
+import {IGridLedgerProducerAccounts} from "./interfaces/IGridLedgerProducers.sol";
+import {MeterState} from "./libraries/MeterState.sol";
+
+/// @title GridLedgerProducers
+/// @notice The producer accounts of `GridLedger`: export registers, energy tokens (claimed from the pending Wh that
+/// signed export registers accrued), their redemption against the holder's own bill and their sale back to the
+/// operator at the feed-in price. Executed by `GridLedger` through `delegatecall` on its own storage, reached by
+/// selector (one hop); calling this contract directly only touches its own, unused storage.
+/// @dev Tokens are minted lazily: a reading adds its export delta to the meter's slot 0 (no token call, no extra
+/// slot written on the reading's path), `claimTokens` mints it. Redemption and sell-back take pending Wh first, then
+/// burn the payer's minted tokens, so a Wh is settled exactly once.
+contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
+    using MeterState for uint256[5];
+    using MeterState for uint256;
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    address public immutable energyToken;
+
+    /// @param c The deployment parameters of the ledger.
+    /// @param token The `EnergyToken` whose `ledger()` is the ledger (address(0): none).
+    constructor(Config memory c, address token) GridLedgerBase(c) {
+        energyToken = token;
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    function submitBidirectionalReadings(SignedBidirectionalReading[] calldata readings)
+        external
+        whenNotPaused
+        returns (uint256 accepted)
+    {
+        for (uint256 i; i < readings.length; ++i) {
+            SignedBidirectionalReading calldata sr = readings[i];
+            BidirectionalReading calldata r = sr.reading;
+            (bytes4 err,, bool slow, uint256 exported) =
+                _acceptReading(r.meterId, r.importWh, r.exportWh, r.timestamp, sr.r, sr.vs);
+            if (slow) {
+                // The ledger's slow path as a call of the ledger to itself: whatever reverts skips this reading only,
+                // and its export register is stored only once the rest of it was.
+                try IGridLedgerHotPaths(address(this)).applyBatchedReading(r.meterId, r.importWh, r.timestamp) {
+                    _storeExport(r.meterId, r.exportWh);
+                } catch (bytes memory reason) {
+                    err = reason.length >= 4 ? bytes4(reason) : ReadingFailed.selector;
+                }
+            }
+            if (err == bytes4(0)) {
+                emit BidirectionalReadingAccepted(r.meterId, r.importWh, r.exportWh, r.timestamp, uint64(exported));
+                // Bounded by the array length.
+                unchecked {
+                    ++accepted;
+                }
+            } else {
+                emit ReadingRejected(r.meterId, err);
+            }
+        }
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    function enableExport(uint32 meterId, uint32 maxExportW, uint64 exportWh) external onlyRole(METER_REGISTRAR_ROLE) {
+        uint256[5] storage s = _meterSlots(meterId);
+        uint256 w = s[0];
+        if (w.isRetired()) revert RetiredMeter(meterId);
+        if (maxExportW == 0 || maxExportW > MeterState.MAX_POWER_W) revert MaxPowerOutOfRange(maxExportW);
+        if (exportWh > MeterState.MAX_WH) revert RegisterOutOfRange(meterId, exportWh);
+        uint256 exported;
+        if (w.isProducer()) {
+            // A rebase (new meter or register): what was exported so far, and so the pending Wh, stays.
+            exported = w.exportedWhOf();
+        } else {
+            // The signer moves to the producer slot; slot 0 takes the export side.
+            _producers[meterId] = uint256(uint160(w.signerOf()));
+        }
+        s[0] = w.withExportSide(exportWh, exported, maxExportW);
+        emit ExportEnabled(meterId, maxExportW, exportWh);
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    function setRedeemTokens(uint32 meterId, bool redeemTokens_) external {
+        uint256[5] storage s = _producerSlots(meterId);
+        if (msg.sender != s[3].signerOf()) revert NotPayer(meterId, msg.sender);
+        _producers[meterId] = _producers[meterId].withRedeemTokens(redeemTokens_);
+        emit RedeemTokensSet(meterId, redeemTokens_);
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    function claimTokens(uint32 meterId) external returns (uint256 wh) {
+        address token = _token();
+        uint256[5] storage s = _producerSlots(meterId);
+        uint256 exported = s[0].exportedWhOf();
+        uint256 p = _producers[meterId];
+        // settledWh never exceeds exportedWh.
+        wh = exported - p.settledWhOf();
+        if (wh == 0) revert NothingToClaim(meterId);
+        _producers[meterId] = p.withSettledWh(exported);
+        address payer = s[3].signerOf();
+        emit TokensClaimed(meterId, payer, wh);
+        IEnergyToken(token).mint(payer, wh);
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    function redeemTokens(uint32 meterId, uint256 wh) external whenNotPaused nonReentrant returns (uint256 amount) {
+        if (wh == 0) revert ZeroAmount();
+        uint256[5] storage s = _producerSlots(meterId);
+        MeterState.Meter memory m = s.load();
+        if (msg.sender != m.payer) revert NotPayer(meterId, msg.sender);
+        _settleInMemory(meterId, m);
+        uint256 p = _producers[meterId];
+        uint256 redeemed = p.billRedeemedWhOf();
+        uint256 left = m.billEnergyWh - redeemed;
+        if (m.balance >= 0 || left == 0) revert NothingToRedeem(meterId);
+        uint256 debt = uint256(-m.balance);
+        wh = Math.min(wh, left);
+        uint64 networkCharge = _producerTariffs[m.tariffId].networkChargePerKWh;
+        // The bill without the network charge of energy already redeemed: its remaining energy at its own price.
+        uint256 charged = uint256(redeemed) * networkCharge / 1000;
+        uint256 remaining = m.billAmount > charged ? m.billAmount - charged : 0;
+        amount = _redemptionValue(remaining, left, wh, networkCharge);
+        if (amount > debt) {
+            // Never more than the debt: only the tokens that pay it are taken.
+            wh = Math.mulDiv(wh, debt, amount, Math.Rounding.Ceil);
+            amount = Math.min(_redemptionValue(remaining, left, wh, networkCharge), debt);
+        }
+        uint256 toBurn;
+        (p, toBurn) = _takeTokens(p, m, wh);
+        _producers[meterId] = p.withBillRedeemedWh(redeemed + wh);
+        m.billAmount -= amount;
+        // amount <= debt: the balance stays <= 0, so the ledger owes nothing more (liability unchanged).
+        m.balance += int256(amount);
+        if (m.prepaid) _refreshCreditInMemory(m, _version(m.tariffId, m.openPeriod), block.timestamp);
+        else if (m.balance >= 0) m.lapseAt = 0;
+        s.store(m);
+        emit TokensRedeemed(meterId, msg.sender, wh, amount);
+        emit PermitChanged(meterId, _permitUntil(m, _schedule));
+        _burn(msg.sender, toBurn);
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    function sellBack(uint32 meterId, uint256 wh) external whenNotPaused nonReentrant returns (uint256 amount) {
+        if (wh == 0) revert ZeroAmount();
+        uint256[5] storage s = _producerSlots(meterId);
+        MeterState.Meter memory m = s.load();
+        if (msg.sender != m.payer) revert NotPayer(meterId, msg.sender);
+        uint64 feedIn = _producerTariffs[m.tariffId].feedInPricePerKWh;
+        if (feedIn == 0) revert NoFeedInPrice(m.tariffId);
+        amount = wh * feedIn / 1000;
+        uint256 funds = _feedInFunds;
+        if (amount > funds) revert FeedInFundsExhausted(amount, funds);
+        (uint256 p, uint256 toBurn) = _takeTokens(_producers[meterId], m, wh);
+        _producers[meterId] = p;
+        _feedInFunds = funds - amount;
+        _proceeds[msg.sender] += amount;
+        _proceedsTotal += amount;
+        emit TokensSoldBack(meterId, msg.sender, wh, amount);
+        _burn(msg.sender, toBurn);
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    function withdrawProceeds() external nonReentrant returns (uint256 amount) {
+        amount = _proceeds[msg.sender];
+        if (amount == 0) revert NoProceeds(msg.sender);
+        _proceeds[msg.sender] = 0;
+        _proceedsTotal -= amount;
+        emit ProceedsWithdrawn(msg.sender, amount);
+        _send(msg.sender, amount);
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    function depositFeedInFunds(uint256 amount) external payable nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        if (paymentToken == address(0) && msg.value != amount) revert InsufficientPayment(0, msg.value, amount);
+        uint256 funds = _feedInFunds + amount;
+        _feedInFunds = funds;
+        emit FeedInFundsDeposited(msg.sender, amount, funds);
+        _pullToken(amount);
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    function withdrawFeedInFunds(uint256 amount) external onlyRole(DEFAULT_ADMIN_ROLE) nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        uint256 funds = _feedInFunds;
+        if (amount > funds) revert FeedInFundsExhausted(amount, funds);
+        _feedInFunds = funds - amount;
+        address to = treasury;
+        emit FeedInFundsWithdrawn(to, amount, funds - amount);
+        _send(to, amount);
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    function setProducerTariff(uint32 tariffId, ProducerTariff calldata t) external onlyRole(TARIFF_SETTER_ROLE) {
+        if (_tariffs[tariffId].length == 0) revert UnknownTariff(tariffId);
+        _producerTariffs[tariffId] = t;
+        emit ProducerTariffSet(tariffId, t.feedInPricePerKWh, t.networkChargePerKWh);
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    // solhint-disable-next-line func-name-mixedcase
+    function BIDIRECTIONAL_READING_TYPEHASH() external pure returns (bytes32) {
+        return BIDIRECTIONAL_TYPEHASH;
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    function bidirectionalReadingDigest(BidirectionalReading calldata r) external view returns (bytes32) {
+        return _bidirectionalDigest(r.meterId, r.importWh, r.exportWh, r.timestamp);
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    function producerInfo(uint32 meterId) external view returns (ProducerInfo memory info) {
+        uint256 w = _meterSlots(meterId)[0];
+        if (!w.isProducer()) return info;
+        MeterState.Meter memory m = _projected(meterId);
+        // As after closing the open period now; with nothing to close, as stored (never 0: it holds the signer).
+        uint256 p = m.producerWord;
+        if (p == 0) p = _producers[meterId];
+        info.exports = true;
+        info.redeemTokens = p.redeemsTokens();
+        info.maxExportW = w.maxExportOf();
+        info.exportWh = w.lastExportWhOf();
+        info.pendingWh = w.exportedWhOf() - p.settledWhOf();
+        info.billRedeemedWh = p.billRedeemedWhOf();
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    function producerTariff(uint32 tariffId) external view returns (ProducerTariff memory) {
+        return _producerTariffs[tariffId];
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    function feedInFunds() external view returns (uint256) {
+        return _feedInFunds;
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    function proceedsOf(address account) external view returns (uint256) {
+        return _proceeds[account];
+    }
+
+    /// @dev The slots of a meter with an export register.
+    function _producerSlots(uint32 meterId) private view returns (uint256[5] storage s) {
+        s = _meterSlots(meterId);
+        if (!s[0].isProducer()) revert ImportOnlyMeter(meterId);
+    }
+
+    function _token() private view returns (address token) {
+        token = energyToken;
+        if (token == address(0)) revert NoEnergyToken();
+    }
+
+    /// @dev Takes `wh` of the payer's tokens: the meter's pending Wh first (settled in the returned producer word,
+    /// which the caller stores), then `toBurn` minted ones, which `_burn` burns after the state changes. Reverts if
+    /// the payer holds fewer.
+    function _takeTokens(uint256 p, MeterState.Meter memory m, uint256 wh)
+        private
+        view
+        returns (uint256, uint256 toBurn)
+    {
+        uint256 settled = p.settledWhOf();
+        // settledWh never exceeds exportedWh.
+        uint256 pending = uint256(uint160(m.signer)).exportedWhOf() - settled;
+        if (wh <= pending) return (p.withSettledWh(settled + wh), 0);
+        address token = energyToken;
+        uint256 held = token == address(0) ? 0 : IEnergyToken(token).balanceOf(m.payer);
+        toBurn = wh - pending;
+        if (toBurn > held) revert InsufficientTokens(m.payer, wh, pending + held);
+        return (p.withSettledWh(settled + pending), toBurn);
+    }
+
+    /// @dev Burns tokens `_takeTokens` took from `holder` (the caller: the ledger burns only for its own call).
+    function _burn(address holder, uint256 toBurn) private {
+        if (toBurn != 0) IEnergyToken(energyToken).burn(holder, toBurn);
+    }
+}
