@@ -99,26 +99,34 @@ async def add_household(stack: DemoStack, keys: DemoKeys, household: Household) 
     assert stack.anvil is not None
     energy, relay, exported = await add_meter_device(stack, household)
     entries = {e["title"]: e for e in hass.config_entries("grid_ledger")}
+    # The prosumer's readings carry its export register once the ledger takes it.
+    producer = household is PROSUMER and "energyToken" in stack.deployment
     if household.title not in entries:
+        meter = {
+            "meter_id": household.meter_id,
+            "meter_key": getattr(keys, household.meter_key),
+            "energy_entity": energy,
+            "relay_entity": relay,
+        }
+        if producer:
+            meter["export_entity"] = exported
         await asyncio.to_thread(
             hass.run_flow,
             "grid_ledger",
             {"url": stack.anvil.rpc_url, "contract_address": stack.deployment["gridLedger"]},
             {"next_step_id": "wallet_key"},
             {"wallet_key": getattr(keys, household.wallet)},
-            {
-                "meter_id": household.meter_id,
-                "meter_key": getattr(keys, household.meter_key),
-                "energy_entity": energy,
-                "relay_entity": relay,
-            },
+            meter,
         )
+        registers = f"{energy}, {exported}" if producer else energy
         timeline(
             f"Grid Ledger configured for the {household.role}'s meter {household.meter_id} "
-            f"({energy}, {relay})"
+            f"({registers}, {relay})"
         )
         entries = {e["title"]: e for e in hass.config_entries("grid_ledger")}
-        await set_household_options(stack, entries[household.title]["entry_id"])
+        # A prosumer's energy tokens pay its bills first (its tokens' best use).
+        tokens = {"redeem_tokens": True} if producer else {}
+        await set_household_options(stack, entries[household.title]["entry_id"], **tokens)
     entry_id = str(entries[household.title]["entry_id"])
     registry = await grid_ledger_registry(stack, entry_id)
     entities = {key: entry["entity_id"] for key, entry in registry.items()}
@@ -160,14 +168,7 @@ async def configure_home_assistant(stack: DemoStack, keys: DemoKeys) -> dict[str
                             for home in (consumer, prosumer)
                         ),
                     ],
-                    "flow_to": [
-                        {
-                            "stat_energy_to": prosumer.exported,
-                            "stat_compensation": None,
-                            "entity_energy_price": None,
-                            "number_energy_price": None,
-                        }
-                    ],
+                    "flow_to": [return_to_grid(prosumer)],
                     "cost_adjustment_day": 0,
                 }
             ],
@@ -176,9 +177,22 @@ async def configure_home_assistant(stack: DemoStack, keys: DemoKeys) -> dict[str
     )
     timeline(
         "Energy dashboard: both households' attested registers from the grid, priced by tariff;"
-        " the prosumer's export register to it"
+        " the prosumer's export to it"
     )
     return homes
+
+
+def return_to_grid(prosumer: HouseholdInHA) -> dict[str, Any]:
+    """The prosumer's export on the Energy dashboard: the register the ledger accepted and the
+    compensation Grid Ledger counts, or, on a ledger without export, the meter's own register."""
+    entities = prosumer.entities
+    attested = "exported_energy" in entities and "export_compensation" in entities
+    return {
+        "stat_energy_to": entities["exported_energy"] if attested else prosumer.exported,
+        "stat_compensation": entities["export_compensation"] if attested else None,
+        "entity_energy_price": None,
+        "number_energy_price": None,
+    }
 
 
 def simulated_history(until: datetime, hours: int, per_kwh: float) -> list[dict[str, Any]]:
@@ -232,7 +246,7 @@ async def import_energy_history(stack: DemoStack) -> None:
         )
 
 
-async def set_household_options(stack: DemoStack, entry_id: str) -> None:
+async def set_household_options(stack: DemoStack, entry_id: str, **more: Any) -> None:
     """A household that reads every minute and pays its bills automatically, within a cap;
     warned (and its meter blinking) only as long before a trip as the demo's cycle allows."""
     assert stack.hass is not None
@@ -241,6 +255,7 @@ async def set_household_options(stack: DemoStack, entry_id: str) -> None:
         "auto_pay": True,
         "spending_cap": SPENDING_CAP,
         "warning_leads": [str(WARNING_LEAD_MINUTES)],
+        **more,
     }
     await asyncio.to_thread(stack.hass.set_options, entry_id, **options)
     timeline(f"household options: {options}")

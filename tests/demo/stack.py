@@ -8,6 +8,7 @@ Grid Ledger, all on loopback and all stopped by PID.
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 import json
@@ -23,7 +24,7 @@ from eth_account import Account
 
 from tests.anvil import REPO, Anvil, free_port
 from tests.demo.home_assistant import HomeAssistant
-from tests.esphome.simulator import SimulatorProcess, compile_simulator
+from tests.esphome.simulator import SimulatorClient, SimulatorProcess, compile_simulator
 
 DEMO_DIR = REPO / ".demo"
 CONTRACTS = REPO / "contracts"
@@ -56,6 +57,12 @@ STABLECOIN_FOR_HOUSEHOLD = 500 * 10**6
 # 2.8 kW (12 A, under the meter's 16 A cut-off). One simulated day per billing period, so every
 # period holds a night (import) and a midday (export); the day starts at sunrise with the meter.
 PV_PEAK_W = 3600
+# The producer tariff on tariff 1 (6 decimals): a token sold back earns the feed-in price; one
+# redeemed against the holder's own bill takes its energy off it, less the network charge.
+FEED_IN_PER_KWH = 80_000  # 0.08 test-dollars
+NETWORK_CHARGE_PER_KWH = 100_000  # 0.10 test-dollars
+FEED_IN_FUNDS = 100 * 10**6  # what the operator deposits to pay for tokens sold back
+MAX_EXPORT_W = 5_000  # the prosumer's export rating (its inverter)
 
 
 @dataclass(frozen=True)
@@ -255,11 +262,20 @@ class DemoStack:
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
     def cast_call(self, to: str, signature: str, *args: str) -> int:
-        """A view call that returns one integer, e.g. `amountDue(uint32)(uint256)`."""
+        """A view call's first value as an integer (a bool as 0 or 1), e.g.
+        `amountDue(uint32)(uint256)`."""
         assert self.anvil is not None
         command = [str(CAST), "call", "--rpc-url", self.anvil.rpc_url, to, signature, *args]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        return int(output.split()[0])
+        first = output.split()[0]
+        return {"false": 0, "true": 1}[first] if first in ("false", "true") else int(first)
+
+    def cast_decoded(self, to: str, signature: str, *args: str) -> Any:
+        """A view call's values, decoded (`cast call --json`)."""
+        assert self.anvil is not None
+        command = [str(CAST), "call", "--json", "--rpc-url", self.anvil.rpc_url, to, signature]
+        output = subprocess.run([*command, *args], check=True, capture_output=True, text=True)
+        return json.loads(output.stdout)
 
     def deploy(self, keys: DemoKeys) -> None:
         """Deploy and register as an operator would, unless the kept chain already has it."""
@@ -272,6 +288,7 @@ class DemoStack:
                 self.deployment = deployment
                 timeline(f"GridLedger already at {deployment['gridLedger']} (kept chain)")
                 self.register_households(keys)
+                self.enable_producer()
                 return
         if self.genesis is None:  # period 1 starts with the demo
             self.genesis = self.anvil.timestamp()
@@ -291,6 +308,7 @@ class DemoStack:
         )
         timeline(f"feeder {FEEDER_ID} registered, tariff {TARIFF_ID}")
         self.register_households(keys)
+        self.enable_producer()
 
     def register_households(self, keys: DemoKeys) -> None:
         """Each household's meter on the ledger with its own key and wallet, unless the kept
@@ -316,6 +334,46 @@ class DemoStack:
                 str(STABLECOIN_FOR_HOUSEHOLD),
             )
             timeline(f"{household.role}'s wallet {wallet} funded: 1 ETH for gas, 500 test dollars")
+
+    def enable_producer(self) -> None:
+        """What the operator does for the prosumer: the tariff's producer prices, the meter's
+        export register enabled from where the meter's register stands, and funds deposited
+        for tokens sold back. Each step once, on a kept chain too."""
+        ledger = self.deployment["gridLedger"]
+        if "energyToken" not in self.deployment:
+            timeline("this chain's ledger predates energy tokens: delete .demo/ to see them")
+            return
+        tariff = self.cast_call(ledger, "producerTariff(uint32)(uint64,uint64)", str(TARIFF_ID))
+        if tariff == 0:
+            prices = f"({FEED_IN_PER_KWH},{NETWORK_CHARGE_PER_KWH})"
+            self.cast_send(ledger, "setProducerTariff(uint32,(uint64,uint64))", "1", prices)
+            timeline(
+                f"tariff {TARIFF_ID}: feed-in {FEED_IN_PER_KWH / 10**6} and network charge "
+                f"{NETWORK_CHARGE_PER_KWH / 10**6} per kWh"
+            )
+        info = "producerInfo(uint32)(bool,bool,uint32,uint64,uint64,uint64)"
+        if self.cast_call(ledger, info, str(PROSUMER_METER_ID)) == 0:  # `exports` false
+            assert self.prosumer_meter is not None
+            export_wh = int(read_meter_value(self.prosumer_meter.port, "energy_exported"))
+            self.cast_send(
+                ledger,
+                "enableExport(uint32,uint32,uint64)",
+                str(PROSUMER_METER_ID),
+                str(MAX_EXPORT_W),
+                str(export_wh),
+            )
+            timeline(
+                f"meter {PROSUMER_METER_ID} exports: rated {MAX_EXPORT_W} W, its export "
+                f"register taken from {export_wh} Wh"
+            )
+        if self.cast_call(ledger, "feedInFunds()(uint256)") == 0:
+            assert self.anvil is not None
+            operator = self.anvil.accounts[0][0]
+            token = self.deployment["paymentToken"]
+            self.cast_send(token, "mint(address,uint256)", operator, str(FEED_IN_FUNDS))
+            self.cast_send(token, "approve(address,uint256)", ledger, str(FEED_IN_FUNDS))
+            self.cast_send(ledger, "depositFeedInFunds(uint256)", str(FEED_IN_FUNDS))
+            timeline(f"operator deposited {FEED_IN_FUNDS / 10**6:g} test dollars of feed-in funds")
 
     def meter_registered(self, meter_id: int) -> bool:
         """Whether the ledger knows the meter: its signer (the first word of `meter()`) is set."""
@@ -374,6 +432,22 @@ class DemoStack:
     def stop(self) -> None:
         self._stack.close()
         timeline("stopped: Home Assistant, meter simulators and anvil")
+
+
+def read_meter_value(port: int, object_id: str) -> float:
+    """One value a simulated meter reports over its API (a client of its own, closed after)."""
+
+    async def read() -> float:
+        async with SimulatorClient(port) as client:
+            await client.wait_for(lambda: client.value(object_id) is not None, 10, object_id)
+            return float(str(client.value(object_id)))
+
+    # A private loop: the demo's callers may hold a current loop of their own.
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(read())
+    finally:
+        loop.close()
 
 
 def write_ha_config(config_dir: Path, port: int) -> None:
