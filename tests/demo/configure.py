@@ -5,22 +5,28 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 import re
 import time
 from typing import Any
 import urllib.error
 
+import yaml
+
 from tests.demo.stack import (
+    CONSUMER,
     HA_CURRENCY,
     HISTORY_HOURS,
-    METER_ID,
+    HOUSEHOLDS,
     PRICE_PER_KWH,
+    PROSUMER,
     READING_INTERVAL_MINUTES,
     SPENDING_CAP,
     WARNING_LEAD_MINUTES,
     DemoKeys,
     DemoStack,
+    Household,
     timeline,
 )
 from tests.esphome.simulator import SIMULATOR_YAML
@@ -41,50 +47,104 @@ async def wait_for_entity(stack: DemoStack, predicate: Any, what: str, within: f
     raise TimeoutError(f"no {what} entity appeared in Home Assistant within {within} s")
 
 
-async def configure_home_assistant(stack: DemoStack, keys: DemoKeys) -> None:
+@dataclass
+class HouseholdInHA:
+    """A household as Home Assistant knows it: its Grid Ledger entry, our entities by
+    translation key, and its ESPHome meter's entities."""
+
+    household: Household
+    entry_id: str
+    device_id: str  # the meter's device: our events name it
+    entities: dict[str, str]
+    energy: str
+    relay: str
+    exported: str
+
+
+async def add_meter_device(stack: DemoStack, household: Household) -> tuple[str, str, str]:
+    """The household's meter through ESPHome's config flow (unless added before); its import
+    register, relay and export register entities."""
     hass = stack.hass
     assert hass is not None
-    assert stack.anvil is not None
-    if not hass.config_entries("esphome"):
-        await asyncio.to_thread(
-            hass.run_flow, "esphome", {"host": "127.0.0.1", "port": stack.meter_port}
-        )
-        timeline("ESPHome integration added the meter simulator")
+    if household.friendly_name not in {e["title"] for e in hass.config_entries("esphome")}:
+        port = stack.port_of(household)
+        await asyncio.to_thread(hass.run_flow, "esphome", {"host": "127.0.0.1", "port": port})
+        timeline(f"ESPHome integration added the {household.role}'s meter simulator")
+    device = household.device
     energy = await wait_for_entity(
         stack,
         lambda e, s: (
-            e.startswith("sensor.")
-            and "grid_ledger_sim" in e
+            e.startswith(f"sensor.{device}_")
             and e.endswith("_energy")  # the import register, not "Energy exported"
             and s["attributes"].get("device_class") == "energy"
         ),
-        "meter energy",
+        f"{household.role}'s meter energy",
+    )
+    exported = await wait_for_entity(
+        stack,
+        lambda e, _: e.startswith(f"sensor.{device}_") and e.endswith("_energy_exported"),
+        f"{household.role}'s meter export",
     )
     relay = await wait_for_entity(
-        stack, lambda e, s: e.startswith("switch.") and "grid_ledger_sim" in e, "meter relay"
+        stack, lambda e, _: e.startswith(f"switch.{device}_"), f"{household.role}'s meter relay"
     )
-    fresh = not hass.config_entries("grid_ledger")
-    if fresh:
+    return energy, relay, exported
+
+
+async def add_household(stack: DemoStack, keys: DemoKeys, household: Household) -> HouseholdInHA:
+    """The household's meter in ESPHome, then its Grid Ledger entry through the config flow
+    with its own wallet and meter key (unless configured before), then a first reading."""
+    hass = stack.hass
+    assert hass is not None
+    assert stack.anvil is not None
+    energy, relay, exported = await add_meter_device(stack, household)
+    entries = {e["title"]: e for e in hass.config_entries("grid_ledger")}
+    # The prosumer's readings carry its export register once the ledger takes it.
+    producer = household is PROSUMER and "energyToken" in stack.deployment
+    if household.title not in entries:
+        meter = {
+            "meter_id": household.meter_id,
+            "meter_key": getattr(keys, household.meter_key),
+            "energy_entity": energy,
+            "relay_entity": relay,
+        }
+        if producer:
+            meter["export_entity"] = exported
         await asyncio.to_thread(
             hass.run_flow,
             "grid_ledger",
             {"url": stack.anvil.rpc_url, "contract_address": stack.deployment["gridLedger"]},
             {"next_step_id": "wallet_key"},
-            {"wallet_key": keys.household_wallet},
-            {
-                "meter_id": METER_ID,
-                "meter_key": keys.meter,
-                "energy_entity": energy,
-                "relay_entity": relay,
-            },
+            {"wallet_key": getattr(keys, household.wallet)},
+            meter,
         )
-        timeline(f"Grid Ledger configured for meter {METER_ID} ({energy}, {relay})")
-        await set_household_options(stack)
-    entities = await grid_ledger_entities(stack)
+        registers = f"{energy}, {exported}" if producer else energy
+        timeline(
+            f"Grid Ledger configured for the {household.role}'s meter {household.meter_id} "
+            f"({registers}, {relay})"
+        )
+        entries = {e["title"]: e for e in hass.config_entries("grid_ledger")}
+        # A prosumer's energy tokens pay its bills first (its tokens' best use).
+        tokens = {"redeem_tokens": True} if producer else {}
+        await set_household_options(stack, entries[household.title]["entry_id"], **tokens)
+    entry_id = str(entries[household.title]["entry_id"])
+    registry = await grid_ledger_registry(stack, entry_id)
+    entities = {key: entry["entity_id"] for key, entry in registry.items()}
+    device_id = str(registry["permit_active"]["device_id"])
     await first_reading(stack, entities["submit_reading"], entities["last_reading"])
-    write_dashboard(stack, entities, energy, relay)
+    return HouseholdInHA(household, entry_id, device_id, entities, energy, relay, exported)
+
+
+async def configure_home_assistant(stack: DemoStack, keys: DemoKeys) -> dict[str, HouseholdInHA]:
+    """Both households, the dashboard and the Energy dashboard; the households by role."""
+    hass = stack.hass
+    assert hass is not None
+    fresh = not hass.config_entries("grid_ledger")
+    homes = {h.role: await add_household(stack, keys, h) for h in HOUSEHOLDS}
+    write_dashboard(stack, list(homes.values()))
     if fresh:
         await import_energy_history(stack)
+    consumer, prosumer = homes[CONSUMER.role], homes[PROSUMER.role]
     await hass.websocket(
         {
             "type": "energy/save_prefs",
@@ -98,21 +158,41 @@ async def configure_home_assistant(stack: DemoStack, keys: DemoKeys) -> None:
                             "entity_energy_price": None,
                             "number_energy_price": None,
                         },
-                        {
-                            "stat_energy_from": entities["energy"],
-                            "stat_cost": None,
-                            "entity_energy_price": entities["price"],
-                            "number_energy_price": None,
-                        },
+                        *(
+                            {
+                                "stat_energy_from": home.entities["energy"],
+                                "stat_cost": None,
+                                "entity_energy_price": home.entities["price"],
+                                "number_energy_price": None,
+                            }
+                            for home in (consumer, prosumer)
+                        ),
                     ],
-                    "flow_to": [],
+                    "flow_to": [return_to_grid(prosumer)],
                     "cost_adjustment_day": 0,
                 }
             ],
             "device_consumption": [],
         }
     )
-    timeline("Energy dashboard: grid consumption from the attested register, priced by tariff")
+    timeline(
+        "Energy dashboard: both households' attested registers from the grid, priced by tariff;"
+        " the prosumer's export to it"
+    )
+    return homes
+
+
+def return_to_grid(prosumer: HouseholdInHA) -> dict[str, Any]:
+    """The prosumer's export on the Energy dashboard: the register the ledger accepted and the
+    compensation Grid Ledger counts, or, on a ledger without export, the meter's own register."""
+    entities = prosumer.entities
+    attested = "exported_energy" in entities and "export_compensation" in entities
+    return {
+        "stat_energy_to": entities["exported_energy"] if attested else prosumer.exported,
+        "stat_compensation": entities["export_compensation"] if attested else None,
+        "entity_energy_price": None,
+        "number_energy_price": None,
+    }
 
 
 def simulated_history(until: datetime, hours: int, per_kwh: float) -> list[dict[str, Any]]:
@@ -166,18 +246,18 @@ async def import_energy_history(stack: DemoStack) -> None:
         )
 
 
-async def set_household_options(stack: DemoStack) -> None:
+async def set_household_options(stack: DemoStack, entry_id: str, **more: Any) -> None:
     """A household that reads every minute and pays its bills automatically, within a cap;
     warned (and its meter blinking) only as long before a trip as the demo's cycle allows."""
     assert stack.hass is not None
-    (entry,) = stack.hass.config_entries("grid_ledger")
     options = {
         "reading_interval": READING_INTERVAL_MINUTES,
         "auto_pay": True,
         "spending_cap": SPENDING_CAP,
         "warning_leads": [str(WARNING_LEAD_MINUTES)],
+        **more,
     }
-    await asyncio.to_thread(stack.hass.set_options, entry["entry_id"], **options)
+    await asyncio.to_thread(stack.hass.set_options, entry_id, **options)
     timeline(f"household options: {options}")
 
 
@@ -203,14 +283,16 @@ async def first_reading(stack: DemoStack, button: str, last: str) -> None:
     timeline(f"reading on-chain: {last} = {state}")
 
 
-async def grid_ledger_entities(stack: DemoStack) -> dict[str, str]:
-    """Our entities by translation key, from HA's entity registry."""
+async def grid_ledger_registry(stack: DemoStack, entry_id: str) -> dict[str, dict[str, Any]]:
+    """One entry's entities' registry entries by translation key."""
     assert stack.hass is not None
     (registry,) = await stack.hass.websocket({"type": "config/entity_registry/list"})
     return {
-        entry["translation_key"]: entry["entity_id"]
+        entry["translation_key"]: entry
         for entry in registry
-        if entry["platform"] == "grid_ledger" and entry.get("translation_key")
+        if entry["platform"] == "grid_ledger"
+        and entry["config_entry_id"] == entry_id
+        and entry.get("translation_key")
     }
 
 
@@ -240,35 +322,73 @@ CARDS = {
         "submit_reading": "Submit a reading now",
     },
 }
+# The producer's entities (a prosumer's entry), shown once the integration has them.
+PRODUCER_CARD = {
+    "exported_energy": "Exported energy",
+    "tokens_minted_period": "Tokens minted this period",
+    "token_balance": "Energy tokens",
+    "export_compensation": "Export compensation",
+}
+# The prosumer's simulated roof and meter, as its ESPHome device reports them.
+SOLAR_ROWS = {
+    "solar_power": "Solar power",
+    "simulated_load_power": "Household load",
+    "power": "Meter power (import +, export -)",
+    "simulated_hour_of_day": "Simulated hour of day",
+}
 
 
-def write_dashboard(stack: DemoStack, entities: dict[str, str], energy: str, relay: str) -> None:
-    """A YAML dashboard (HA rereads it on every load) with short names for our entities."""
-    assert stack.hass is not None
-    meter_rows = [f"          - entity: {energy}\n            name: Meter register\n"]
-    meter_rows.append(f"          - entity: {relay}\n            name: Supply relay\n")
-    cards = []
-    for title, rows in CARDS.items():
-        lines = meter_rows[:] if title == "Meter" else []
-        lines += [
-            f"          - entity: {entities[key]}\n            name: {name}\n"
-            for key, name in rows.items()
-            if key in entities
-        ]
-        cards.append(f"      - type: entities\n        title: {title}\n        entities:\n")
-        cards.append("".join(lines))
+def rows(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"entity": entity, "name": name} for entity, name in pairs]
+
+
+def household_view(home: HouseholdInHA, path: str) -> dict[str, Any]:
+    """One household's view: its permit, bill, wallet and meter; a prosumer's solar and
+    export too."""
+    entities, household = home.entities, home.household
+    cards: list[dict[str, Any]] = []
+    if household is PROSUMER:
+        device = f"sensor.{household.device}_"
+        solar = [(device + key, name) for key, name in SOLAR_ROWS.items()]
+        solar.append((home.exported, "Meter export register"))
+        cards.append({"type": "entities", "title": "Rooftop solar", "entities": rows(solar)})
+        cards.append(
+            {
+                "type": "history-graph",
+                "title": "Solar against the load",
+                "hours_to_show": 1,
+                "entities": [f"{device}solar_power", f"{device}simulated_load_power"],
+            }
+        )
+        producer = [(entities[k], name) for k, name in PRODUCER_CARD.items() if k in entities]
+        if producer:
+            cards.append({"type": "entities", "title": "Producer", "entities": rows(producer)})
+    for title, names in CARDS.items():
+        shown = [(home.energy, "Meter register"), (home.relay, "Supply relay")]
+        shown = shown if title == "Meter" else []
+        shown += [(entities[key], name) for key, name in names.items() if key in entities]
+        cards.append({"type": "entities", "title": title, "entities": rows(shown)})
     if "wallet_address" in entities:  # too long for an entities row: a card of its own
         template = "{{ states('" + entities["wallet_address"] + "') }}"
         cards.append(
-            "      - type: markdown\n        title: Household wallet\n        content: |\n"
-            "          Fund it with coin for gas and with the payment token:\n"
-            f"          `{template}`\n"
+            {
+                "type": "markdown",
+                "title": f"{household.role.capitalize()}'s wallet",
+                "content": f"Fund it with coin for gas and with the payment token:\n`{template}`\n",
+            }
         )
     if "schedule" in entities:
         cards.append(
-            "      - type: calendar\n        initial_view: listWeek\n        entities:\n"
-            f"          - {entities['schedule']}\n"
+            {"type": "calendar", "initial_view": "listWeek", "entities": [entities["schedule"]]}
         )
-    (stack.hass.config_dir / DASHBOARD_FILE).write_text(
-        'title: Grid Ledger\nviews:\n  - title: Meter\n    path: "0"\n    cards:\n' + "".join(cards)
-    )
+    title = f"{household.role.capitalize()} (meter {household.meter_id})"
+    return {"title": title, "path": path, "cards": cards}
+
+
+def write_dashboard(stack: DemoStack, homes: list[HouseholdInHA]) -> None:
+    """A YAML dashboard (HA rereads it on every load) with a view per household and short
+    names for our entities: the consumer's at /grid-ledger/0, the prosumer's at /1."""
+    assert stack.hass is not None
+    views = [household_view(home, str(number)) for number, home in enumerate(homes)]
+    dashboard = {"title": "Grid Ledger", "views": views}
+    (stack.hass.config_dir / DASHBOARD_FILE).write_text(yaml.safe_dump(dashboard, sort_keys=False))

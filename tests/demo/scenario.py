@@ -1,7 +1,10 @@
-"""`make demo-scenario`: one household's billing cycle on the demo's real parts, headless.
+"""`make demo-scenario`: the demo's two households on its real parts, headless.
 
-readings → bill → auto-pay → permit extended → auto-pay off → unpaid bill → warnings → trip (the
-meter's relay opens) → pay → restore, each step awaited within a bound and put on a timeline.
+The consumer lives one billing cycle: readings → bill → auto-pay → permit extended → auto-pay
+off → unpaid bill → warnings → trip (the meter's relay opens) → pay → restore. Beside it the
+prosumer lives the producer's: export accepted → tokens minted (earned, lazily) → tokens pay part
+of its own bill → the rest claimed and sold back at feed-in. Each step is awaited within a bound
+and put on a timeline with its figures on-chain.
 
 Home Assistant and the meter firmware keep wall-clock time, and a reading's timestamp (which
 decides its billing period) is Home Assistant's clock, so jumping the chain's clock ahead would
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 import json
 import os
@@ -23,15 +27,29 @@ import tempfile
 import time
 from typing import Any
 
-from tests.demo.configure import configure_home_assistant, grid_ledger_entities
+from web3 import Web3
+
+from tests.demo.configure import HouseholdInHA, configure_home_assistant
 from tests.demo.home_assistant import HomeAssistant
-from tests.demo.stack import CONTRACTS, METER_ID, SPENDING_CAP, DemoKeys, DemoStack, timeline
+from tests.demo.stack import (
+    CONSUMER,
+    CONTRACTS,
+    METER_ID,
+    PROSUMER,
+    PROSUMER_METER_ID,
+    SPENDING_CAP,
+    DemoKeys,
+    DemoStack,
+    timeline,
+)
 from tests.esphome.simulator import SimulatorClient
 
 PERIOD_LENGTH = 60
 PAYMENT_WINDOW = 10
 GRACE = 10
 EVENTS = (
+    "grid_ledger_tokens_minted",
+    "grid_ledger_tokens_redeemed",
     "grid_ledger_bill_issued",
     "grid_ledger_payment_confirmed",
     "grid_ledger_trip_warning",
@@ -46,10 +64,13 @@ class StepMissedError(Exception):
 
 
 class EventLog:
-    """Grid Ledger's bus events, as a WebSocket client of Home Assistant sees them."""
+    """Grid Ledger's bus events of one household's meter (its device), as a WebSocket client of
+    Home Assistant sees them."""
 
-    def __init__(self, hass: HomeAssistant) -> None:
+    def __init__(self, hass: HomeAssistant, device_id: str, label: str) -> None:
         self.hass = hass
+        self.device_id = device_id
+        self.label = label
         self.events: list[tuple[str, dict[str, Any]]] = []
         self._subscribed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -83,9 +104,11 @@ class EventLog:
                 if message.get("type") != "event":
                     continue
                 event = message["event"]
+                if event["data"].get("device_id") != self.device_id:
+                    continue
                 data = {k: v for k, v in event["data"].items() if k != "device_id"}
                 self.events.append((event["event_type"], data))
-                timeline(f"  event {event['event_type']} {json.dumps(data)}")
+                timeline(f"  {self.label}: event {event['event_type']} {json.dumps(data)}")
 
     def of(self, event_type: str) -> list[dict[str, Any]]:
         return [data for kind, data in self.events if kind == event_type]
@@ -130,13 +153,15 @@ def epoch_of(text: str) -> int | None:
 class Household:
     """What the household does and sees: HA's REST API, the chain, the meter's own relay."""
 
-    def __init__(self, stack: DemoStack, meter: SimulatorClient, events: EventLog) -> None:
+    def __init__(
+        self, stack: DemoStack, entry_id: str, meter: SimulatorClient, events: EventLog
+    ) -> None:
         assert stack.hass is not None
         self.stack = stack
         self.hass = stack.hass
         self.meter = meter
         self.events = events
-        self.entry_id = str(self.hass.config_entries("grid_ledger")[0]["entry_id"])
+        self.entry_id = entry_id
         self.contract = stack.deployment["gridLedger"]
         self.steps: list[str] = []
 
@@ -219,44 +244,73 @@ class Household:
         await wait_until(shows, f"{entity} showing {iso(permit)}", STEP_WITHIN)
 
 
-async def lifecycle(stack: DemoStack, keys: DemoKeys) -> list[str]:
-    """Configure HA as the household would, then live one cycle; returns the steps seen."""
+async def lifecycle(stack: DemoStack, keys: DemoKeys) -> Outcome:
+    """Configure HA as the households would, then live the consumer's cycle and the producer's
+    side by side; returns the steps seen and the producer's figures."""
     assert stack.hass is not None
     assert stack.genesis is not None
-    await configure_home_assistant(stack, keys)
-    entities = await grid_ledger_entities(stack)
-    permit_entity = entities["permit_until"]
-    events = EventLog(stack.hass)
+    homes = await configure_home_assistant(stack, keys)
+    consumer, prosumer = homes[CONSUMER.role], homes[PROSUMER.role]
+    permit_entity = consumer.entities["permit_until"]
+    events = EventLog(stack.hass, consumer.device_id, CONSUMER.role)
+    producer_events = EventLog(stack.hass, prosumer.device_id, PROSUMER.role)
     await events.start()
+    await producer_events.start()
     try:
-        async with SimulatorClient(stack.meter_port) as meter:
-            home = Household(stack, meter, events)
-            await cycle(home, stack.genesis, permit_entity)
+        async with (
+            SimulatorClient(stack.meter_port) as meter,
+            SimulatorClient(stack.prosumer_port) as prosumer_meter,
+        ):
+            home = Household(stack, consumer.entry_id, meter, events)
+            producer = Producer(
+                Household(stack, prosumer.entry_id, prosumer_meter, producer_events), prosumer
+            )
+            await asyncio.gather(
+                cycle(home, stack.genesis, permit_entity), producer.story(stack.genesis)
+            )
     finally:
         await events.stop()
-    return home.steps
+        await producer_events.stop()
+    return Outcome(home.steps, producer.home.steps, producer.figures)
+
+
+def first_period(genesis: int, left: float) -> int:
+    """The first period with at least `left` seconds still to run (setting up the stack takes
+    a while, and more the first time forge compiles the contracts)."""
+    return 1 + int(time.time() + left - genesis) // PERIOD_LENGTH
 
 
 async def cycle(home: Household, genesis: int, permit_entity: str) -> None:
-    period_2, period_3 = genesis + PERIOD_LENGTH, genesis + 2 * PERIOD_LENGTH
+    first = first_period(genesis, 15)
+    period_2, period_3 = genesis + first * PERIOD_LENGTH, genesis + (first + 1) * PERIOD_LENGTH
     await home.relay_in_firmware(True, "relay on at the start")
     timeline(f"auto-pay on within {SPENDING_CAP} per period: the demo household's options")
 
-    # Readings in period 1; the first reading of period 2 issues period 1's bill.
+    # Readings in the first period; the next one's first reading issues its bill.
     await home.submit_reading()
     first_permit = home.permit_until()
-    timeline(f"permit until {iso(first_permit)}; period 1 ends {iso(period_2)}")
+    timeline(f"permit until {iso(first_permit)}; period {first} ends {iso(period_2)}")
     await sleep_until(period_2 - 5)
     await home.submit_reading()
-    home.step("readings", "period 1's energy is on-chain")
+    home.step("readings", f"period {first}'s energy is on-chain")
     await sleep_until(period_2)
     await home.chain_enters(period_2)
+    paid_before = len(home.events.of("grid_ledger_payment_confirmed"))
     await home.submit_reading()
-    bill = await home.events.wait("grid_ledger_bill_issued", "bill for period 1")
+    bill = await home.events.wait(
+        "grid_ledger_bill_issued", f"bill for period {first}", lambda e: e["period"] == first
+    )
     home.step("bill", f"period {bill['period']}, {bill['amount']} {bill['currency']}")
 
     # Auto-pay, within the cap: nothing due, the permit runs a period longer.
-    paid = await home.events.wait("grid_ledger_payment_confirmed", "auto-pay of period 1")
+    paid = (
+        await wait_until(
+            lambda: home.events.of("grid_ledger_payment_confirmed")[paid_before:],
+            f"auto-pay of period {first}",
+            STEP_WITHIN,
+        )
+    )[0]
+    payments = len(home.events.of("grid_ledger_payment_confirmed"))
     if home.amount_due() != 0:
         raise StepMissedError(f"amount due on-chain after auto-pay: {home.amount_due()}")
     home.step("auto-pay", f"{paid['amount']} {paid['currency']} (tx {paid['tx_hash']}); due 0")
@@ -266,7 +320,7 @@ async def cycle(home: Household, genesis: int, permit_entity: str) -> None:
     await home.permit_sensor(second_permit, permit_entity)
     home.step("permit extended", f"{permit_entity} {iso(first_permit)} → {iso(second_permit)}")
 
-    # Auto-pay off: period 2's bill stays unpaid and the permit ends at its due date plus grace.
+    # Auto-pay off: the next bill stays unpaid and the permit ends at its due date plus grace.
     await home.set_options(auto_pay=False)
     home.step("auto-pay off", "through the options flow")
     await sleep_until(period_3 - 5)
@@ -274,14 +328,15 @@ async def cycle(home: Household, genesis: int, permit_entity: str) -> None:
     await sleep_until(period_3)
     await home.chain_enters(period_3)
     await home.submit_reading()
+    second = first + 1
     unpaid = await home.events.wait(
-        "grid_ledger_bill_issued", "bill for period 2", lambda e: e["period"] == 2
+        "grid_ledger_bill_issued", f"bill for period {second}", lambda e: e["period"] == second
     )
-    if home.amount_due() == 0 or len(home.events.of("grid_ledger_payment_confirmed")) != 1:
-        raise StepMissedError("period 2's bill was paid although auto-pay is off")
+    if home.amount_due() == 0 or len(home.events.of("grid_ledger_payment_confirmed")) != payments:
+        raise StepMissedError(f"period {first + 1}'s bill was paid although auto-pay is off")
     if home.permit_until() != second_permit:
         raise StepMissedError(f"permit moved to {iso(home.permit_until())} with a bill unpaid")
-    home.step("bill unpaid", f"period 2, {unpaid['amount']} due by {unpaid['due_at']}")
+    home.step("bill unpaid", f"period {first + 1}, {unpaid['amount']} due by {unpaid['due_at']}")
 
     warnings = await home.events.wait(
         "grid_ledger_trip_warning",
@@ -309,6 +364,225 @@ async def cycle(home: Household, genesis: int, permit_entity: str) -> None:
     home.step("restore", f"permit until {restored['permit_until']}; relay on in the firmware")
 
 
+# The prosumer's roof makes more than its household uses (its load scaled down), so a period's
+# tokens pay its bill's energy and some are left to sell; one simulated day per period.
+PROSUMER_LOAD_FACTOR = 0.25
+DAY_MARGIN = 5  # seconds beyond a full simulated day that the producer's period must still run
+PRODUCER_STEPS = (
+    "export accepted",
+    "tokens minted",
+    "tokens pay the bill",
+    "tokens claimed",
+    "sold back",
+)
+
+
+@dataclass
+class Outcome:
+    steps: list[str]
+    producer_steps: list[str]
+    figures: dict[str, int]  # the producer's, on-chain, in Wh and payment-token base units
+
+
+PRODUCER_EVENTS = (
+    "BidirectionalReadingAccepted(uint32 indexed meterId, uint64 importWh, uint64 exportWh, "
+    "uint32 timestamp, uint64 exportedWh)",
+    "BillIssued(uint32 indexed meterId, uint32 indexed period, uint64 energyWh, uint256 amount, "
+    "uint32 dueAt)",
+    "TokensRedeemed(uint32 indexed meterId, address indexed holder, uint256 wh, uint256 amount)",
+    "TokensClaimed(uint32 indexed meterId, address indexed payer, uint256 wh)",
+    "TokensSoldBack(uint32 indexed meterId, address indexed seller, uint256 wh, uint256 amount)",
+)
+
+
+def event_abi(signature: str) -> dict[str, Any]:
+    """An event's ABI entry from its Solidity signature with names and `indexed` markers."""
+    name, params = signature.removesuffix(")").split("(", 1)
+    inputs = []
+    for param in params.split(", "):
+        kind, *indexed, arg = param.split()
+        inputs.append({"name": arg, "type": kind, "indexed": bool(indexed)})
+    return {"type": "event", "name": name, "anonymous": False, "inputs": inputs}
+
+
+class Producer:
+    """The prosumer's side: its export on-chain, its tokens, its bill, its sell-back."""
+
+    def __init__(self, home: Household, ha: HouseholdInHA) -> None:
+        assert home.stack.anvil is not None
+        self.home = home
+        self.ha = ha
+        self.stack = home.stack
+        self.figures: dict[str, int] = {}
+        w3 = Web3(Web3.HTTPProvider(self.stack.anvil.rpc_url))
+        abi = [event_abi(signature) for signature in PRODUCER_EVENTS]
+        self.ledger = w3.eth.contract(address=home.contract, abi=abi)
+
+    def logs(self, event: str, since: int = 0) -> list[dict[str, Any]]:
+        """The ledger's `event` logs of the prosumer's meter, from block `since` on."""
+        found = self.ledger.events[event]().get_logs(
+            from_block=since, argument_filters={"meterId": PROSUMER_METER_ID}
+        )
+        return [dict(log["args"]) for log in found]
+
+    def info(self, field: int) -> int:
+        """One field of the meter's `producerInfo`: 1 redeemTokens, 4 pendingWh."""
+        signature = "producerInfo(uint32)((bool,bool,uint32,uint64,uint64,uint64))"
+        (info,) = self.stack.cast_decoded(self.home.contract, signature, str(PROSUMER_METER_ID))
+        return int(info[field])
+
+    def balance(self, token: str, holder: str) -> int:
+        return self.stack.cast_call(token, "balanceOf(address)(uint256)", holder)
+
+    def feed_in_funds(self) -> int:
+        return self.stack.cast_call(self.home.contract, "feedInFunds()(uint256)")
+
+    async def action(self, service: str, **data: Any) -> dict[str, Any]:
+        reply = await asyncio.to_thread(
+            self.home.hass.request,
+            "POST",
+            f"/api/services/grid_ledger/{service}?return_response",
+            {"config_entry_id": self.home.entry_id, **data},
+        )
+        return dict(reply["service_response"])
+
+    async def set_number(self, object_id: str, value: float) -> None:
+        """One of the simulated meter's numbers, set from Home Assistant as a person would."""
+        entity = f"number.{PROSUMER.device}_{object_id}"
+        await asyncio.to_thread(
+            self.home.hass.request,
+            "POST",
+            "/api/services/number/set_value",
+            {"entity_id": entity, "value": value},
+        )
+        await self.home.meter.wait_value(object_id, value)
+
+    def state(self, key: str) -> str:
+        return str(self.home.hass.states().get(self.ha.entities[key], {}).get("state"))
+
+    async def story(self, genesis: int) -> None:
+        await self.set_number("simulated_load_factor", PROSUMER_LOAD_FACTOR)
+        await self.set_number("simulated_day_length", PERIOD_LENGTH)
+        if not self.info(1):
+            raise StepMissedError("the prosumer's choice to pay bills with tokens is not on-chain")
+        # The first period that still holds a whole simulated day: its export, its bill.
+        period = first_period(genesis, PERIOD_LENGTH + DAY_MARGIN)
+        period_end = genesis + period * PERIOD_LENGTH
+        timeline(f"prosumer: exporting through period {period}, which ends {iso(period_end)}")
+        await self.export(period_end)
+        await self.bill(period, period_end)
+        await self.sell_the_rest()
+
+    async def export(self, period_end: int) -> None:
+        """Readings through the period carry the export register; its tokens accrue."""
+        home, figures = self.home, self.figures
+        while True:
+            await home.submit_reading()
+            accepted = self.logs("BidirectionalReadingAccepted")
+            exported = sum(int(log["exportedWh"]) for log in accepted)
+            if time.time() >= period_end - 15 and exported > 0:
+                break
+            if time.time() >= period_end - 5:
+                raise StepMissedError("no export accepted before the period's end")
+            await asyncio.sleep(min(10.0, max(0.0, period_end - 15 - time.time())))
+        start = period_end - PERIOD_LENGTH
+        this_period = [log for log in accepted if int(log["timestamp"]) > start]
+        figures |= {
+            "exported_wh": exported,
+            "period_exported_wh": sum(int(log["exportedWh"]) for log in this_period),
+            "export_register_wh": int(accepted[-1]["exportWh"]),
+        }
+        home.step(
+            "export accepted",
+            f"{figures['period_exported_wh']} Wh exported this period in {len(this_period)} "
+            f"signed readings ({exported} Wh since export was enabled, register "
+            f"{figures['export_register_wh']} Wh); HA exported energy "
+            f"{self.state('exported_energy')} kWh",
+        )
+        # Minted lazily: pending on the meter, shown in HA as minted this period.
+        figures["pending_wh"] = self.info(4)
+        shown = await wait_until(
+            lambda: (v := self.state("tokens_minted_period")) not in ("0.0", "0", "unknown") and v,
+            "tokens minted this period in Home Assistant",
+            period_end - 2 - time.time(),  # the next period starts from nothing again
+        )
+        home.step(
+            "tokens minted",
+            f"{figures['pending_wh']} Wh of tokens pending (minted lazily) on meter "
+            f"{PROSUMER_METER_ID}; HA tokens minted this period {shown} kWh",
+        )
+
+    async def bill(self, period: int, period_end: int) -> None:
+        """The period's bill takes the tokens first; auto-pay pays what is left."""
+        home, figures = self.home, self.figures
+        # From before the period's end: its close may come from the household's own reading.
+        assert self.stack.anvil is not None
+        since = int(self.stack.anvil.rpc("eth_blockNumber"), 16)
+        payments = len(home.events.of("grid_ledger_payment_confirmed"))
+        await sleep_until(period_end)
+        await home.chain_enters(period_end)
+        await home.submit_reading()
+        bills = await wait_until(
+            lambda: [b for b in self.logs("BillIssued", since) if int(b["period"]) == period],
+            f"the prosumer's bill for period {period}",
+            STEP_WITHIN,
+        )
+        redeemed = self.logs("TokensRedeemed", since)
+        if not redeemed:
+            raise StepMissedError(f"no tokens redeemed at the close of period {period}")
+        paid = (
+            await wait_until(
+                lambda: home.events.of("grid_ledger_payment_confirmed")[payments:],
+                "auto-pay of the rest",
+                STEP_WITHIN,
+            )
+        )[0]
+        figures |= {
+            "bill_energy_wh": int(bills[0]["energyWh"]),
+            "bill_amount": int(bills[0]["amount"]),
+            "redeemed_wh": int(redeemed[0]["wh"]),
+            "redeemed_amount": int(redeemed[0]["amount"]),
+        }
+        home.step(
+            "tokens pay the bill",
+            f"period {period}: {figures['bill_energy_wh']} Wh imported; "
+            f"{figures['redeemed_wh']} Wh of tokens took {figures['redeemed_amount']} off it "
+            f"(the network charge stays), {figures['bill_amount']} left, auto-paid "
+            f"{paid['amount']} {paid['currency']}",
+        )
+
+    async def sell_the_rest(self) -> None:
+        """The tokens left claimed (minted to the wallet) and sold back at the feed-in price."""
+        home, figures = self.home, self.figures
+        deployment = self.stack.deployment
+        token, money = deployment["energyToken"], deployment["paymentToken"]
+        await wait_until(lambda: self.info(4) > 0, "tokens left after the bill", PERIOD_LENGTH)
+        claim = await self.action("claim_tokens")
+        payer = str(self.logs("TokensClaimed")[-1]["payer"])
+        figures["claimed_wh"] = self.balance(token, payer)
+        home.step(
+            "tokens claimed",
+            f"{claim['kwh']} kWh minted to {payer} (tx {claim['tx_hash']}); "
+            f"{figures['claimed_wh']} Wh of EnergyToken held",
+        )
+        funds, wallet = self.feed_in_funds(), self.balance(money, payer)
+        sale = await self.action("sell_back", amount=figures["claimed_wh"] / 1000)
+        sold = self.logs("TokensSoldBack")[-1]
+        figures |= {
+            "sold_wh": int(sold["wh"]),
+            "sold_amount": int(sold["amount"]),
+            "tokens_left_wh": self.balance(token, payer),
+            "feed_in_funds_spent": funds - self.feed_in_funds(),
+            "wallet_received": self.balance(money, payer) - wallet,
+        }
+        home.step(
+            "sold back",
+            f"{figures['sold_wh']} Wh at feed-in for {figures['sold_amount']} "
+            f"({sale.get('amount')} {sale.get('currency')}, withdrawn {sale.get('withdrawn')}); "
+            f"wallet +{figures['wallet_received']}, tokens left {figures['tokens_left_wh']} Wh",
+        )
+
+
 STEPS = (
     "readings",
     "bill",
@@ -323,11 +597,11 @@ STEPS = (
 )
 
 
-def run_scenario(workdir: Path) -> list[str]:
-    """Bring the stack up in `workdir`, run the cycle, stop everything by PID.
+def run_scenario(workdir: Path) -> Outcome:
+    """Bring the stack up in `workdir`, run both households' stories, stop everything by PID.
 
-    Returns the steps that happened, in order; raises `StepMissedError` naming the one that did
-    not."""
+    Returns the steps that happened, in order, and the producer's figures; raises
+    `StepMissedError` naming the step that did not happen."""
     stack = DemoStack.beside_others(
         workdir / "demo",
         f"scenario-{os.getpid()}-{workdir.name}",
@@ -340,7 +614,7 @@ def run_scenario(workdir: Path) -> list[str]:
         stack.state_dir.mkdir(parents=True)
         keys = DemoKeys.load_or_create(stack.state_dir / "keys.json")
         stack.start_chain()
-        stack.start_meter()
+        stack.start_meters()
         stack.start_home_assistant()
         assert stack.anvil is not None
         stack.anvil.rpc("evm_mine")  # a block at the wall clock: period 1 starts now
@@ -349,28 +623,31 @@ def run_scenario(workdir: Path) -> list[str]:
         # A private loop: asyncio.run() would clear the current loop a pytest harness relies on.
         loop = asyncio.new_event_loop()
         try:
-            steps = loop.run_until_complete(lifecycle(stack, keys))
+            outcome = loop.run_until_complete(lifecycle(stack, keys))
         finally:
             loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
     finally:
         stack.stop()
         deployment.unlink(missing_ok=True)
-    return steps
+    return outcome
 
 
 def main() -> int:
     started = time.monotonic()
-    timeline("Grid Ledger scenario: one billing cycle on anvil, the meter simulator and HA")
+    timeline("Grid Ledger scenario: a consumer's billing cycle and a prosumer's tokens on anvil,")
+    timeline("two meter simulators and Home Assistant")
     with tempfile.TemporaryDirectory(prefix="grid-ledger-scenario-") as workdir:
         try:
-            steps = run_scenario(Path(workdir))
+            outcome = run_scenario(Path(workdir))
         except StepMissedError as failure:
             timeline(f"FAILED: {failure}")
             return 1
-    if tuple(steps) != STEPS:
-        timeline(f"FAILED: steps {steps}, expected {list(STEPS)}")
+    if tuple(outcome.steps) != STEPS or tuple(outcome.producer_steps) != PRODUCER_STEPS:
+        expected = [*STEPS, *PRODUCER_STEPS]
+        timeline(f"FAILED: steps {outcome.steps + outcome.producer_steps}, expected {expected}")
         return 1
+    timeline(f"the prosumer's figures: {json.dumps(outcome.figures)}")
     timeline(f"every step happened, in {time.monotonic() - started:.0f} s")
     return 0
 

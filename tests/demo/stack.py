@@ -1,5 +1,6 @@
-"""The demo stack: anvil, the contracts deployed by the operator's forge scripts, the ESPHome
-meter simulator and Home Assistant with Grid Ledger, all on loopback and all stopped by PID.
+"""The demo stack: anvil, the contracts deployed by the operator's forge scripts, two ESPHome
+meter simulators (a consumer's and a prosumer's with rooftop solar) and Home Assistant with
+Grid Ledger, all on loopback and all stopped by PID.
 
 `python -m tests.demo` runs it until Ctrl-C. State (the chain, the keys, HA's config) lives in
 `.demo/`, so a second start resumes where the first one stopped.
@@ -7,6 +8,7 @@ meter simulator and Home Assistant with Grid Ledger, all on loopback and all sto
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 import json
@@ -22,7 +24,7 @@ from eth_account import Account
 
 from tests.anvil import REPO, Anvil, free_port
 from tests.demo.home_assistant import HomeAssistant
-from tests.esphome.simulator import SimulatorProcess, compile_simulator
+from tests.esphome.simulator import SimulatorClient, SimulatorProcess, compile_simulator
 
 DEMO_DIR = REPO / ".demo"
 CONTRACTS = REPO / "contracts"
@@ -46,10 +48,74 @@ SPENDING_CAP = 5.0  # test dollars per period: the simulated load costs about 2 
 BLOCK_TIME = 2  # seconds: the chain mines blocks on its own, as a real one does
 HISTORY_HOURS = 7 * 24  # the Energy dashboard's week view, full from the start
 FEEDER_ID = 1
-METER_ID = 1
+METER_ID = 1  # the consumer's
+PROSUMER_METER_ID = 2
 TARIFF_ID = 1
 PRICE_PER_KWH = 300_000  # 0.30 test-dollars (6 decimals)
 STABLECOIN_FOR_HOUSEHOLD = 500 * 10**6
+# The prosumer's rooftop solar: its peak against the simulated 800..1600 W load exports up to
+# 2.8 kW (12 A, under the meter's 16 A cut-off). One simulated day per billing period, so every
+# period holds a night (import) and a midday (export); the day starts at sunrise with the meter.
+PV_PEAK_W = 3600
+# The producer tariff on tariff 1 (6 decimals): a token sold back earns the feed-in price; one
+# redeemed against the holder's own bill takes its energy off it, less the network charge.
+FEED_IN_PER_KWH = 80_000  # 0.08 test-dollars
+NETWORK_CHARGE_PER_KWH = 100_000  # 0.10 test-dollars
+FEED_IN_FUNDS = 100 * 10**6  # what the operator deposits to pay for tokens sold back
+MAX_EXPORT_W = 5_000  # the prosumer's export rating (its inverter)
+
+
+@dataclass(frozen=True)
+class Household:
+    """One household of the demo: its meter on the ledger, its keys (attributes of `DemoKeys`)
+    and the firmware its simulated meter is built with."""
+
+    role: str
+    meter_id: int
+    wallet: str
+    meter_key: str
+    device_name: str
+    friendly_name: str
+    firmware: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def device(self) -> str:
+        """How Home Assistant's entity ids of its ESPHome device begin."""
+        return self.friendly_name.lower().replace(" ", "_")
+
+    @property
+    def title(self) -> str:
+        """Its Grid Ledger entry's title."""
+        return f"Meter {self.meter_id}"
+
+    def substitutions(self) -> dict[str, str]:
+        # The meter's own warning indication runs as long before a trip as the household's.
+        return {
+            "name": self.device_name,
+            "friendly_name": self.friendly_name,
+            "warning_window_seconds": str(WARNING_LEAD_MINUTES * 60),
+            **dict(self.firmware),
+        }
+
+
+CONSUMER = Household(
+    "consumer", METER_ID, "household_wallet", "meter", "grid-ledger-sim", "Grid Ledger simulator"
+)
+PROSUMER = Household(
+    "prosumer",
+    PROSUMER_METER_ID,
+    "prosumer_wallet",
+    "prosumer_meter",
+    "grid-ledger-prosumer",
+    "Grid Ledger prosumer",
+    (
+        ("mac_address", "98:35:69:ab:f6:7a"),  # not the consumer simulator's
+        ("sim_pv_peak_w", str(PV_PEAK_W)),
+        ("sim_day_seconds", str(PERIOD_LENGTH)),
+        ("sim_start_hour", "6"),
+    ),
+)
+HOUSEHOLDS = (CONSUMER, PROSUMER)
 
 
 def port_is_free(port: int) -> bool:
@@ -67,21 +133,28 @@ def timeline(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')}  {message}", flush=True)
 
 
+def new_key() -> str:
+    return f"0x{secrets.token_hex(32)}"
+
+
 @dataclass
 class DemoKeys:
-    """The demo's keys, made once and kept in .demo/keys.json (git-ignored, mode 600)."""
+    """The demo's keys, made once and kept in .demo/keys.json (git-ignored, mode 600). A key
+    the file lacks (kept from a demo before the prosumer) is made and added."""
 
-    household_wallet: str
-    meter: str
-    feeder: str
+    household_wallet: str = field(default_factory=new_key)
+    meter: str = field(default_factory=new_key)
+    feeder: str = field(default_factory=new_key)
+    prosumer_wallet: str = field(default_factory=new_key)
+    prosumer_meter: str = field(default_factory=new_key)
 
     @classmethod
     def load_or_create(cls, path: Path) -> DemoKeys:
-        if path.exists():
-            return cls(**json.loads(path.read_text()))
-        keys = cls(*(f"0x{secrets.token_hex(32)}" for _ in range(3)))
-        path.write_text(json.dumps(keys.__dict__))
-        path.chmod(0o600)
+        kept = json.loads(path.read_text()) if path.exists() else {}
+        keys = cls(**kept)
+        if kept != keys.__dict__:
+            path.write_text(json.dumps(keys.__dict__))
+            path.chmod(0o600)
         return keys
 
     def address(self, which: str) -> str:
@@ -95,6 +168,7 @@ class DemoStack:
     anvil_port: int = int(os.environ.get("DEMO_ANVIL_PORT", "8545"))
     ha_port: int = int(os.environ.get("DEMO_HA_PORT", "8123"))
     meter_port: int = int(os.environ.get("DEMO_METER_PORT", "6053"))
+    prosumer_port: int = int(os.environ.get("DEMO_PROSUMER_PORT", "6054"))
     state_dir: Path = DEMO_DIR
     deployment_file: str = DEPLOYMENT_FILE
     period_length: int = PERIOD_LENGTH
@@ -102,7 +176,8 @@ class DemoStack:
     grace: int = GRACE
     genesis: int | None = None  # start of period 1; None: the chain's time at deployment
     anvil: Anvil | None = None
-    meter: SimulatorProcess | None = None
+    meter: SimulatorProcess | None = None  # the consumer's
+    prosumer_meter: SimulatorProcess | None = None
     hass: HomeAssistant | None = None
     deployment: dict[str, Any] = field(default_factory=dict)
     _stack: ExitStack = field(default_factory=ExitStack)
@@ -122,6 +197,7 @@ class DemoStack:
             anvil_port=free_port(),
             ha_port=free_port(),
             meter_port=free_port(),
+            prosumer_port=free_port(),
             state_dir=state_dir,
             deployment_file=f"deployments/{name}.json",
             period_length=period_length,
@@ -130,12 +206,15 @@ class DemoStack:
         )
 
     def start(self, keys: DemoKeys) -> None:
-        """Chain, meter and Home Assistant, then the operator's deployment: period 1 starts
+        """Chain, meters and Home Assistant, then the operator's deployment: period 1 starts
         once everything is up, so the first reading lands early in it."""
         self.start_chain()
-        self.start_meter()
+        self.start_meters()
         self.start_home_assistant()
         self.deploy(keys)
+
+    def port_of(self, household: Household) -> int:
+        return self.prosumer_port if household is PROSUMER else self.meter_port
 
     # ------------------------------------------------------------------ the chain
 
@@ -183,11 +262,20 @@ class DemoStack:
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
     def cast_call(self, to: str, signature: str, *args: str) -> int:
-        """A view call that returns one integer, e.g. `amountDue(uint32)(uint256)`."""
+        """A view call's first value as an integer (a bool as 0 or 1), e.g.
+        `amountDue(uint32)(uint256)`."""
         assert self.anvil is not None
         command = [str(CAST), "call", "--rpc-url", self.anvil.rpc_url, to, signature, *args]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        return int(output.split()[0])
+        first = output.split()[0]
+        return {"false": 0, "true": 1}[first] if first in ("false", "true") else int(first)
+
+    def cast_decoded(self, to: str, signature: str, *args: str) -> Any:
+        """A view call's values, decoded (`cast call --json`)."""
+        assert self.anvil is not None
+        command = [str(CAST), "call", "--json", "--rpc-url", self.anvil.rpc_url, to, signature]
+        output = subprocess.run([*command, *args], check=True, capture_output=True, text=True)
+        return json.loads(output.stdout)
 
     def deploy(self, keys: DemoKeys) -> None:
         """Deploy and register as an operator would, unless the kept chain already has it."""
@@ -199,6 +287,8 @@ class DemoStack:
             if code not in ("0x", "0x0"):
                 self.deployment = deployment
                 timeline(f"GridLedger already at {deployment['gridLedger']} (kept chain)")
+                self.register_households(keys)
+                self.enable_producer()
                 return
         if self.genesis is None:  # period 1 starts with the demo
             self.genesis = self.anvil.timestamp()
@@ -216,42 +306,108 @@ class DemoStack:
         self.forge_script(
             "RegisterFeeder", FEEDER_ID=FEEDER_ID, FEEDER_SIGNER=keys.address("feeder")
         )
-        self.forge_script(
-            "RegisterMeter",
-            METER_ID=METER_ID,
-            METER_SIGNER=keys.address("meter"),
-            PAYER=keys.address("household_wallet"),
-            FEEDER_ID=FEEDER_ID,
-            TARIFF_ID=TARIFF_ID,
-        )
-        timeline(f"feeder {FEEDER_ID} and meter {METER_ID} registered, tariff {TARIFF_ID}")
-        wallet = keys.address("household_wallet")
-        self.cast_send(wallet, value="1ether")
-        self.cast_send(
-            self.deployment["paymentToken"],
-            "mint(address,uint256)",
-            wallet,
-            str(STABLECOIN_FOR_HOUSEHOLD),
-        )
-        timeline(f"household wallet {wallet} funded: 1 ETH for gas, 500 test dollars")
+        timeline(f"feeder {FEEDER_ID} registered, tariff {TARIFF_ID}")
+        self.register_households(keys)
+        self.enable_producer()
+
+    def register_households(self, keys: DemoKeys) -> None:
+        """Each household's meter on the ledger with its own key and wallet, unless the kept
+        chain has it already (a demo kept from before the prosumer gains it here)."""
+        for household in HOUSEHOLDS:
+            if self.meter_registered(household.meter_id):
+                continue
+            wallet = keys.address(household.wallet)
+            self.forge_script(
+                "RegisterMeter",
+                METER_ID=household.meter_id,
+                METER_SIGNER=keys.address(household.meter_key),
+                PAYER=wallet,
+                FEEDER_ID=FEEDER_ID,
+                TARIFF_ID=TARIFF_ID,
+            )
+            timeline(f"{household.role}'s meter {household.meter_id} registered")
+            self.cast_send(wallet, value="1ether")
+            self.cast_send(
+                self.deployment["paymentToken"],
+                "mint(address,uint256)",
+                wallet,
+                str(STABLECOIN_FOR_HOUSEHOLD),
+            )
+            timeline(f"{household.role}'s wallet {wallet} funded: 1 ETH for gas, 500 test dollars")
+
+    def enable_producer(self) -> None:
+        """What the operator does for the prosumer: the tariff's producer prices, the meter's
+        export register enabled from where the meter's register stands, and funds deposited
+        for tokens sold back. Each step once, on a kept chain too."""
+        ledger = self.deployment["gridLedger"]
+        if "energyToken" not in self.deployment:
+            timeline("this chain's ledger predates energy tokens: delete .demo/ to see them")
+            return
+        tariff = self.cast_call(ledger, "producerTariff(uint32)(uint64,uint64)", str(TARIFF_ID))
+        if tariff == 0:
+            prices = f"({FEED_IN_PER_KWH},{NETWORK_CHARGE_PER_KWH})"
+            self.cast_send(ledger, "setProducerTariff(uint32,(uint64,uint64))", "1", prices)
+            timeline(
+                f"tariff {TARIFF_ID}: feed-in {FEED_IN_PER_KWH / 10**6} and network charge "
+                f"{NETWORK_CHARGE_PER_KWH / 10**6} per kWh"
+            )
+        info = "producerInfo(uint32)(bool,bool,uint32,uint64,uint64,uint64)"
+        if self.cast_call(ledger, info, str(PROSUMER_METER_ID)) == 0:  # `exports` false
+            assert self.prosumer_meter is not None
+            export_wh = int(read_meter_value(self.prosumer_meter.port, "energy_exported"))
+            self.cast_send(
+                ledger,
+                "enableExport(uint32,uint32,uint64)",
+                str(PROSUMER_METER_ID),
+                str(MAX_EXPORT_W),
+                str(export_wh),
+            )
+            timeline(
+                f"meter {PROSUMER_METER_ID} exports: rated {MAX_EXPORT_W} W, its export "
+                f"register taken from {export_wh} Wh"
+            )
+        if self.cast_call(ledger, "feedInFunds()(uint256)") == 0:
+            assert self.anvil is not None
+            operator = self.anvil.accounts[0][0]
+            token = self.deployment["paymentToken"]
+            self.cast_send(token, "mint(address,uint256)", operator, str(FEED_IN_FUNDS))
+            self.cast_send(token, "approve(address,uint256)", ledger, str(FEED_IN_FUNDS))
+            self.cast_send(ledger, "depositFeedInFunds(uint256)", str(FEED_IN_FUNDS))
+            timeline(f"operator deposited {FEED_IN_FUNDS / 10**6:g} test dollars of feed-in funds")
+
+    def meter_registered(self, meter_id: int) -> bool:
+        """Whether the ledger knows the meter: its signer (the first word of `meter()`) is set."""
+        assert self.anvil is not None
+        command = [str(CAST), "call", "--rpc-url", self.anvil.rpc_url]
+        command += [self.deployment["gridLedger"], "meter(uint32)", str(meter_id)]
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        return int(output.strip()[2:66] or "0", 16) != 0
 
     # ------------------------------------------------------------------ the meter
 
-    def start_meter(self) -> None:
-        # The meter's own warning indication runs as long before a trip as the household's.
-        build = compile_simulator(
-            {"name": "grid-ledger-sim", "warning_window_seconds": str(WARNING_LEAD_MINUTES * 60)}
-        )
-        timeline(f"meter firmware compiled in {build.seconds:.1f} s")
-        self.meter = SimulatorProcess(
-            program=build.program,
-            prefdir=self.state_dir / "meter",
-            log_path=self.state_dir / "meter.log",
-            port=self.meter_port,
-        )
-        self.meter.start()
-        self._stack.callback(self.meter.stop)
-        timeline(f"ESPHome meter simulator serving its API on 127.0.0.1:{self.meter_port}")
+    def start_meters(self) -> None:
+        """Each household's meter: one firmware build per household (its name, and the
+        prosumer's solar), each simulator with its own port and restored registers."""
+        for household in HOUSEHOLDS:
+            build = compile_simulator(household.substitutions())
+            timeline(f"{household.role}'s meter firmware compiled in {build.seconds:.1f} s")
+            name = "meter" if household is CONSUMER else household.role
+            meter = SimulatorProcess(
+                program=build.program,
+                prefdir=self.state_dir / name,
+                log_path=self.state_dir / f"{name}.log",
+                port=self.port_of(household),
+            )
+            meter.start()
+            self._stack.callback(meter.stop)
+            if household is CONSUMER:
+                self.meter = meter
+            else:
+                self.prosumer_meter = meter
+            timeline(
+                f"{household.role}'s ESPHome meter simulator serving its API on "
+                f"127.0.0.1:{meter.port}"
+            )
 
     # ------------------------------------------------------------------ Home Assistant
 
@@ -265,15 +421,33 @@ class DemoStack:
         timeline(f"Home Assistant up on {self.hass.url}")
 
     def check_ports(self) -> None:
-        busy = [p for p in (self.anvil_port, self.ha_port, self.meter_port) if not port_is_free(p)]
+        ports = (self.anvil_port, self.ha_port, self.meter_port, self.prosumer_port)
+        busy = [p for p in ports if not port_is_free(p)]
         if busy:
             raise SystemExit(
-                f"ports {busy} are in use; set DEMO_ANVIL_PORT, DEMO_HA_PORT or DEMO_METER_PORT"
+                f"ports {busy} are in use; set DEMO_ANVIL_PORT, DEMO_HA_PORT, DEMO_METER_PORT "
+                "or DEMO_PROSUMER_PORT"
             )
 
     def stop(self) -> None:
         self._stack.close()
-        timeline("stopped: Home Assistant, meter simulator and anvil")
+        timeline("stopped: Home Assistant, meter simulators and anvil")
+
+
+def read_meter_value(port: int, object_id: str) -> float:
+    """One value a simulated meter reports over its API (a client of its own, closed after)."""
+
+    async def read() -> float:
+        async with SimulatorClient(port) as client:
+            await client.wait_for(lambda: client.value(object_id) is not None, 10, object_id)
+            return float(str(client.value(object_id)))
+
+    # A private loop: the demo's callers may hold a current loop of their own.
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(read())
+    finally:
+        loop.close()
 
 
 def write_ha_config(config_dir: Path, port: int) -> None:

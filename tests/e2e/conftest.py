@@ -9,12 +9,15 @@ from pathlib import Path
 import pytest
 
 from tests.anvil import REPO
-from tests.demo.configure import configure_home_assistant
+from tests.demo.configure import HouseholdInHA, configure_home_assistant
 from tests.demo.stack import DemoKeys, DemoStack
 
 
 @pytest.fixture
-def demo(tmp_path: Path, socket_enabled: None) -> Iterator[tuple[DemoStack, DemoKeys]]:
+def demo(
+    tmp_path: Path, socket_enabled: None
+) -> Iterator[tuple[DemoStack, dict[str, HouseholdInHA]]]:
+    """The stack and its households in Home Assistant, by role."""
     stack = DemoStack.beside_others(tmp_path / "demo", f"e2e-{tmp_path.name}")
     deployment = REPO / "contracts" / stack.deployment_file
     try:
@@ -24,10 +27,10 @@ def demo(tmp_path: Path, socket_enabled: None) -> Iterator[tuple[DemoStack, Demo
         # A private loop: asyncio.run() would clear the current loop the HA harness relies on.
         loop = asyncio.new_event_loop()
         try:
-            loop.run_until_complete(configure_home_assistant(stack, keys))
+            homes = loop.run_until_complete(configure_home_assistant(stack, keys))
         finally:
             loop.close()
-        yield stack, keys
+        yield stack, homes
     finally:
         stack.stop()
         deployment.unlink(missing_ok=True)

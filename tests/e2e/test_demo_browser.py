@@ -1,4 +1,5 @@
-"""The demo stack on real parts, seen by a person: Chromium logs into HA and reads the dashboard."""
+"""The demo stack on real parts, seen by a person: Chromium logs into HA and reads the dashboard,
+the consumer's view and the prosumer's."""
 
 from __future__ import annotations
 
@@ -9,31 +10,62 @@ import shutil
 import pytest
 
 from tests.anvil import REPO
-from tests.demo.stack import STABLECOIN_FOR_HOUSEHOLD, DemoKeys, DemoStack
+from tests.demo.configure import HouseholdInHA
+from tests.demo.stack import (
+    HOUSEHOLDS,
+    PROSUMER,
+    PV_PEAK_W,
+    STABLECOIN_FOR_HOUSEHOLD,
+    DemoStack,
+)
 from tests.e2e.browser import browse
 
 DASHBOARD_TEXTS = ("Supply permit", "Permit active", "Tariff price", "Stablecoin", "Supply relay")
+PROSUMER_TEXTS = (
+    "Rooftop solar",
+    "Solar power",
+    "Meter export register",
+    "Producer",
+    "Exported energy",
+    "Energy tokens",
+    "Tokens minted this period",
+    "Export compensation",
+    "Permit active",
+)
 
 
-def test_demo_dashboard_shows_the_meter_in_a_browser(
-    demo: tuple[DemoStack, DemoKeys], tmp_path: Path
+def test_demo_dashboard_shows_both_households_in_a_browser(
+    demo: tuple[DemoStack, dict[str, HouseholdInHA]], tmp_path: Path
 ) -> None:
-    stack, _ = demo
+    stack, homes = demo
     assert stack.hass is not None
     states = stack.hass.states()
-    prefix = "grid_ledger_meter_1_"
-    by_suffix = {
-        object_id.removeprefix(prefix): state
-        for entity_id, state in states.items()
-        if (object_id := entity_id.split(".", 1)[1]).startswith(prefix)
-    }
-    assert by_suffix["permit_active"]["state"] == "on"
-    assert float(by_suffix["wallet_token_balance"]["state"]) == STABLECOIN_FOR_HOUSEHOLD / 10**6
-    assert float(by_suffix["tariff_price"]["state"]) == pytest.approx(0.3)
+    for household in HOUSEHOLDS:
+        prefix = f"grid_ledger_meter_{household.meter_id}_"
+        by_suffix = {
+            object_id.removeprefix(prefix): state
+            for entity_id, state in states.items()
+            if (object_id := entity_id.split(".", 1)[1]).startswith(prefix)
+        }
+        assert by_suffix["permit_active"]["state"] == "on", household
+        balance = float(by_suffix["wallet_token_balance"]["state"])
+        assert balance == STABLECOIN_FOR_HOUSEHOLD / 10**6, household
+        assert float(by_suffix["tariff_price"]["state"]) == pytest.approx(0.3)
+    # The prosumer's producer entities are live; its meter runs rooftop solar, the consumer's
+    # none.
+    producer = homes[PROSUMER.role].entities
+    for key in ("exported_energy", "export_compensation", "token_balance", "tokens_minted_period"):
+        assert states[producer[key]]["state"] != "unavailable", key
+    assert float(states[f"number.{PROSUMER.device}_simulated_pv_peak"]["state"]) == PV_PEAK_W
+    assert float(states["number.grid_ledger_simulator_simulated_pv_peak"]["state"]) == 0
 
     screenshot = tmp_path / "dashboard.png"
-    assert stack.hass is not None
     browse(stack.hass.url, "grid-ledger/0", screenshot, *DASHBOARD_TEXTS)
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    prosumer_screenshot = tmp_path / "prosumer.png"
+    browse(stack.hass.url, "grid-ledger/1", prosumer_screenshot, *PROSUMER_TEXTS)
+    assert prosumer_screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if target := os.environ.get("SCREENSHOT_TO"):  # `make screenshot` refreshes docs/
         shutil.copyfile(screenshot, REPO / target)
+        prosumer_target = Path(target).with_name(f"{Path(target).stem}-prosumer.png")
+        shutil.copyfile(prosumer_screenshot, REPO / prosumer_target)

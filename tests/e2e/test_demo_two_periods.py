@@ -1,4 +1,5 @@
-"""`make demo` as it ships, watched through two full billing periods: a healthy household.
+"""`make demo` as it ships, watched through two full billing periods: a healthy household, and
+the prosumer beside it reading, exporting and billed as well.
 
 The stack is the demo's own (anvil mining every 2 s, nothing mined by the test, the household's
 options as the demo sets them). Every few seconds the test reads Home Assistant as the dashboard
@@ -19,14 +20,17 @@ import pytest
 from web3 import Web3
 
 from custom_components.grid_ledger.chain.abi import GRID_LEDGER_ABI
+from tests.demo.configure import HouseholdInHA
 from tests.demo.scenario import EventLog
 from tests.demo.stack import (
+    CONSUMER,
     GRACE,
     METER_ID,
     PAYMENT_WINDOW,
     PERIOD_LENGTH,
+    PROSUMER,
+    PROSUMER_METER_ID,
     READING_INTERVAL_MINUTES,
-    DemoKeys,
     DemoStack,
 )
 from tests.e2e.browser import browse
@@ -45,6 +49,7 @@ WATCHED = {
     "relay": "switch.grid_ledger_simulator_relay",
     "meter_permit": "sensor.grid_ledger_simulator_permit_state",
     "meter_permit_until": "sensor.grid_ledger_simulator_permit_until",
+    "prosumer_exported": f"sensor.{PROSUMER.device}_energy_exported",
 }
 
 
@@ -68,7 +73,7 @@ def sample(stack: DemoStack) -> dict[str, Any]:
     return row
 
 
-async def watch(stack: DemoStack, shots: Path) -> tuple[Watch, EventLog]:
+async def watch(stack: DemoStack, device_id: str, shots: Path) -> tuple[Watch, EventLog]:
     assert stack.hass is not None
     assert stack.genesis is not None
     period_ends = [stack.genesis + n * PERIOD_LENGTH for n in (1, 2)]
@@ -79,7 +84,7 @@ async def watch(stack: DemoStack, shots: Path) -> tuple[Watch, EventLog]:
         "4-energy-dashboard": (period_ends[1] + SETTLE, "energy", "Simulated history before"),
     }
     seen = Watch()
-    events = EventLog(stack.hass)
+    events = EventLog(stack.hass, device_id, CONSUMER.role)
     await events.start()
     try:
         while moments:
@@ -97,25 +102,27 @@ async def watch(stack: DemoStack, shots: Path) -> tuple[Watch, EventLog]:
     return seen, events
 
 
-def ledger_logs(stack: DemoStack, event: str) -> list[dict[str, Any]]:
+def ledger_logs(stack: DemoStack, event: str, meter_id: int = METER_ID) -> list[dict[str, Any]]:
     assert stack.anvil is not None
     w3 = Web3(Web3.HTTPProvider(stack.anvil.rpc_url))
     ledger = w3.eth.contract(address=stack.deployment["gridLedger"], abi=GRID_LEDGER_ABI)
-    logs = ledger.events[event]().get_logs(from_block=0, argument_filters={"meterId": METER_ID})
+    logs = ledger.events[event]().get_logs(from_block=0, argument_filters={"meterId": meter_id})
     return [dict(log["args"]) for log in logs]
 
 
 @pytest.mark.timeout(2 * PERIOD_LENGTH + SETTLE + 600)  # start-up and screenshots: minutes
 def test_demo_lives_two_healthy_billing_periods(
-    demo: tuple[DemoStack, DemoKeys], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    demo: tuple[DemoStack, dict[str, HouseholdInHA]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    stack, _ = demo
+    stack, homes = demo
     assert stack.genesis is not None
     assert stack.meter is not None
     shots = tmp_path / "screenshots"
     loop = asyncio.new_event_loop()
     try:
-        seen, events = loop.run_until_complete(watch(stack, shots))
+        seen, events = loop.run_until_complete(watch(stack, homes[CONSUMER.role].device_id, shots))
     finally:
         loop.close()
     end = stack.genesis + 2 * PERIOD_LENGTH
@@ -156,7 +163,25 @@ def test_demo_lives_two_healthy_billing_periods(
     assert datetime.fromisoformat(last["permit_until"]).timestamp() == permit, last
     assert datetime.fromisoformat(last["meter_permit_until"]).timestamp() == permit, last
 
+    # The prosumer beside it: read each interval, billed and paid for both periods, its
+    # solar exporting at each period's midday (one simulated day per period).
+    prosumer_stamps = [
+        int(log["timestamp"]) for log in ledger_logs(stack, "ReadingAccepted", PROSUMER_METER_ID)
+    ]
+    prosumer_gaps = [b - a for a, b in itertools.pairwise(prosumer_stamps)]
+    assert max(prosumer_gaps) <= interval + READING_SLACK, prosumer_gaps
+    assert prosumer_stamps[-1] >= end, "the prosumer's readings stopped before period 2 ended"
+    prosumer_bills = ledger_logs(stack, "BillIssued", PROSUMER_METER_ID)
+    assert [int(bill["period"]) for bill in prosumer_bills] == [1, 2]
+    assert len(ledger_logs(stack, "PaymentReceived", PROSUMER_METER_ID)) == 2
+    exported = [float(row["prosumer_exported"]) for row in seen.samples]
+    assert exported[-1] > exported[0], "the prosumer's solar exported nothing"
+    for bill in (*bills, *prosumer_bills):
+        assert int(bill["energyWh"]) > 0, bill
+
     assert [path.read_bytes()[:8] for path in seen.screenshots] == [b"\x89PNG\r\n\x1a\n"] * 4
     with capsys.disabled():
         print(f"\n{len(seen.samples)} samples, {len(stamps)} readings, bills {bills}")
+        print(f"prosumer: {len(prosumer_stamps)} readings, bills {prosumer_bills}")
+        print(f"prosumer's export register {exported[0]:.1f} -> {exported[-1]:.1f} Wh")
         print("screenshots:", *seen.screenshots, sep="\n  ")
