@@ -163,11 +163,13 @@ def test_demo_lives_two_healthy_billing_periods(
     assert datetime.fromisoformat(last["permit_until"]).timestamp() == permit, last
     assert datetime.fromisoformat(last["meter_permit_until"]).timestamp() == permit, last
 
-    # The prosumer beside it: read each interval, billed and paid for both periods, its
-    # solar exporting at each period's midday (one simulated day per period).
-    prosumer_stamps = [
-        int(log["timestamp"]) for log in ledger_logs(stack, "ReadingAccepted", PROSUMER_METER_ID)
-    ]
+    # The prosumer beside it: both registers read each interval, billed and paid for both
+    # periods, its solar exporting at each period's midday (one simulated day per period) and
+    # its tokens paying its bills first.
+    readings = ledger_logs(stack, "BidirectionalReadingAccepted", PROSUMER_METER_ID)
+    prosumer_stamps = [int(log["timestamp"]) for log in readings]
+    assert sum(int(log["exportedWh"]) for log in readings) > 0
+    assert ledger_logs(stack, "TokensRedeemed", PROSUMER_METER_ID)
     prosumer_gaps = [b - a for a, b in itertools.pairwise(prosumer_stamps)]
     assert max(prosumer_gaps) <= interval + READING_SLACK, prosumer_gaps
     assert prosumer_stamps[-1] >= end, "the prosumer's readings stopped before period 2 ended"
