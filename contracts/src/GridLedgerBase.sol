@@ -685,7 +685,7 @@ abstract contract GridLedgerBase is
             // `m.signer` holds slot 0's export side; pending < 2^41.
             redeemed = uint64(Math.min(uint256(uint160(m.signer)).pendingWhOf(p), energy));
             if (redeemed != 0) {
-                amount = _redemptionValue(cost, energy, redeemed, _producerTariffs[m.tariffId].networkChargePerKWh);
+                amount = _redemptionValue(cost, energy, 0, redeemed, _producerTariffs[m.tariffId].networkChargePerKWh);
             }
         }
         m.producerWord = p.withWhSettled(redeemed).withBillRedeemedWh(redeemed);
@@ -693,16 +693,24 @@ abstract contract GridLedgerBase is
         m.redeemedAmount = amount;
     }
 
-    /// @dev What `wh` of a bill's energy redeemed with tokens takes off it: the bill's average price of that energy,
-    /// less the network charge that still applies to it (never below 0).
-    function _redemptionValue(uint256 amount, uint256 energy, uint256 wh, uint64 networkChargePerKWh)
+    /// @dev What `wh` more of a bill's energy redeemed with tokens takes off it, after `before` Wh were: the remaining
+    /// energy's average price (`amount` for `energy` Wh, rounded down) less the network charge, which is charged on
+    /// the running total rounded up (never below 0). So redeeming in pieces never takes more off than at once: the
+    /// charges of the pieces add up to the charge of the whole, and each piece's price leaves the rest's at least as
+    /// high as it was.
+    function _redemptionValue(uint256 amount, uint256 energy, uint256 before, uint256 wh, uint64 networkChargePerKWh)
         internal
         pure
         returns (uint256)
     {
         uint256 value = Math.mulDiv(amount, wh, energy);
-        uint256 charge = wh * networkChargePerKWh / 1000;
+        uint256 charge = _networkCharge(before + wh, networkChargePerKWh) - _networkCharge(before, networkChargePerKWh);
         return value > charge ? value - charge : 0;
+    }
+
+    /// @dev The network charge of `wh` redeemed Wh, rounded up.
+    function _networkCharge(uint256 wh, uint64 networkChargePerKWh) internal pure returns (uint256) {
+        return Math.mulDiv(wh, networkChargePerKWh, 1000, Math.Rounding.Ceil);
     }
 
     /// @dev `_closeInMemory` plus its effects outside the meter: feeder sums, a producer's slot and events.

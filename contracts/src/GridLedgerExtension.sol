@@ -188,7 +188,8 @@ contract GridLedgerExtension is IGridLedgerAccounts, GridLedgerBase, Proxy {
     }
 
     /// @notice See `IGridLedger.setMeterPayer`.
-    /// @dev Credit belongs to the payer who paid it: the registrar moves only a meter that holds none, the current
+    /// @dev Credit belongs to the payer who paid it, and pending energy tokens to the payer whose meter exported
+    /// them: the registrar moves only a meter that holds neither (anyone may claim the tokens first), the current
     /// payer may always hand it on, and a retired meter's payer (who alone may take its credit back) is final.
     function setMeterPayer(uint32 meterId, address payer) external {
         if (payer == address(0)) revert ZeroAddress();
@@ -197,7 +198,9 @@ contract GridLedgerExtension is IGridLedgerAccounts, GridLedgerBase, Proxy {
         if (m.retired) revert RetiredMeter(meterId);
         if (msg.sender != m.payer) {
             _checkRole(METER_REGISTRAR_ROLE);
-            if (m.balance > 0) revert NotPayer(meterId, msg.sender);
+            uint256 w = s[0];
+            bool tokensPending = w.isProducer() && w.pendingWhOf(_producers[meterId]) != 0;
+            if (m.balance > 0 || tokensPending) revert NotPayer(meterId, msg.sender);
         }
         s[3] = s[3].withPayer(payer);
         emit MeterPayerChanged(meterId, payer);

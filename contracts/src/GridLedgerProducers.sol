@@ -90,13 +90,13 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
         wh = Math.min(wh, left);
         uint64 networkCharge = _producerTariffs[m.tariffId].networkChargePerKWh;
         // The bill without the network charge of energy already redeemed: its remaining energy at its own price.
-        uint256 charged = uint256(redeemed) * networkCharge / 1000;
+        uint256 charged = _networkCharge(redeemed, networkCharge);
         uint256 remaining = m.billAmount > charged ? m.billAmount - charged : 0;
-        amount = _redemptionValue(remaining, left, wh, networkCharge);
+        amount = _redemptionValue(remaining, left, redeemed, wh, networkCharge);
         if (amount > debt) {
             // Never more than the debt: only the tokens that pay it are taken.
             wh = Math.mulDiv(wh, debt, amount, Math.Rounding.Ceil);
-            amount = Math.min(_redemptionValue(remaining, left, wh, networkCharge), debt);
+            amount = Math.min(_redemptionValue(remaining, left, redeemed, wh, networkCharge), debt);
         }
         uint256 toBurn;
         (p, toBurn) = _takeTokens(p, m, wh);

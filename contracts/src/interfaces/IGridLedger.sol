@@ -360,7 +360,8 @@ interface IGridLedgerAccounts is IGridLedgerTypes {
     function setMeterSigner(uint32 meterId, address signer) external;
 
     /// @notice Changes a meter's payer account: the current payer, or the meter registrar while the meter holds no
-    /// credit (its stored balance is not positive), so that no one but the payer who paid it can redirect credit.
+    /// credit (its stored balance is not positive) and no pending energy tokens, so that no one but the payer who
+    /// paid the credit or exported the energy can redirect it.
     /// Reverts `RetiredMeter` once the meter is retired: its credit is claimable by the payer at retirement only.
     function setMeterPayer(uint32 meterId, address payer) external;
 

@@ -191,8 +191,8 @@ contract AttackProducerTest is LedgerTestBase, IGridLedgerProducerTypes {
         assertEq(pgl.proceedsOf(payer), split);
     }
 
-    /// @dev FAILING: twins with the same bill at awkward prices: 1 Wh at a time never takes more off than all at
-    /// once. Each 1 Wh piece's network charge rounds down to 0 below 1000 per kWh of fraction.
+    /// @dev Twins with the same bill at awkward prices: 1 Wh at a time never takes more off than all at once (each
+    /// 1 Wh piece's network charge once rounded down to 0).
     function testFuzz_Attack_SplitRedemptionsNeverGainDust(uint64 price, uint64 network, uint16 pieces) public {
         price = uint64(bound(price, 1000, 999_999));
         network = uint64(bound(network, 0, price));
@@ -223,8 +223,8 @@ contract AttackProducerTest is LedgerTestBase, IGridLedgerProducerTypes {
 
     // ------------------------------------------------------------ the registrar moves the payer
 
-    /// @dev FAILING: the registrar may move only a meter that holds no credit, so that nobody but the payer who paid
-    /// it redirects credit; pending tokens are energy credit the old payer exported, yet they go with the move.
+    /// @dev The registrar may move only a meter that holds no credit, so that nobody but the payer who paid it
+    /// redirects credit; pending tokens are energy credit the old payer exported, so they never go with the move.
     function test_Attack_RegistrarMovingPayer_LeavesOldPayerItsExport() public {
         skip(600);
         _readBi(M, 100, 500);
