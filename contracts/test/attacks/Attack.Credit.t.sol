@@ -203,6 +203,10 @@ contract AttackCreditTest is LedgerTestBase {
         vm.warp(T0 + PERIOD + 1);
         gl.settle(M);
         gl.settle(40);
+        // Both report at the new tariff's start, so that no interval reaches back into period 1 (energy there would
+        // be priced at the tariff it may have been used under, the dearer one).
+        _readAfter(M, 0, 0);
+        _readAfter(40, 0, 0);
         for (uint64 i = 1; i <= 90; ++i) {
             _readAfter(M, 30, i); // 90 readings of 1 Wh
         }
