@@ -44,6 +44,16 @@ def auto_enable_custom_integrations(
     """The recorder must exist before Home Assistant starts."""
 
 
+async def compile_this_five_minutes(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    """Compile the statistics of the current five minutes, as the recorder does once they end."""
+    await async_wait_recording_done(hass)
+    start = dt_util.utcnow().replace(second=0, microsecond=0)
+    start -= timedelta(minutes=start.minute % 5)
+    freezer.move_to(start + timedelta(minutes=5, seconds=1))
+    do_adhoc_statistics(hass, start=start)
+    await async_wait_recording_done(hass)
+
+
 async def test_energy_dashboard_accepts_our_entities(
     hass: HomeAssistant,
     local_chain: LocalChain,
@@ -52,12 +62,7 @@ async def test_energy_dashboard_accepts_our_entities(
     await setup_fixed_meter(hass, local_chain)
     energy_entity = "sensor.grid_ledger_meter_7_attested_energy"
     price_entity = "sensor.grid_ledger_meter_7_tariff_price"
-    await async_wait_recording_done(hass)
-    start = dt_util.utcnow().replace(second=0, microsecond=0)
-    start -= timedelta(minutes=start.minute % 5)
-    freezer.move_to(start + timedelta(minutes=5, seconds=1))
-    do_adhoc_statistics(hass, start=start)
-    await async_wait_recording_done(hass)
+    await compile_this_five_minutes(hass, freezer)
 
     assert await async_setup_component(hass, "energy", {})
     manager = await energy_data.async_get_manager(hass)
@@ -191,12 +196,7 @@ async def test_energy_dashboard_takes_return_to_grid_and_its_compensation(
     prefix = f"sensor.grid_ledger_meter_{meter.meter_id}"
     assert hass.states.get(f"{prefix}_exported_energy").state == "0.4"  # type: ignore[union-attr]
 
-    await async_wait_recording_done(hass)
-    start = dt_util.utcnow().replace(second=0, microsecond=0)
-    start -= timedelta(minutes=start.minute % 5)
-    freezer.move_to(start + timedelta(minutes=5, seconds=1))
-    do_adhoc_statistics(hass, start=start)
-    await async_wait_recording_done(hass)
+    await compile_this_five_minutes(hass, freezer)
 
     assert await async_setup_component(hass, "energy", {})
     manager = await energy_data.async_get_manager(hass)
