@@ -24,6 +24,14 @@ CLIENT_ID = "http://127.0.0.1/"
 ONBOARDING_STEPS = ("user", "core_config", "analytics", "integration")
 
 
+class ActionError(RuntimeError):
+    """An action Home Assistant refused, with its translated error."""
+
+    def __init__(self, action: str, error: dict[str, Any]) -> None:
+        self.translation_key = str(error.get("translation_key") or error.get("code"))
+        super().__init__(f"{action}: {self.translation_key}: {error.get('message')}")
+
+
 @dataclass
 class HomeAssistant:
     """One `hass -c config_dir` process on a loopback port."""
@@ -235,6 +243,26 @@ class HomeAssistant:
             if (await ws.receive_json())["type"] != "auth_ok":
                 raise RuntimeError("Home Assistant refused the access token")
             yield ws
+
+    async def call_service(self, domain: str, service: str, data: dict[str, Any]) -> Any:
+        """An action with its response, as the frontend calls it: over the WebSocket API, so a
+        refusal comes back as the action's translated error (`ActionError`), not a bare 500."""
+        async with self.connect() as ws:
+            await ws.send_json(
+                {
+                    "id": 1,
+                    "type": "call_service",
+                    "domain": domain,
+                    "service": service,
+                    "service_data": data,
+                    "return_response": True,
+                }
+            )
+            while (reply := await ws.receive_json())["id"] != 1:
+                pass
+        if not reply["success"]:
+            raise ActionError(f"{domain}.{service}", reply["error"])
+        return reply["result"]["response"]
 
     async def websocket(self, *commands: dict[str, Any]) -> list[Any]:
         """Send commands over HA's WebSocket API; return each result (raises on an error)."""
