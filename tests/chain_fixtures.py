@@ -8,8 +8,9 @@ Fixtures (session scope; tests that use them also request `socket_enabled`):
 - `chain_w3`: a `Web3` on the session anvil.
 - `ledger_native`: a `Deployment` paid in the native coin.
 - `ledger_token`: a `Deployment` paid in the test stablecoin (6 decimals, ERC-2612).
-Both start with tariff 1 (flat, `DEFAULT_PRICE` per kWh) and feeder 1 registered. Tests make
-their own meters with `deployment.new_meter(...)`, which hands out fresh ids and keys.
+Both start with tariff 1 (flat, `DEFAULT_PRICE` per kWh) and feeder 1 registered, and an
+`EnergyAuction` on the ledger (`deployment.auction`: `AUCTION_INCREMENT_BPS`, `AUCTION_EXTENSION`).
+Tests make their own meters with `deployment.new_meter(...)`, which hands out fresh ids and keys.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ PREPAID = 1
 PERMIT_FOREVER = 2**64 - 1
 DEFAULT_PRICE = 300_000  # base units per kWh: 0.30 tUSD with 6 decimals
 DEFAULT_MAX_POWER_W = 20_000
+AUCTION_INCREMENT_BPS = 500  # a bid beats the highest by 5 %
+AUCTION_EXTENSION = (
+    300  # a bid in an auction's last 5 minutes extends it to 5 minutes after the bid
+)
 
 READING_TYPES = {
     "Reading": [
@@ -124,6 +129,7 @@ class Deployment:
     treasury: str
     config: LedgerConfig
     energy_token: Contract | None = None
+    auction: Contract | None = None
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
 
     @property
@@ -157,9 +163,10 @@ class Deployment:
         return "no revert on replay"
 
     def error_name(self, data: str) -> str:
-        """`Name(args)` of a custom error's revert data, from the ledger's ABI."""
+        """`Name(args)` of a custom error's revert data, from the ledger's or the auction's ABI."""
         raw = bytes.fromhex(data.removeprefix("0x"))
-        for entry in self.ledger.abi:
+        auction_abi = self.auction.abi if self.auction is not None else []
+        for entry in [*self.ledger.abi, *auction_abi]:
             if entry["type"] != "error":
                 continue
             types = [p["type"] for p in entry["inputs"]]
@@ -345,17 +352,24 @@ class Deployment:
         return ((meter_id, wh, timestamp), r, vs)
 
     def permit_signature(
-        self, owner: LocalAccount, amount: int, deadline: int
+        self,
+        owner: LocalAccount,
+        amount: int,
+        deadline: int,
+        token: Contract | None = None,
+        spender: str | None = None,
     ) -> tuple[int, bytes, bytes]:
-        """(v, r, s) of an ERC-2612 permit of `owner` to the ledger for `amount`."""
-        if self.token is None:
+        """(v, r, s) of an ERC-2612 permit of `owner` for `amount` of `token` (default: the payment
+        token) to `spender` (default: the ledger)."""
+        token = token or self.token
+        if token is None:
             raise ValueError("native deployment has no token")
-        nonce = self.token.functions.nonces(owner.address).call()
+        nonce = token.functions.nonces(owner.address).call()
         domain = {
-            "name": self.token.functions.name().call(),
+            "name": token.functions.name().call(),
             "version": "1",
             "chainId": self.chain_id,
-            "verifyingContract": self.token.address,
+            "verifyingContract": token.address,
         }
         types = {
             "Permit": [
@@ -368,7 +382,7 @@ class Deployment:
         }
         message = {
             "owner": owner.address,
-            "spender": self.address,
+            "spender": spender or self.address,
             "value": amount,
             "nonce": nonce,
             "deadline": deadline,
@@ -425,8 +439,8 @@ def deploy_ledger(
     config: LedgerConfig | None = None,
     treasury: str | None = None,
 ) -> Deployment:
-    """Deploy GridLedger (its modules and energy token, + test stablecoin when `token`),
-    tariff 1, feeder 1.
+    """Deploy GridLedger (its modules and energy token, + test stablecoin when `token`), the
+    EnergyAuction on it, tariff 1, feeder 1.
 
     The operator holds every role; the treasury defaults to the operator.
     """
@@ -472,9 +486,21 @@ def deploy_ledger(
         config=config,
         energy_token=energy_token,
     )
+    deployment.auction = deploy_auction(w3, operator, str(ledger.address))
     deployment.set_tariff(1, DEFAULT_PRICE)
     deployment.register_feeder(1, operator.address)
     return deployment
+
+
+def deploy_auction(
+    w3: Web3,
+    deployer: LocalAccount,
+    ledger: str,
+    min_increment_bps: int = AUCTION_INCREMENT_BPS,
+    extension_window: int = AUCTION_EXTENSION,
+) -> Contract:
+    """Deploy an EnergyAuction trading `ledger`'s energy token for its payment token."""
+    return _deploy(w3, deployer, "EnergyAuction", ledger, min_increment_bps, extension_window)
 
 
 def _create_address(sender: str, nonce: int) -> str:

@@ -6,13 +6,15 @@ import {GridLedgerBase} from "../src/GridLedgerBase.sol";
 import {GridLedgerExtension} from "../src/GridLedgerExtension.sol";
 import {GridLedgerFeedersAndViews} from "../src/GridLedgerFeedersAndViews.sol";
 import {GridLedgerProducers} from "../src/GridLedgerProducers.sol";
+import {EnergyAuction} from "../src/market/EnergyAuction.sol";
 import {EnergyToken} from "../src/token/EnergyToken.sol";
 import {TestStablecoin} from "../test/mocks/TestStablecoin.sol";
 import {LedgerScript} from "./LedgerScript.sol";
 
-/// @notice Deploys GridLedger (its modules, its energy token, and the test stablecoin if asked) and records the
-/// addresses. The energy token is deployed before the ledger, naming the ledger's predicted address as its minter; the
-/// ledger's constructor checks it.
+/// @notice Deploys GridLedger (its modules, its energy token, and the test stablecoin if asked), then the
+/// EnergyAuction on it, and records the addresses. The energy token is deployed before the ledger, naming the ledger's
+/// predicted address as its minter; the ledger's constructor checks it. The auction starts without a fee (the ledger's
+/// admin sets one with `setFee`).
 /// @dev Environment (all optional):
 /// - PAYMENT: "native" (default), "token" (deploy the test stablecoin) or the address of an existing ERC-20.
 /// - MINT_AMOUNT: test stablecoin base units minted to the deployer (PAYMENT=token only; default 0).
@@ -20,6 +22,8 @@ import {LedgerScript} from "./LedgerScript.sol";
 /// - READING_TIMEOUT_PERIODS (3): full periods without a reading before a meter is overdue (0: never).
 /// - GENESIS: start of period 1 (default: the current block time rounded down to PERIOD_LENGTH).
 /// - ADMIN, TREASURY: default the deployer. ADMIN_TRANSFER_DELAY: seconds (default 0).
+/// - AUCTION_INCREMENT_BPS (500): how much a bid must beat the highest by. AUCTION_EXTENSION (300): seconds of the
+///   auction's anti-sniping window.
 /// - DEPLOYMENTS_PATH: JSON output (default deployments/<chain id>.json).
 contract Deploy is LedgerScript {
     /// @dev The test stablecoin this run deployed (PAYMENT=token), else zero.
@@ -48,8 +52,13 @@ contract Deploy is LedgerScript {
         EnergyToken energy = new EnergyToken(vm.computeCreateAddress(deployer, vm.getNonce(deployer) + 2));
         GridLedgerProducers producers = new GridLedgerProducers(c, address(energy));
         gridLedger = new GridLedger(c, address(extension), address(producers));
+        EnergyAuction auction = new EnergyAuction(
+            address(gridLedger),
+            uint16(vm.envOr("AUCTION_INCREMENT_BPS", uint256(500))),
+            uint32(vm.envOr("AUCTION_EXTENSION", uint256(300)))
+        );
         vm.stopBroadcast();
-        _record(gridLedger, address(extension), address(energy), token, c);
+        _record(gridLedger, address(extension), address(energy), address(auction), token, c);
     }
 
     function _paymentToken(address deployer) private returns (address) {
@@ -69,6 +78,7 @@ contract Deploy is LedgerScript {
         GridLedger gridLedger,
         address extension,
         address energyToken,
+        address auction,
         address token,
         GridLedgerBase.Config memory c
     ) private {
@@ -76,6 +86,7 @@ contract Deploy is LedgerScript {
         vm.serializeUint(key, "chainId", block.chainid);
         vm.serializeAddress(key, "extension", extension);
         vm.serializeAddress(key, "energyToken", energyToken);
+        vm.serializeAddress(key, "energyAuction", auction);
         vm.serializeAddress(key, "paymentToken", token);
         vm.serializeBool(key, "testStablecoin", token != address(0) && token == _deployedToken);
         vm.serializeAddress(key, "admin", c.admin);

@@ -22,6 +22,7 @@ from eth_utils import keccak
 from tests.anvil import REPO, Anvil
 from tests.bench import Row
 from tests.chain_fixtures import (
+    AUCTION_EXTENSION,
     PREPAID,
     Deployment,
     LedgerConfig,
@@ -36,6 +37,7 @@ SNAPSHOT = REPO / "contracts" / "gas-snapshot.receipts.json"
 BATCH = 50
 # 2026-01-01 12:00 UTC: the chain starts here, far from the benchmark tariff's band edges.
 START = 1_767_268_800
+AUCTION_DURATION = 600
 
 # metric -> (must, aim); None: measured for the record, no target.
 TARGETS: dict[str, tuple[int, int] | None] = {
@@ -57,6 +59,22 @@ TARGETS: dict[str, tuple[int, int] | None] = {
     "bidirectional reading, closes the period, bill without redemption": None,
     "bidirectional reading, closes the period, bill redeems pending tokens": None,
     "sell back tokens (pending first)": None,
+    "energy auction: offer with permit, the seller's first permit, the auction's first lot": None,
+    "energy auction: offer with permit (steady state)": (120_000, 95_000),
+    "energy auction: first bid, native coin": (80_000, 65_000),
+    "energy auction: outbid, native coin (the outbid bidder's first refund)": (65_000, 50_000),
+    "energy auction: outbid in the last minutes, deadline extended, native coin": None,
+    "energy auction: finalize, sold (winner's first tokens, seller's first proceeds, fee)": (
+        95_000,
+        75_000,
+    ),
+    "energy auction: finalize, unsold (tokens back to the seller)": None,
+    "energy auction: withdraw refund, native coin": (40_000, 32_000),
+    "energy auction: first bid, ERC-20 (approved before)": (80_000, 65_000),
+    "energy auction: outbid, ERC-20 (approved before; the outbid bidder's first refund)": None,
+    "energy auction: outbid, ERC-20 + ERC-2612 permit (the outbid bidder's first refund)": None,
+    "energy auction: outbid, ERC-20 (the outbid bidder already has a refund)": None,
+    "energy auction: withdraw refund, ERC-20": (40_000, 32_000),
 }
 
 
@@ -195,6 +213,7 @@ def measure(anvil: Anvil) -> dict[str, int]:
         receipt["gasUsed"]
     )
     _measure_producers(d, clock, gas)
+    _measure_auction(d, t, clock, gas)
     return gas
 
 
@@ -256,6 +275,121 @@ def _measure_producers(d: Deployment, clock: _Clock, gas: dict[str, int]) -> Non
     d.transact(d.ledger.functions.depositFeedInFunds(10**15), value=10**15)
     receipt = d.transact(d.ledger.functions.sellBack(plain.meter_id, 100), plain.payer)
     gas["sell back tokens (pending first)"] = int(receipt["gasUsed"])
+
+
+def _energy_tokens(d: Deployment, clock: _Clock, name: str, wh: int) -> LocalAccount:
+    """A prosumer's payer holding `wh` energy tokens, earned as the ledger mints them: signed
+    export, then a claim."""
+    prosumer = _new_meter(d, name)
+    d.enable_export(prosumer.meter_id, 10_000, 0)
+    ts = clock.advance(60)
+    _bidirectional_tx(d, prosumer, 10, 0, ts)
+    ts = clock.advance(3600)
+    _bidirectional_tx(d, prosumer, 20, wh, ts)
+    d.transact(d.ledger.functions.claimTokens(prosumer.meter_id))
+    return prosumer.payer
+
+
+def _offer_with_permit(d: Deployment, seller: LocalAccount, wh: int, price: int, ts: int) -> int:
+    assert d.auction is not None
+    assert d.energy_token is not None
+    v, r, s = d.permit_signature(seller, wh, ts + 3600, d.energy_token, d.auction.address)
+    call = d.auction.functions.offerWithPermit(wh, price, AUCTION_DURATION, ts + 3600, v, r, s)
+    return int(d.transact(call, seller)["gasUsed"])
+
+
+def _bidder(d: Deployment, name: str) -> LocalAccount:
+    bidder = _account(name)
+    d.fund(bidder.address)
+    return bidder
+
+
+def _measure_auction(d: Deployment, t: Deployment, clock: _Clock, gas: dict[str, int]) -> None:
+    """The energy auction: a prosumer offers its tokens with a permit, two neighbours bid, the lot
+    is finalized and the outbid neighbour withdraws its refund; native coin on `d`, the test dollar
+    on `t`. Each bidder is new to the auction."""
+    auction = d.auction
+    assert auction is not None
+    lot_wh, price = 300, 100_000_000_000_000  # 0.0001 coin per kWh
+    d.transact(auction.functions.setFee(100, d.treasury))
+    seller = _energy_tokens(d, clock, "auction seller", 1_000)
+    ts = clock.advance(60)
+    gas["energy auction: offer with permit, the seller's first permit, the auction's first lot"] = (
+        _offer_with_permit(d, seller, lot_wh, price, ts)
+    )
+    gas["energy auction: offer with permit (steady state)"] = _offer_with_permit(
+        d, seller, lot_wh, price, ts
+    )
+    _offer_with_permit(d, seller, lot_wh, price, ts)
+    sold, unsold = 2, 3
+    first, second = _bidder(d, "auction bidder 1"), _bidder(d, "auction bidder 2")
+    payment = int(auction.functions.paymentFor(lot_wh, price).call())
+    receipt = d.transact(auction.functions.bid(sold, price), first, value=payment)
+    gas["energy auction: first bid, native coin"] = int(receipt["gasUsed"])
+    higher = price * 2
+    payment = int(auction.functions.paymentFor(lot_wh, higher).call())
+    receipt = d.transact(auction.functions.bid(sold, higher), second, value=payment)
+    gas["energy auction: outbid, native coin (the outbid bidder's first refund)"] = int(
+        receipt["gasUsed"]
+    )
+    ts = clock.advance(AUCTION_DURATION - 60)
+    highest = higher * 2
+    payment = int(auction.functions.paymentFor(lot_wh, highest).call())
+    receipt = d.transact(auction.functions.bid(sold, highest), first, value=payment)
+    gas["energy auction: outbid in the last minutes, deadline extended, native coin"] = int(
+        receipt["gasUsed"]
+    )
+    ts = clock.advance(AUCTION_EXTENSION + 60)
+    receipt = d.transact(auction.functions.finalize(sold))
+    gas["energy auction: finalize, sold (winner's first tokens, seller's first proceeds, fee)"] = (
+        int(receipt["gasUsed"])
+    )
+    receipt = d.transact(auction.functions.finalize(unsold))
+    gas["energy auction: finalize, unsold (tokens back to the seller)"] = int(receipt["gasUsed"])
+    receipt = d.transact(auction.functions.withdrawRefund(), second)
+    gas["energy auction: withdraw refund, native coin"] = int(receipt["gasUsed"])
+
+    _measure_token_auction(t, clock, gas)
+
+
+def _measure_token_auction(t: Deployment, clock: _Clock, gas: dict[str, int]) -> None:
+    """Bids in the test dollar, approved before or with a permit. A first lot's bid has already
+    brought the auction its first dollars, so the figures are those of a running market."""
+    auction, stablecoin = t.auction, t.token
+    assert auction is not None
+    assert stablecoin is not None
+    lot_wh, price = 300, 100_000
+    seller = _energy_tokens(t, clock, "auction seller, dollar", 1_000)
+    ts = clock.advance(60)
+    for _ in range(2):
+        _offer_with_permit(t, seller, lot_wh, price, ts)
+    names = ("earlier", "first", "second", "third")
+    bidders = [_bidder(t, f"auction bidder, dollar, {name}") for name in names]
+    for bidder in bidders:
+        t.mint(bidder.address, 10**9)
+        t.transact(stablecoin.functions.approve(auction.address, 10**9), bidder)
+    t.transact(auction.functions.bid(1, price), bidders[0])
+    receipt = t.transact(auction.functions.bid(2, price), bidders[1])
+    gas["energy auction: first bid, ERC-20 (approved before)"] = int(receipt["gasUsed"])
+    receipt = t.transact(auction.functions.bid(2, price * 2), bidders[2])
+    gas["energy auction: outbid, ERC-20 (approved before; the outbid bidder's first refund)"] = int(
+        receipt["gasUsed"]
+    )
+    third = bidders[3]
+    t.transact(stablecoin.functions.approve(auction.address, 0), third)
+    payment = int(auction.functions.paymentFor(lot_wh, price * 4).call())
+    v, r, s = t.permit_signature(third, payment, ts + 3600, spender=auction.address)
+    receipt = t.transact(auction.functions.bidWithPermit(2, price * 4, ts + 3600, v, r, s), third)
+    gas["energy auction: outbid, ERC-20 + ERC-2612 permit (the outbid bidder's first refund)"] = (
+        int(receipt["gasUsed"])
+    )
+    t.transact(auction.functions.bid(2, price * 8), bidders[1])
+    receipt = t.transact(auction.functions.bid(2, price * 16), bidders[2])
+    gas["energy auction: outbid, ERC-20 (the outbid bidder already has a refund)"] = int(
+        receipt["gasUsed"]
+    )
+    receipt = t.transact(auction.functions.withdrawRefund(), bidders[1])
+    gas["energy auction: withdraw refund, ERC-20"] = int(receipt["gasUsed"])
 
 
 def write_snapshot(gas: dict[str, int]) -> None:

@@ -14,7 +14,7 @@ import pytest
 from web3 import Web3
 
 from tests.anvil import Anvil
-from tests.chain_fixtures import CONTRACTS, FORGE, PERMIT_FOREVER, PREPAID, ledger_abi
+from tests.chain_fixtures import CONTRACTS, FORGE, PERMIT_FOREVER, PREPAID, artifact, ledger_abi
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -58,6 +58,11 @@ def test_scripts_deploy_and_configure(anvil: Anvil, chain_w3: Web3, deployments_
     assert ledger.functions.energyToken().call() == record["energyToken"]
     assert ledger.functions.grace().call() == 60
     assert ledger.functions.paymentToken().call() == record["paymentToken"]
+    auction = chain_w3.eth.contract(
+        address=record["energyAuction"], abi=artifact("EnergyAuction")["abi"]
+    )
+    assert auction.functions.ledger().call() == record["gridLedger"]
+    assert auction.functions.minIncrementBps().call() == 500
 
     feeder_signer = Account.create().address
     meter_signer = Account.create().address
