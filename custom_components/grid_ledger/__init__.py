@@ -40,7 +40,7 @@ from .const import (
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator, GridLedgerRuntimeData
 from .enforcement import PermitEnforcer
 from .producer import Producer
-from .readings import ReadingPipeline
+from .readings import MeterReadings, ReadingPipeline
 from .repairs import async_check_wallet_backup, async_watch_entities
 from .services import async_setup_services
 
@@ -100,7 +100,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -
     await coordinator.export_totals.async_load()
     await coordinator.async_config_entry_first_refresh()
     signer = ReadingSigner(entry.data[CONF_METER_KEY], info.chain_id, info.address)
-    pipeline = ReadingPipeline(hass, entry, wallet, signer, coordinator)
+    pipeline = ReadingPipeline(hass, entry, wallet, MeterReadings(coordinator, signer), coordinator)
     await pipeline.async_load()
     enforcer = PermitEnforcer(hass, entry, coordinator)
     await enforcer.async_load()
