@@ -1,11 +1,11 @@
-"""Contract state of one party of the ledger, refreshed on contract events and on a slow
-timer."""
+"""Contract state of one party, a household's meter or a feeder, refreshed on contract events
+and on a slow timer."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, TypeIs
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -16,6 +16,7 @@ from homeassistant.util import dt as dt_util
 
 from .chain import (
     CannotConnectError,
+    FeederState,
     GridLedgerClient,
     GridLedgerError,
     LedgerEvent,
@@ -24,6 +25,7 @@ from .chain import (
     Wallet,
 )
 from .const import (
+    CONF_FEEDER_ID,
     CONF_METER_ID,
     DOMAIN,
     ISSUE_NODE_UNREACHABLE,
@@ -36,6 +38,7 @@ from .repairs import async_clear_issue, async_raise_issue
 if TYPE_CHECKING:
     from .billing import Billing
     from .enforcement import PermitEnforcer
+    from .feeder import LossWatch
     from .producer import Producer
     from .readings import ReadingPipeline
 
@@ -75,6 +78,30 @@ class GridLedgerRuntimeData:
 
 
 type GridLedgerConfigEntry = ConfigEntry[GridLedgerRuntimeData]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FeederRuntimeData:
+    """What a set-up feeder entry holds: its key's wallet pays the gas of the readings it signs.
+
+    Settlement joins here: its client, which reads the feeder party's markup, amount owed and
+    last settlement into the coordinator's state, and withdraws what is owed for the
+    `withdraw_settlement` action through this wallet.
+    """
+
+    client: GridLedgerClient
+    wallet: Wallet
+    coordinator: FeederCoordinator
+    pipeline: ReadingPipeline
+    losses: LossWatch
+
+
+type FeederConfigEntry = ConfigEntry[FeederRuntimeData]
+
+
+def is_feeder(entry: ConfigEntry[Any]) -> TypeIs[FeederConfigEntry]:
+    """A feeder meter's entry, not a household's."""
+    return CONF_FEEDER_ID in entry.data
 
 
 class ExportTotalsData(TypedDict):
@@ -258,3 +285,27 @@ class GridLedgerCoordinator(LedgerCoordinator[MeterState]):
         state = await self.client.meter_state(self.meter_id, self.wallet)
         await self.export_totals.async_count(state)
         return state
+
+
+class FeederCoordinator(LedgerCoordinator[FeederState]):
+    """Reads the feeder, its energy balance per period and its key's coin, at one block."""
+
+    config_entry: FeederConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: FeederConfigEntry,
+        client: GridLedgerClient,
+        info: LedgerInfo,
+        wallet: str,
+    ) -> None:
+        self.feeder_id: int = entry.data[CONF_FEEDER_ID]
+        super().__init__(hass, entry, client, info, wallet, party="feeder", party_id=self.feeder_id)
+
+    @property
+    def identifier(self) -> str:
+        return f"{self.info.chain_id}-{self.info.address.lower()}-feeder-{self.feeder_id}"
+
+    async def _async_read(self) -> FeederState:
+        return await self.client.feeder_state(self.feeder_id, self.wallet)

@@ -1,4 +1,4 @@
-"""Base entities: one device per party of the ledger."""
+"""Base entities: one device per party, a household's meter or a feeder."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
-from .coordinator import GridLedgerCoordinator, LedgerCoordinator
+from .coordinator import FeederCoordinator, GridLedgerCoordinator, LedgerCoordinator
 
 
 class LedgerEntity[CoordinatorT: LedgerCoordinator[Any]](CoordinatorEntity[CoordinatorT]):
@@ -32,3 +32,7 @@ class LedgerEntity[CoordinatorT: LedgerCoordinator[Any]](CoordinatorEntity[Coord
 
 class GridLedgerEntity(LedgerEntity[GridLedgerCoordinator]):
     """An entity of one household's meter."""
+
+
+class FeederEntity(LedgerEntity[FeederCoordinator]):
+    """An entity of one feeder."""
