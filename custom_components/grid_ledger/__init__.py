@@ -23,6 +23,7 @@ from .chain import (
     GridLedgerClient,
     GridLedgerError,
     InvalidKeyError,
+    LedgerInfo,
     ReadingSigner,
     Wallet,
     decrypt_keystore,
@@ -86,7 +87,9 @@ async def async_wallet_key(hass: HomeAssistant, entry: GridLedgerConfigEntry) ->
         ) from err
 
 
-async def _async_connect(hass: HomeAssistant, entry: ConfigEntry[Any]) -> GridLedgerClient:
+async def _async_connect(
+    hass: HomeAssistant, entry: ConfigEntry[Any]
+) -> tuple[GridLedgerClient, LedgerInfo]:
     """The entry's contract on its node, checked as the flow checked it."""
     client = GridLedgerClient(
         entry.data[CONF_URL],
@@ -95,7 +98,7 @@ async def _async_connect(hass: HomeAssistant, entry: ConfigEntry[Any]) -> GridLe
         expected_chain_id=entry.data[CONF_CHAIN_ID],
     )
     try:
-        await client.connect()
+        info = await client.connect()
     except CannotConnectError as err:
         await client.close()
         raise ConfigEntryNotReady(
@@ -109,7 +112,7 @@ async def _async_connect(hass: HomeAssistant, entry: ConfigEntry[Any]) -> GridLe
             translation_placeholders={"error": str(err)},
         ) from err
     entry.async_on_unload(client.close)
-    return client
+    return client, info
 
 
 def _async_follow(
@@ -142,10 +145,7 @@ async def async_setup_entry(
     if is_feeder(entry):
         return await _async_setup_feeder(hass, entry)
     wallet_key = await async_wallet_key(hass, entry)
-    client = await _async_connect(hass, entry)
-    info = client.info
-    assert info is not None  # connected
-
+    client, info = await _async_connect(hass, entry)
     wallet = Wallet(client, wallet_key, receipt_timeout=RECEIPT_TIMEOUT)
     coordinator = GridLedgerCoordinator(hass, entry, client, info, wallet.address)
     await coordinator.export_totals.async_load()
@@ -181,9 +181,7 @@ async def async_setup_entry(
 
 async def _async_setup_feeder(hass: HomeAssistant, entry: FeederConfigEntry) -> bool:
     """A feeder meter: its key signs its readings and pays their gas (it holds no money)."""
-    client = await _async_connect(hass, entry)
-    info = client.info
-    assert info is not None  # connected
+    client, info = await _async_connect(hass, entry)
     key = entry.data[CONF_FEEDER_KEY]
     wallet = Wallet(client, key, receipt_timeout=RECEIPT_TIMEOUT)
     coordinator = FeederCoordinator(hass, entry, client, info, wallet.address)
