@@ -26,6 +26,7 @@ from custom_components.grid_ledger.chain import (
     FeederPeriod,
     FeederReadingSigner,
     GridLedgerClient,
+    LedgerInfo,
     Reading,
     Wallet,
 )
@@ -386,13 +387,15 @@ async def test_the_client_signs_a_feeder_reading_and_reads_the_feeder(ledger: Le
     assert signer.digest(reading) == bytes(digest)
 
     client = GridLedgerClient(ledger.anvil.rpc_url, ledger.address)
+    reader = GridLedgerClient(ledger.anvil.rpc_url, ledger.address)  # never connected
     try:
         wallet = Wallet(client, feeder.feeder_key)
         receipt = await wallet.send(client.submit_feeder_reading_call(signer.sign(reading)))
         assert receipt.succeeded
-        state = await client.feeder_state(feeder.feeder_id, feeder.address)
+        state = await reader.feeder_state(feeder.feeder_id, feeder.address)
     finally:
         await client.close()
+        await reader.close()
     assert (state.feeder.last_wh, state.feeder.last_timestamp) == (5_000, reading.timestamp)
     assert state.feeder.signer == feeder.address
     assert state.open.period == ledger.contract.functions.currentPeriod().call()
@@ -449,3 +452,14 @@ async def test_a_feeder_reads_at_the_last_second_of_each_period(
     assert feeder_on_chain(ledger, feeder.feeder_id) == (12_600, genesis + 2 * HOUR - 1)
     energy = feeder_entity(hass, feeder, "sensor", "energy_this_period")
     assert float(energy.state) == 0.1  # the second period's own
+
+
+@pytest.mark.parametrize(
+    ("offset", "period"),
+    [(-1, 0), (0, 1), (HOUR - 1, 1), (HOUR, 2), (5 * HOUR + 7, 6)],
+)
+def test_periods_are_counted_as_the_ledger_counts_them(offset: int, period: int) -> None:
+    info = LedgerInfo(
+        31337, "0x" + "00" * 20, "3.0.0", None, "ETH", 18, HOUR, 2**64 - 1, 10**9, 300
+    )
+    assert info.period_of(10**9 + offset) == period

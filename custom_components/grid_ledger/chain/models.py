@@ -303,7 +303,8 @@ class FeederState:
 
     @property
     def loss_detected(self) -> bool:
-        """The ledger checked the compared period and found more lost than the tolerance."""
+        """The ledger checked the compared period and found more lost than the tolerance (the
+        feeder's tolerance now: one the operator changed since is applied to it anew)."""
         return self.compared.checked and self.compared.exceeds(self.feeder.loss_tolerance_bps)
 
 
