@@ -1,10 +1,12 @@
-"""Grid Ledger: sign a household's meter readings and bill them on an Ethereum contract."""
+"""Grid Ledger: sign a household's meter readings and bill them on an Ethereum contract; sign
+a feeder meter's readings so the contract finds the losses below it."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_PASSWORD, CONF_URL, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
@@ -17,9 +19,11 @@ from .billing import Billing
 from .chain import (
     CannotConnectError,
     EventFollower,
+    FeederReadingSigner,
     GridLedgerClient,
     GridLedgerError,
     InvalidKeyError,
+    LedgerInfo,
     ReadingSigner,
     Wallet,
     decrypt_keystore,
@@ -27,6 +31,7 @@ from .chain import (
 from .const import (
     CONF_CHAIN_ID,
     CONF_CONTRACT,
+    CONF_FEEDER_KEY,
     CONF_KEYSTORE,
     CONF_METER_KEY,
     CONF_READING_INTERVAL,
@@ -37,19 +42,30 @@ from .const import (
     RECEIPT_TIMEOUT,
     WALLET_KEYSTORE,
 )
-from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator, GridLedgerRuntimeData
+from .coordinator import (
+    FeederConfigEntry,
+    FeederCoordinator,
+    FeederRuntimeData,
+    GridLedgerConfigEntry,
+    GridLedgerCoordinator,
+    GridLedgerRuntimeData,
+    LedgerCoordinator,
+    is_feeder,
+)
 from .enforcement import PermitEnforcer
+from .feeder import FeederReadings, LossWatch
 from .producer import Producer
-from .readings import ReadingPipeline
+from .readings import MeterReadings, ReadingPipeline
 from .repairs import async_check_wallet_backup, async_watch_entities
 from .services import async_setup_services
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.CALENDAR, Platform.SENSOR]
+FEEDER_PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 STORAGE_VERSION = 1
 # The entry's stores: the reading outbox, payment and token intents, billing, enforcement and
-# export totals.
-ENTRY_STORES = ("", ".payment", ".tokens", ".billing", ".enforcement", ".export")
+# export totals; a feeder's losses announced.
+ENTRY_STORES = ("", ".payment", ".tokens", ".billing", ".enforcement", ".export", ".loss")
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -71,8 +87,10 @@ async def async_wallet_key(hass: HomeAssistant, entry: GridLedgerConfigEntry) ->
         ) from err
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -> bool:
-    wallet_key = await async_wallet_key(hass, entry)
+async def _async_connect(
+    hass: HomeAssistant, entry: ConfigEntry[Any]
+) -> tuple[GridLedgerClient, LedgerInfo]:
+    """The entry's contract on its node, checked as the flow checked it."""
     client = GridLedgerClient(
         entry.data[CONF_URL],
         entry.data[CONF_CONTRACT],
@@ -94,13 +112,46 @@ async def async_setup_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -
             translation_placeholders={"error": str(err)},
         ) from err
     entry.async_on_unload(client.close)
+    return client, info
 
+
+def _async_follow(
+    hass: HomeAssistant,
+    entry: ConfigEntry[Any],
+    pipeline: ReadingPipeline,
+    coordinator: LedgerCoordinator[Any],
+) -> None:
+    """What every entry runs: readings on the interval, the party's contract events, the
+    entities it reads, and a reload when its options change."""
+    interval = timedelta(minutes=entry.options.get(CONF_READING_INTERVAL, DEFAULT_READING_INTERVAL))
+    entry.async_on_unload(pipeline.async_start(interval))
+    follower = EventFollower(coordinator.client, coordinator.party_id, coordinator.async_on_events)
+    follower.start()
+    entry.async_on_unload(follower.stop)
+    entry.async_on_unload(async_watch_entities(hass, entry))
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+
+
+def _async_retry_outbox(
+    hass: HomeAssistant, entry: ConfigEntry[Any], pipeline: ReadingPipeline
+) -> None:
+    if pipeline.pending is not None:
+        entry.async_create_background_task(hass, pipeline.async_retry(), f"{DOMAIN} outbox")
+
+
+async def async_setup_entry(
+    hass: HomeAssistant, entry: GridLedgerConfigEntry | FeederConfigEntry
+) -> bool:
+    if is_feeder(entry):
+        return await _async_setup_feeder(hass, entry)
+    wallet_key = await async_wallet_key(hass, entry)
+    client, info = await _async_connect(hass, entry)
     wallet = Wallet(client, wallet_key, receipt_timeout=RECEIPT_TIMEOUT)
     coordinator = GridLedgerCoordinator(hass, entry, client, info, wallet.address)
     await coordinator.export_totals.async_load()
     await coordinator.async_config_entry_first_refresh()
     signer = ReadingSigner(entry.data[CONF_METER_KEY], info.chain_id, info.address)
-    pipeline = ReadingPipeline(hass, entry, wallet, signer, coordinator)
+    pipeline = ReadingPipeline(hass, entry, wallet, MeterReadings(coordinator, signer), coordinator)
     await pipeline.async_load()
     enforcer = PermitEnforcer(hass, entry, coordinator)
     await enforcer.async_load()
@@ -117,21 +168,38 @@ async def async_setup_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -
         producer=producer,
     )
 
-    interval = timedelta(minutes=entry.options.get(CONF_READING_INTERVAL, DEFAULT_READING_INTERVAL))
-    entry.async_on_unload(pipeline.async_start(interval))
-    follower = EventFollower(client, coordinator.meter_id, coordinator.async_on_events)
-    follower.start()
-    entry.async_on_unload(follower.stop)
-    entry.async_on_unload(async_watch_entities(hass, entry))
+    _async_follow(hass, entry, pipeline, coordinator)
     async_check_wallet_backup(hass, entry)
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(enforcer.async_start())  # after the platforms: the device exists
     entry.async_on_unload(billing.async_start())
     entry.async_on_unload(producer.async_start())
-    if pipeline.pending is not None:
-        entry.async_create_background_task(hass, pipeline.async_retry(), f"{DOMAIN} outbox")
+    _async_retry_outbox(hass, entry, pipeline)
+    return True
+
+
+async def _async_setup_feeder(hass: HomeAssistant, entry: FeederConfigEntry) -> bool:
+    """A feeder meter: its key signs its readings and pays their gas (it holds no money)."""
+    client, info = await _async_connect(hass, entry)
+    key = entry.data[CONF_FEEDER_KEY]
+    wallet = Wallet(client, key, receipt_timeout=RECEIPT_TIMEOUT)
+    coordinator = FeederCoordinator(hass, entry, client, info, wallet.address)
+    await coordinator.async_config_entry_first_refresh()
+    signer = FeederReadingSigner(key, info.chain_id, info.address)
+    readings = FeederReadings(client, coordinator.feeder_id, signer)
+    pipeline = ReadingPipeline(hass, entry, wallet, readings, coordinator)
+    await pipeline.async_load()
+    losses = LossWatch(hass, entry, coordinator)
+    await losses.async_load()
+    entry.runtime_data = FeederRuntimeData(
+        client=client, wallet=wallet, coordinator=coordinator, pipeline=pipeline, losses=losses
+    )
+
+    _async_follow(hass, entry, pipeline, coordinator)
+    await hass.config_entries.async_forward_entry_setups(entry, FEEDER_PLATFORMS)
+    entry.async_on_unload(losses.async_start())  # after the platforms: events name the device
+    _async_retry_outbox(hass, entry, pipeline)
     return True
 
 
@@ -139,8 +207,11 @@ async def _async_options_updated(hass: HomeAssistant, entry: GridLedgerConfigEnt
     await hass.config_entries.async_reload(entry.entry_id)
 
 
-async def async_unload_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -> bool:
-    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+async def async_unload_entry(
+    hass: HomeAssistant, entry: GridLedgerConfigEntry | FeederConfigEntry
+) -> bool:
+    platforms = FEEDER_PLATFORMS if is_feeder(entry) else PLATFORMS
+    return await hass.config_entries.async_unload_platforms(entry, platforms)
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: GridLedgerConfigEntry) -> None:

@@ -1,4 +1,5 @@
-"""Binary sensors: permit active, bill overdue, trip imminent, node reachable."""
+"""Binary sensors: permit active, bill overdue, trip imminent, node reachable; a feeder's loss
+above its tolerance."""
 
 from __future__ import annotations
 
@@ -17,8 +18,14 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
 
-from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator
-from .entity import GridLedgerEntity
+from .coordinator import (
+    FeederConfigEntry,
+    FeederCoordinator,
+    GridLedgerConfigEntry,
+    GridLedgerCoordinator,
+    is_feeder,
+)
+from .entity import FeederEntity, GridLedgerEntity
 from .policy import never_expires, permit_expired
 
 PARALLEL_UPDATES = 0
@@ -106,11 +113,43 @@ WALLET_GAS_LOW = GridLedgerBinarySensorDescription(
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class FeederBinarySensorDescription(BinarySensorEntityDescription):
+    """How one binary sensor of a feeder reads its coordinator."""
+
+    is_on_fn: Callable[[FeederCoordinator], bool]
+    always_available: bool = False
+
+
+FEEDER_BINARY_SENSORS: tuple[FeederBinarySensorDescription, ...] = (
+    FeederBinarySensorDescription(
+        key="loss_above_tolerance",
+        translation_key="loss_above_tolerance",
+        device_class=BinarySensorDeviceClass.PROBLEM,
+        is_on_fn=lambda c: c.data.loss_detected,
+    ),
+    FeederBinarySensorDescription(
+        key="node_reachable",
+        translation_key="node_reachable",
+        device_class=BinarySensorDeviceClass.CONNECTIVITY,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        is_on_fn=lambda c: c.last_update_success,
+        always_available=True,
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: GridLedgerConfigEntry,
+    entry: GridLedgerConfigEntry | FeederConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
+    if is_feeder(entry):
+        feeder = entry.runtime_data.coordinator
+        async_add_entities(
+            FeederBinarySensor(feeder, description) for description in FEEDER_BINARY_SENSORS
+        )
+        return
     coordinator = entry.runtime_data.coordinator
     async_add_entities(
         GridLedgerBinarySensor(coordinator, description) for description in BINARY_SENSORS
@@ -184,3 +223,17 @@ class WalletGasLowBinarySensor(GridLedgerBinarySensor):
         await super().async_added_to_hass()
         if (billing := self.coordinator.config_entry.runtime_data.billing) is not None:
             self.async_on_remove(billing.async_add_listener(self.async_write_ha_state))
+
+
+class FeederBinarySensor(FeederEntity, BinarySensorEntity):
+    """A yes/no fact about a feeder or the node."""
+
+    entity_description: FeederBinarySensorDescription
+
+    @property
+    def available(self) -> bool:
+        return self.entity_description.always_available or super().available
+
+    @property
+    def is_on(self) -> bool:
+        return self.entity_description.is_on_fn(self.coordinator)

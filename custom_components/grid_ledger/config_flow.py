@@ -1,8 +1,15 @@
-"""Config flow: chain → wallet → meter (→ serial meter); options, reauth and reconfigure."""
+"""Config flow: household or feeder meter → chain → wallet → meter (→ serial meter), or →
+chain → feeder meter (→ serial meter); options, reauth and reconfigure.
+
+A feeder meter's key signs its readings and pays their gas: the operator provisions one secret
+per transformer or plant meter (and rotates it with `updateFeeder`). A household keeps two keys
+because its wallet pays bills; a feeder's pays only gas, so a second key would add a secret to
+provision and fund without keeping any money apart.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from homeassistant.components.sensor import SensorDeviceClass
@@ -36,6 +43,8 @@ from .const import (
     CONF_ENERGY_SOURCE,
     CONF_EXPORT_ENTITY,
     CONF_FAIL_SAFE,
+    CONF_FEEDER_ID,
+    CONF_FEEDER_KEY,
     CONF_KEYSTORE,
     CONF_METER_ID,
     CONF_METER_KEY,
@@ -61,6 +70,7 @@ from .const import (
     WALLET_KEY,
     WALLET_KEYSTORE,
 )
+from .coordinator import is_feeder
 from .meters.iec62056 import (
     BAUDRATES,
     FrameError,
@@ -87,27 +97,40 @@ KEYSTORE_SCHEMA = vol.Schema(
 ENERGY_SENSOR = selector.EntitySelector(
     selector.EntitySelectorConfig(domain=Platform.SENSOR, device_class=SensorDeviceClass.ENERGY)
 )
+LEDGER_ID = selector.NumberSelector(  # a meter's or a feeder's id: a uint32 above 0
+    selector.NumberSelectorConfig(
+        min=1, max=2**32 - 1, step=1, mode=selector.NumberSelectorMode.BOX
+    )
+)
+ENERGY_SOURCE = selector.SelectSelector(
+    selector.SelectSelectorConfig(
+        options=[SOURCE_ENTITY, SOURCE_SERIAL],
+        translation_key=CONF_ENERGY_SOURCE,
+        mode=selector.SelectSelectorMode.LIST,
+    )
+)
 METER_SCHEMA = vol.Schema(
     {
-        vol.Required(CONF_METER_ID): selector.NumberSelector(
-            selector.NumberSelectorConfig(
-                min=1, max=2**32 - 1, step=1, mode=selector.NumberSelectorMode.BOX
-            )
-        ),
+        vol.Required(CONF_METER_ID): LEDGER_ID,
         vol.Required(CONF_METER_KEY): SECRET,
-        vol.Required(CONF_ENERGY_SOURCE, default=SOURCE_ENTITY): selector.SelectSelector(
-            selector.SelectSelectorConfig(
-                options=[SOURCE_ENTITY, SOURCE_SERIAL],
-                translation_key=CONF_ENERGY_SOURCE,
-                mode=selector.SelectSelectorMode.LIST,
-            )
-        ),
+        vol.Required(CONF_ENERGY_SOURCE, default=SOURCE_ENTITY): ENERGY_SOURCE,
         vol.Optional(CONF_ENERGY_ENTITY): ENERGY_SENSOR,
         vol.Optional(CONF_EXPORT_ENTITY): ENERGY_SENSOR,
         vol.Required(CONF_RELAY_ENTITY): selector.EntitySelector(
             selector.EntitySelectorConfig(domain=Platform.SWITCH)
         ),
     }
+)
+FEEDER_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_FEEDER_ID): LEDGER_ID,
+        vol.Required(CONF_FEEDER_KEY): SECRET,
+        vol.Required(CONF_ENERGY_SOURCE, default=SOURCE_ENTITY): ENERGY_SOURCE,
+        vol.Optional(CONF_ENERGY_ENTITY): ENERGY_SENSOR,
+    }
+)
+INTERVAL_SELECTOR = selector.NumberSelector(
+    selector.NumberSelectorConfig(min=1, max=1440, step=1, unit_of_measurement="min")
 )
 SERIAL_SCHEMA = vol.Schema(
     {
@@ -180,8 +203,15 @@ async def async_check_serial_meter(port: str, baudrate: int) -> dict[str, str]:
     return {}
 
 
+def _source_errors(user_input: dict[str, Any]) -> dict[str, str]:
+    """A register read from a sensor needs the sensor."""
+    if user_input[CONF_ENERGY_SOURCE] != SOURCE_SERIAL and CONF_ENERGY_ENTITY not in user_input:
+        return {CONF_ENERGY_ENTITY: "energy_entity_required"}
+    return {}
+
+
 class GridLedgerConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Adds one meter of one Grid Ledger contract."""
+    """Adds one meter of one Grid Ledger contract: a household's, or a feeder's."""
 
     VERSION = 1
 
@@ -189,6 +219,7 @@ class GridLedgerConfigFlow(ConfigFlow, domain=DOMAIN):
         self._data: dict[str, Any] = {}
         self._info: LedgerInfo | None = None
         self._wallet_key = ""
+        self._feeder = False
 
     @staticmethod
     @callback
@@ -196,6 +227,19 @@ class GridLedgerConfigFlow(ConfigFlow, domain=DOMAIN):
         return GridLedgerOptionsFlow()
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        return self.async_show_menu(step_id="user", menu_options=["household", "feeder"])
+
+    async def async_step_household(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        self._feeder = False
+        return await self.async_step_chain()
+
+    async def async_step_feeder(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        self._feeder = True
+        return await self.async_step_chain()
+
+    async def async_step_chain(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         errors: dict[str, str] = {}
         if user_input is not None:
             self._info, errors = await async_check_chain(
@@ -207,22 +251,25 @@ class GridLedgerConfigFlow(ConfigFlow, domain=DOMAIN):
                     CONF_CONTRACT: self._info.address,
                     CONF_CHAIN_ID: self._info.chain_id,
                 }
+                if self._feeder:
+                    return await self.async_step_feeder_meter()
                 return await self.async_step_wallet()
         return self.async_show_form(
-            step_id="user",
+            step_id="chain",
             data_schema=self.add_suggested_values_to_schema(CHAIN_SCHEMA, user_input),
             errors=errors,
         )
 
-    async def async_step_wallet(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+    @property
+    def _ledger_placeholders(self) -> dict[str, str]:
         assert self._info is not None
+        return {"chain_id": str(self._info.chain_id), "version": self._info.version}
+
+    async def async_step_wallet(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         return self.async_show_menu(
             step_id="wallet",
             menu_options=["wallet_key", "wallet_keystore", "wallet_generate"],
-            description_placeholders={
-                "chain_id": str(self._info.chain_id),
-                "version": self._info.version,
-            },
+            description_placeholders=self._ledger_placeholders,
         )
 
     async def async_step_wallet_key(
@@ -280,11 +327,9 @@ class GridLedgerConfigFlow(ConfigFlow, domain=DOMAIN):
         wallet = address_of(self._wallet_key)
         if user_input is not None:
             meter_id = int(user_input[CONF_METER_ID])
-            serial = user_input[CONF_ENERGY_SOURCE] == SOURCE_SERIAL
-            if not serial and CONF_ENERGY_ENTITY not in user_input:
-                errors = {CONF_ENERGY_ENTITY: "energy_entity_required"}
-            else:
-                errors = await self._async_check_meter(meter_id, user_input[CONF_METER_KEY], wallet)
+            errors = _source_errors(user_input) or await self._async_check_meter(
+                meter_id, user_input[CONF_METER_KEY], wallet
+            )
             if not errors:
                 await self.async_set_unique_id(
                     f"{self._data[CONF_CHAIN_ID]}-{self._data[CONF_CONTRACT].lower()}-{meter_id}"
@@ -297,11 +342,7 @@ class GridLedgerConfigFlow(ConfigFlow, domain=DOMAIN):
                 }
                 if CONF_EXPORT_ENTITY in user_input:  # else a serial meter's readout's 2.8.0
                     self._data[CONF_EXPORT_ENTITY] = user_input[CONF_EXPORT_ENTITY]
-                if serial:
-                    return await self.async_step_meter_serial()
-                return self._async_create_meter_entry(
-                    {CONF_ENERGY_ENTITY: user_input[CONF_ENERGY_ENTITY]}
-                )
+                return await self._async_source_step(user_input)
         return self.async_show_form(
             step_id="meter",
             data_schema=self.add_suggested_values_to_schema(
@@ -329,13 +370,72 @@ class GridLedgerConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
+    async def async_step_feeder_meter(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            feeder_id = int(user_input[CONF_FEEDER_ID])
+            errors = _source_errors(user_input) or await self._async_check_feeder(
+                feeder_id, user_input[CONF_FEEDER_KEY]
+            )
+            if not errors:
+                await self.async_set_unique_id(
+                    f"{self._data[CONF_CHAIN_ID]}-{self._data[CONF_CONTRACT].lower()}"
+                    f"-feeder-{feeder_id}"
+                )
+                self._abort_if_unique_id_configured()
+                self._data |= {
+                    CONF_FEEDER_ID: feeder_id,
+                    CONF_FEEDER_KEY: user_input[CONF_FEEDER_KEY],
+                }
+                return await self._async_source_step(user_input)
+        return self.async_show_form(
+            step_id="feeder_meter",
+            data_schema=self.add_suggested_values_to_schema(
+                FEEDER_SCHEMA,
+                {k: v for k, v in (user_input or {}).items() if k != CONF_FEEDER_KEY},
+            ),
+            errors=errors,
+            description_placeholders=self._ledger_placeholders,
+        )
+
+    async def _async_source_step(self, user_input: dict[str, Any]) -> ConfigFlowResult:
+        """The entry with its energy sensor, or the serial meter's step first."""
+        if user_input[CONF_ENERGY_SOURCE] == SOURCE_SERIAL:
+            return await self.async_step_meter_serial()
+        return self._async_create_meter_entry({CONF_ENERGY_ENTITY: user_input[CONF_ENERGY_ENTITY]})
+
     def _async_create_meter_entry(self, source: dict[str, Any]) -> ConfigFlowResult:
         """The entry of the meter chosen, with the keys of its one energy source."""
+        if self._feeder:
+            title = f"Feeder {self._data[CONF_FEEDER_ID]}"
+        else:
+            title = f"Meter {self._data[CONF_METER_ID]}"
         return self.async_create_entry(
-            title=f"Meter {self._data[CONF_METER_ID]}",
+            title=title,
             data=self._data | source,
             options={CONF_READING_INTERVAL: DEFAULT_READING_INTERVAL},
         )
+
+    async def _async_read[T](
+        self, read: Callable[[GridLedgerClient], Awaitable[T]], unknown: dict[str, str]
+    ) -> tuple[T | None, dict[str, str]]:
+        """One read of the contract chosen; a revert means the id is not registered (the
+        `unknown` errors)."""
+        client = GridLedgerClient(
+            self._data[CONF_URL],
+            self._data[CONF_CONTRACT],
+            session=async_get_clientsession(self.hass),
+        )
+        try:
+            return await read(client), {}
+        except RevertedError:
+            return None, unknown
+        except CannotConnectError:
+            return None, {"base": "cannot_connect"}
+        finally:
+            await client.close()
 
     async def _async_check_meter(
         self, meter_id: int, meter_key: str, wallet: str
@@ -344,23 +444,29 @@ class GridLedgerConfigFlow(ConfigFlow, domain=DOMAIN):
             signer = address_of(meter_key)
         except InvalidKeyError:
             return {CONF_METER_KEY: "invalid_key"}
-        client = GridLedgerClient(
-            self._data[CONF_URL],
-            self._data[CONF_CONTRACT],
-            session=async_get_clientsession(self.hass),
+        meter, errors = await self._async_read(
+            lambda client: client.meter(meter_id), {CONF_METER_ID: "unknown_meter"}
         )
-        try:
-            meter = await client.meter(meter_id)
-        except RevertedError:
-            return {CONF_METER_ID: "unknown_meter"}
-        except CannotConnectError:
-            return {"base": "cannot_connect"}
-        finally:
-            await client.close()
+        if meter is None:
+            return errors
         if meter.payer.lower() != wallet.lower():
             return {CONF_METER_ID: "meter_not_bound"}
         if meter.signer.lower() != signer.lower():
             return {CONF_METER_KEY: "meter_key_mismatch"}
+        return {}
+
+    async def _async_check_feeder(self, feeder_id: int, feeder_key: str) -> dict[str, str]:
+        try:
+            signer = address_of(feeder_key)
+        except InvalidKeyError:
+            return {CONF_FEEDER_KEY: "invalid_key"}
+        feeder, errors = await self._async_read(
+            lambda client: client.feeder(feeder_id), {CONF_FEEDER_ID: "unknown_feeder"}
+        )
+        if feeder is None:
+            return errors
+        if feeder.signer.lower() != signer.lower():
+            return {CONF_FEEDER_KEY: "feeder_key_mismatch"}
         return {}
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
@@ -406,9 +512,9 @@ class GridLedgerConfigFlow(ConfigFlow, domain=DOMAIN):
                 if CONF_EXPORT_ENTITY in user_input:
                     data[CONF_EXPORT_ENTITY] = user_input[CONF_EXPORT_ENTITY]
                 return self.async_update_reload_and_abort(entry, data=data)
-        schema = vol.Schema(
-            {vol.Required(CONF_URL): URL, vol.Optional(CONF_EXPORT_ENTITY): ENERGY_SENSOR}
-        )
+        schema = vol.Schema({vol.Required(CONF_URL): URL})
+        if not is_feeder(entry):  # a feeder's readings carry one register
+            schema = schema.extend({vol.Optional(CONF_EXPORT_ENTITY): ENERGY_SENSOR})
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(schema, user_input or entry.data),
@@ -417,7 +523,8 @@ class GridLedgerConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class GridLedgerOptionsFlow(OptionsFlow):
-    """Reading interval, payments and the permit's fail-safe and warnings."""
+    """Reading interval, payments and the permit's fail-safe and warnings; a feeder's reading
+    interval."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         if user_input is not None:
@@ -427,13 +534,17 @@ class GridLedgerOptionsFlow(OptionsFlow):
             return self.async_create_entry(
                 data={**user_input, CONF_READING_INTERVAL: int(user_input[CONF_READING_INTERVAL])}
             )
+        if is_feeder(self.config_entry):  # neither bills nor a relay: only its readings
+            return self.async_show_form(
+                step_id="init",
+                data_schema=self.add_suggested_values_to_schema(
+                    vol.Schema({vol.Required(CONF_READING_INTERVAL): INTERVAL_SELECTOR}),
+                    {CONF_READING_INTERVAL: DEFAULT_READING_INTERVAL, **self.config_entry.options},
+                ),
+            )
         schema = vol.Schema(
             {
-                vol.Required(CONF_READING_INTERVAL): selector.NumberSelector(
-                    selector.NumberSelectorConfig(
-                        min=1, max=1440, step=1, unit_of_measurement="min"
-                    )
-                ),
+                vol.Required(CONF_READING_INTERVAL): INTERVAL_SELECTOR,
                 vol.Optional(CONF_FAIL_SAFE): FAIL_SAFE_SELECTOR,
                 vol.Optional(CONF_WARNING_LEADS): WARNING_LEADS_SELECTOR,
                 vol.Optional(CONF_AUTO_PAY): selector.BooleanSelector(),

@@ -29,6 +29,8 @@ CONF_FAIL_SAFE: Final = "fail_safe"
 CONF_WARNING_LEADS: Final = "warning_leads"  # minutes before a trip
 CONF_REDEEM_TOKENS: Final = "redeem_tokens"  # the meter's energy tokens pay its bills first
 CONF_WALLET_BACKED_UP: Final = "wallet_backed_up"  # a generated key's keystore was shown
+CONF_FEEDER_ID: Final = "feeder_id"  # present in a feeder meter's entry only
+CONF_FEEDER_KEY: Final = "feeder_key"  # the feeder's registered signer; it pays the gas too
 
 WALLET_KEY: Final = "key"
 WALLET_KEYSTORE: Final = "keystore"
@@ -52,6 +54,7 @@ EVENT_PAYMENT_CONFIRMED: Final = "grid_ledger_payment_confirmed"
 EVENT_LOW_CREDIT: Final = "grid_ledger_low_credit"
 EVENT_TOKENS_MINTED: Final = "grid_ledger_tokens_minted"
 EVENT_TOKENS_REDEEMED: Final = "grid_ledger_tokens_redeemed"
+EVENT_LOSS_DETECTED: Final = "grid_ledger_loss_detected"
 
 ISSUE_NODE_UNREACHABLE: Final = "node_unreachable"
 ISSUE_WALLET_NO_GAS: Final = "wallet_no_gas"
@@ -66,6 +69,7 @@ ISSUE_EXPORT_REGISTER_BACKWARDS: Final = "export_register_backwards"
 ISSUE_EXPORT_REGISTER_IMPLAUSIBLE: Final = "export_register_implausible"
 ISSUE_EXPORT_SOURCE_MISSING: Final = "export_source_missing"
 ISSUE_EXPORT_NOT_ENABLED: Final = "export_not_enabled"
+ISSUE_LOSS_DETECTED: Final = "loss_detected"
 REGISTER_REPAIR_AFTER: Final = timedelta(hours=1)  # an unusable register this long is a repair
 ISSUE_WALLET_BACKUP: Final = "wallet_backup"
 MIN_BACKUP_PASSWORD: Final = 8  # characters of the password a key backup is encrypted with
@@ -77,4 +81,4 @@ EVENT_TRIP_WARNING: Final = "grid_ledger_trip_warning"
 EVENT_TRIPPED: Final = "grid_ledger_tripped"
 EVENT_RESTORED: Final = "grid_ledger_restored"
 
-SECRET_KEYS: Final = {CONF_WALLET_KEY, CONF_METER_KEY, CONF_KEYSTORE, "password"}
+SECRET_KEYS: Final = {CONF_WALLET_KEY, CONF_METER_KEY, CONF_FEEDER_KEY, CONF_KEYSTORE, "password"}

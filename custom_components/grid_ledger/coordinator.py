@@ -1,10 +1,11 @@
-"""Contract state of one meter, refreshed on contract events and on a slow timer."""
+"""Contract state of one party, a household's meter or a feeder, refreshed on contract events
+and on a slow timer."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, TypeIs
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -15,6 +16,7 @@ from homeassistant.util import dt as dt_util
 
 from .chain import (
     CannotConnectError,
+    FeederState,
     GridLedgerClient,
     GridLedgerError,
     LedgerEvent,
@@ -23,6 +25,7 @@ from .chain import (
     Wallet,
 )
 from .const import (
+    CONF_FEEDER_ID,
     CONF_METER_ID,
     DOMAIN,
     ISSUE_NODE_UNREACHABLE,
@@ -35,6 +38,7 @@ from .repairs import async_clear_issue, async_raise_issue
 if TYPE_CHECKING:
     from .billing import Billing
     from .enforcement import PermitEnforcer
+    from .feeder import LossWatch
     from .producer import Producer
     from .readings import ReadingPipeline
 
@@ -74,6 +78,30 @@ class GridLedgerRuntimeData:
 
 
 type GridLedgerConfigEntry = ConfigEntry[GridLedgerRuntimeData]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FeederRuntimeData:
+    """What a set-up feeder entry holds: its key's wallet pays the gas of the readings it signs.
+
+    Settlement joins here: its client, which reads the feeder party's markup, amount owed and
+    last settlement into the coordinator's state, and withdraws what is owed for the
+    `withdraw_settlement` action through this wallet.
+    """
+
+    client: GridLedgerClient
+    wallet: Wallet
+    coordinator: FeederCoordinator
+    pipeline: ReadingPipeline
+    losses: LossWatch
+
+
+type FeederConfigEntry = ConfigEntry[FeederRuntimeData]
+
+
+def is_feeder(entry: ConfigEntry[Any]) -> TypeIs[FeederConfigEntry]:
+    """A feeder meter's entry, not a household's."""
+    return CONF_FEEDER_ID in entry.data
 
 
 class ExportTotalsData(TypedDict):
@@ -136,37 +164,51 @@ class ExportTotals:
             await self._store.async_save(self.data)
 
 
-class GridLedgerCoordinator(DataUpdateCoordinator[MeterState]):
-    """Reads the meter, its bill, balance and permit, and the wallet, at one block."""
+class LedgerCoordinator[StateT](DataUpdateCoordinator[StateT]):
+    """Reads one party of the ledger at one block: its node outages become a repair, its
+    contract events a refresh."""
 
-    config_entry: GridLedgerConfigEntry
+    config_entry: ConfigEntry[Any]
+    urgent_events: frozenset[str] = frozenset()  # acted on at once, past the debouncer
 
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: GridLedgerConfigEntry,
+        entry: ConfigEntry[Any],
         client: GridLedgerClient,
         info: LedgerInfo,
         wallet: str,
+        *,
+        party: str,
+        party_id: int,
     ) -> None:
         super().__init__(
             hass,
             LOGGER,
             config_entry=entry,
-            name=f"{DOMAIN} meter {entry.data[CONF_METER_ID]}",
+            name=f"{DOMAIN} {party} {party_id}",
             update_interval=REFRESH_INTERVAL,
         )
+        self.party = party  # what the party is: a "meter" or a "feeder"
+        self.party_id = party_id  # its id on the ledger
         self.client = client
         self.info = info
         self.wallet = wallet
-        self.meter_id: int = entry.data[CONF_METER_ID]
         self.unreachable_since: float | None = None
-        self.export_totals = ExportTotals(hass, entry.entry_id)
         self._event_listeners: Listeners[[list[LedgerEvent]]] = Listeners()
 
-    async def _async_update_data(self) -> MeterState:
+    @property
+    def identifier(self) -> str:
+        """The party's device identifier: stable per chain, contract and party."""
+        raise NotImplementedError
+
+    async def _async_read(self) -> StateT:
+        """The party's state now; the library's errors are mapped by the caller."""
+        raise NotImplementedError
+
+    async def _async_update_data(self) -> StateT:
         try:
-            state = await self.client.meter_state(self.meter_id, self.wallet)
+            state = await self._async_read()
         except CannotConnectError as err:
             self._note_unreachable()
             raise UpdateFailed(translation_domain=DOMAIN, translation_key="cannot_connect") from err
@@ -178,7 +220,6 @@ class GridLedgerCoordinator(DataUpdateCoordinator[MeterState]):
             ) from err
         self.unreachable_since = None
         async_clear_issue(self.hass, self.config_entry.entry_id, ISSUE_NODE_UNREACHABLE)
-        await self.export_totals.async_count(state)
         return state
 
     def _note_unreachable(self) -> None:
@@ -195,25 +236,76 @@ class GridLedgerCoordinator(DataUpdateCoordinator[MeterState]):
 
     @property
     def device_id(self) -> str | None:
-        """The device registry id of this meter's device (None before the entities exist)."""
-        info = self.info
-        identifier = f"{info.chain_id}-{info.address.lower()}-{self.meter_id}"
-        device = dr.async_get(self.hass).async_get_device(identifiers={(DOMAIN, identifier)})
+        """The device registry id of the party's device (None before the entities exist)."""
+        registry = dr.async_get(self.hass)
+        device = registry.async_get_device(identifiers={(DOMAIN, self.identifier)})
         return None if device is None else device.id
 
     @callback
     def async_add_event_listener(
         self, listener: Callable[[list[LedgerEvent]], None]
     ) -> CALLBACK_TYPE:
-        """Also hand this meter's raw contract events to `listener`; returns its remover."""
+        """Also hand the party's raw contract events to `listener`; returns its remover."""
         return self._event_listeners.add(listener)
 
     async def async_on_events(self, events: list[LedgerEvent]) -> None:
-        """The contract changed something of this meter: read it again."""
+        """The contract changed something of the party: read it again."""
         LOGGER.debug("Contract events: %s", [event.name for event in events])
         self._event_listeners.notify(events)
-        if PERMIT_EVENTS.intersection(event.name for event in events):
-            # A permit change is acted on at once (a restore within the block), past the debouncer.
+        if self.urgent_events.intersection(event.name for event in events):
             await self.async_refresh()
             return
         await self.async_request_refresh()
+
+
+class GridLedgerCoordinator(LedgerCoordinator[MeterState]):
+    """Reads the meter, its bill, balance and permit, and the wallet, at one block."""
+
+    config_entry: GridLedgerConfigEntry
+    # A permit change is acted on at once (a restore within the block).
+    urgent_events = PERMIT_EVENTS
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: GridLedgerConfigEntry,
+        client: GridLedgerClient,
+        info: LedgerInfo,
+        wallet: str,
+    ) -> None:
+        self.meter_id: int = entry.data[CONF_METER_ID]
+        super().__init__(hass, entry, client, info, wallet, party="meter", party_id=self.meter_id)
+        self.export_totals = ExportTotals(hass, entry.entry_id)
+
+    @property
+    def identifier(self) -> str:
+        return f"{self.info.chain_id}-{self.info.address.lower()}-{self.meter_id}"
+
+    async def _async_read(self) -> MeterState:
+        state = await self.client.meter_state(self.meter_id, self.wallet)
+        await self.export_totals.async_count(state)
+        return state
+
+
+class FeederCoordinator(LedgerCoordinator[FeederState]):
+    """Reads the feeder, its energy balance per period and its key's coin, at one block."""
+
+    config_entry: FeederConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: FeederConfigEntry,
+        client: GridLedgerClient,
+        info: LedgerInfo,
+        wallet: str,
+    ) -> None:
+        self.feeder_id: int = entry.data[CONF_FEEDER_ID]
+        super().__init__(hass, entry, client, info, wallet, party="feeder", party_id=self.feeder_id)
+
+    @property
+    def identifier(self) -> str:
+        return f"{self.info.chain_id}-{self.info.address.lower()}-feeder-{self.feeder_id}"
+
+    async def _async_read(self) -> FeederState:
+        return await self.client.feeder_state(self.feeder_id, self.wallet)

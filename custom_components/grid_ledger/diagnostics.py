@@ -1,5 +1,6 @@
 """Diagnostics: entry, contract state (with the producer's), outbox, export totals and token
-intents, with every key, signature, raw transaction and the RPC URL redacted."""
+intents; a feeder's state, outbox and losses announced. Every key, signature, raw transaction
+and the RPC URL is redacted."""
 
 from __future__ import annotations
 
@@ -11,28 +12,33 @@ from homeassistant.const import CONF_URL
 from homeassistant.core import HomeAssistant
 
 from .const import SECRET_KEYS
-from .coordinator import GridLedgerConfigEntry
+from .coordinator import FeederConfigEntry, GridLedgerConfigEntry, is_feeder
 
 TO_REDACT = {*SECRET_KEYS, CONF_URL, "signature", "raw"}
 
 
 async def async_get_config_entry_diagnostics(
-    hass: HomeAssistant, entry: GridLedgerConfigEntry
+    hass: HomeAssistant, entry: GridLedgerConfigEntry | FeederConfigEntry
 ) -> dict[str, Any]:
     runtime = entry.runtime_data
     coordinator = runtime.coordinator
-    token_intent = await runtime.producer.engine.pending()
-    return {
+    common = {
         "entry": {
             "data": async_redact_data(dict(entry.data), TO_REDACT),
             "options": dict(entry.options),
         },
         "contract": asdict(coordinator.info),
         "wallet": runtime.wallet.address,
-        "meter_signer": runtime.pipeline.signer.address,
         "last_update_success": coordinator.last_update_success,
         "state": asdict(coordinator.data) if coordinator.data is not None else None,
         "outbox": async_redact_data(runtime.pipeline.outbox.as_dict(), TO_REDACT),
-        "export_totals": dict(coordinator.export_totals.data),
+    }
+    if is_feeder(entry):
+        return common | {"losses": dict(entry.runtime_data.losses.state)}
+    household = entry.runtime_data
+    token_intent = await household.producer.engine.pending()
+    return common | {
+        "meter_signer": household.pipeline.signer.address,
+        "export_totals": dict(household.coordinator.export_totals.data),
         "token_intent": None if token_intent is None else token_intent.redacted(),
     }

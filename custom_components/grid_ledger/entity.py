@@ -1,30 +1,38 @@
-"""Base entity: one device per meter."""
+"""Base entities: one device per party, a household's meter or a feeder."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
-from .coordinator import GridLedgerCoordinator
+from .coordinator import FeederCoordinator, GridLedgerCoordinator, LedgerCoordinator
 
 
-class GridLedgerEntity(CoordinatorEntity[GridLedgerCoordinator]):
-    """An entity of one meter on one contract."""
+class LedgerEntity[CoordinatorT: LedgerCoordinator[Any]](CoordinatorEntity[CoordinatorT]):
+    """An entity of one party on one contract."""
 
     _attr_has_entity_name = True
 
-    def __init__(self, coordinator: GridLedgerCoordinator, description: EntityDescription) -> None:
+    def __init__(self, coordinator: CoordinatorT, description: EntityDescription) -> None:
         super().__init__(coordinator)
         self.entity_description = description
-        info = coordinator.info
-        device_id = f"{info.chain_id}-{info.address.lower()}-{coordinator.meter_id}"
-        self._attr_unique_id = f"{device_id}-{description.key}"
+        self._attr_unique_id = f"{coordinator.identifier}-{description.key}"
         self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, device_id)},
-            name=f"Grid Ledger meter {coordinator.meter_id}",
+            identifiers={(DOMAIN, coordinator.identifier)},
+            name=f"Grid Ledger {coordinator.party} {coordinator.party_id}",
             manufacturer="Grid Ledger",
-            model=f"Contract {info.version}",
-            serial_number=str(coordinator.meter_id),
+            model=f"Contract {coordinator.info.version}",
+            serial_number=str(coordinator.party_id),
         )
+
+
+class GridLedgerEntity(LedgerEntity[GridLedgerCoordinator]):
+    """An entity of one household's meter."""
+
+
+class FeederEntity(LedgerEntity[FeederCoordinator]):
+    """An entity of one feeder."""

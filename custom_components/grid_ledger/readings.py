@@ -4,7 +4,8 @@ Registers are cumulative, so only the newest unsent reading matters: it covers e
 by an outage. The outbox lives in Home Assistant's `Store` and survives restarts. A meter whose
 export the ledger enabled signs both registers, import (OBIS 1.8.0) and export (OBIS 2.8.0), in
 one `BidirectionalReading`; each register's glitches (a unit, a reset, a jump) are handled the
-same way.
+same way. A feeder's readings take the same way, signed as `FeederReading`s: the pipeline is
+told what it signs and which call submits it (`ReadingKind`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from decimal import InvalidOperation
 import time
 from typing import Any, Protocol
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
@@ -30,13 +32,17 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .chain import (
+    ContractCall,
     GridLedgerError,
     InsufficientFundsError,
+    LedgerInfo,
+    ProducerState,
     Reading,
     ReadingSigner,
     Receipt,
     RevertedError,
     SignedReading,
+    Tariff,
     TransactionRejectedError,
     Wallet,
     WalletTx,
@@ -45,7 +51,6 @@ from .const import (
     CONF_BAUDRATE,
     CONF_ENERGY_ENTITY,
     CONF_EXPORT_ENTITY,
-    CONF_METER_ID,
     CONF_SERIAL_PORT,
     DOMAIN,
     ISSUE_EXPORT_NOT_ENABLED,
@@ -62,7 +67,7 @@ from .const import (
     REGISTER_REPAIR_AFTER,
     SERIAL_READ_TIMEOUT,
 )
-from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator
+from .coordinator import GridLedgerCoordinator
 from .meters.iec62056 import Iec62056Error, read_meter
 from .repairs import async_clear_issue, async_raise_issue
 from .units import MAX_REGISTER_WH, energy_wh
@@ -288,37 +293,132 @@ class SerialExportRegister:
 
 
 def register_sources(
-    hass: HomeAssistant, entry: GridLedgerConfigEntry
+    hass: HomeAssistant, entry: ConfigEntry[Any], *, exports: bool = True
 ) -> tuple[RegisterSource, RegisterSource | None]:
-    """The import register's source, and the export register's (None: none configured): an
-    export sensor if one was picked, else a serial meter's readout."""
+    """The import register's source, and the export register's (None: none configured, or a
+    kind of reading that carries no export register): an export sensor if one was picked, else
+    a serial meter's readout."""
     export_entity = entry.data.get(CONF_EXPORT_ENTITY)
     export = None if export_entity is None else EntityRegister(hass, export_entity)
     if CONF_SERIAL_PORT in entry.data:
         meter = SerialRegister(entry.data[CONF_SERIAL_PORT], entry.data[CONF_BAUDRATE])
-        return meter, export or SerialExportRegister(meter)
+        return meter, (export or SerialExportRegister(meter)) if exports else None
     return EntityRegister(hass, entry.data[CONF_ENERGY_ENTITY]), export
 
 
+class RegisterOnChain(Protocol):
+    """The register the ledger holds for the meter: where the next reading starts from, and
+    the rating that bounds its rise."""
+
+    @property
+    def last_wh(self) -> int: ...
+
+    @property
+    def last_timestamp(self) -> int: ...
+
+    @property
+    def max_power_w(self) -> int: ...
+
+
+class ChainState(Protocol):
+    """What the pipeline reads of its coordinator's data."""
+
+    @property
+    def meter(self) -> RegisterOnChain: ...
+
+    @property
+    def producer(self) -> ProducerState | None: ...
+
+
+class StateCoordinator(Protocol):
+    """The coordinator that follows the meter on-chain; refreshed once a reading landed."""
+
+    info: LedgerInfo
+    last_update_success: bool
+
+    @property
+    def data(self) -> ChainState: ...
+
+    async def async_refresh(self) -> None: ...
+
+    def async_add_listener(
+        self, update_callback: CALLBACK_TYPE, context: Any = None
+    ) -> Callable[[], None]: ...
+
+
+class ReadingKind(Protocol):
+    """What a pipeline signs and which call submits it: a household meter's readings
+    (`MeterReadings`) or a feeder's (`feeder.FeederReadings`)."""
+
+    @property
+    def meter_id(self) -> int:
+        """The id its readings carry: the meter's, or the feeder's."""
+        ...
+
+    @property
+    def signer(self) -> ReadingSigner: ...
+
+    @property
+    def exports(self) -> bool:
+        """Its readings carry the export register where the ledger takes one."""
+        ...
+
+    def submit_call(self, signed: SignedReading) -> ContractCall:
+        """The contract call that submits `signed`."""
+        ...
+
+    async def async_last_timestamp(self) -> int:
+        """The time of the newest reading on-chain now."""
+        ...
+
+    async def async_tariff(self) -> Tariff | None:
+        """The tariff that prices its readings (read at its band edges); None: none does."""
+        ...
+
+
+class MeterReadings:
+    """A household meter's readings: `Reading`s, or `BidirectionalReading`s once the ledger
+    takes its export register, signed with the meter key and priced by its tariff."""
+
+    exports = True
+
+    def __init__(self, coordinator: GridLedgerCoordinator, signer: ReadingSigner) -> None:
+        self.coordinator = coordinator
+        self.client = coordinator.client
+        self.signer = signer
+        self.meter_id = coordinator.meter_id
+
+    def submit_call(self, signed: SignedReading) -> ContractCall:
+        return self.client.submit_reading_call(signed)
+
+    async def async_last_timestamp(self) -> int:
+        return (await self.client.meter(self.meter_id)).last_timestamp
+
+    async def async_tariff(self) -> Tariff:
+        return await self.client.tariff(self.coordinator.data.meter.tariff_id)
+
+
 class ReadingPipeline:
-    """Takes, signs, keeps and submits one meter's readings through the household's wallet."""
+    """Takes, signs, keeps and submits one meter's readings (a household's, or a feeder's)
+    through its entry's wallet."""
 
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: GridLedgerConfigEntry,
+        entry: ConfigEntry[Any],
         wallet: Wallet,
-        signer: ReadingSigner,
-        coordinator: GridLedgerCoordinator,
+        kind: ReadingKind,
+        coordinator: StateCoordinator,
     ) -> None:
         self.hass = hass
         self.entry = entry
         self.wallet = wallet
         self.client = wallet.client
-        self.signer = signer
+        self.kind = kind
+        self.signer = kind.signer
         self.coordinator = coordinator
-        self.meter_id: int = entry.data[CONF_METER_ID]
-        self.source, self.export_source = register_sources(hass, entry)
+        self.meter_id = kind.meter_id
+        self.source, self.export_source = register_sources(hass, entry, exports=kind.exports)
         self.store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}"
         )
@@ -667,12 +767,11 @@ class ReadingPipeline:
         """The receipt of the reading's transaction; None when the reading landed otherwise."""
         if pending.tx is not None and (receipt := await self._async_settle_tx(pending.tx)):
             return receipt
-        meter = await self.client.meter(self.meter_id)
-        if meter.last_timestamp >= pending.signed.reading.timestamp:
+        if await self.kind.async_last_timestamp() >= pending.signed.reading.timestamp:
             LOGGER.debug("Reading at %s already on-chain", pending.signed.reading.timestamp)
             return None
         async with self.wallet.nonce_lock:
-            call = self.client.submit_reading_call(pending.signed)
+            call = self.kind.submit_call(pending.signed)
             tx = await self.wallet.prepare("reading", call, retry=True)
             await self.wallet.sign(tx)
             pending.tx = tx
@@ -726,9 +825,10 @@ class ReadingPipeline:
         last second of the billing period (a new tariff version, or another tariff the operator
         moved the meter to, applies from a period's start). The ledger prices an interval that
         spans an edge at its dearer side as far as the meter's rating allows, so an honest
-        household reads at each edge and no interval spans one."""
+        household reads at each edge and no interval spans one. A feeder's readings have no
+        price: it reads at the period's end, so each period holds the energy measured in it."""
         try:
-            tariff = await self.client.tariff(self.coordinator.data.meter.tariff_id)
+            tariff = await self.kind.async_tariff()
         except GridLedgerError as err:  # the next interval tries again
             LOGGER.debug("Time-of-use bands not read: %s", err)
             return
@@ -736,7 +836,7 @@ class ReadingPipeline:
             return
         now = int(time.time())
         at = self.coordinator.info.period_end_after(now + 1) - 1
-        if (band := tariff.next_fair_reading(now)) is not None:
+        if tariff is not None and (band := tariff.next_fair_reading(now)) is not None:
             at = min(at, band)
         self._cancel_band_reading = async_track_point_in_utc_time(
             self.hass, self._async_band_reading, dt_util.utc_from_timestamp(at)

@@ -1,11 +1,13 @@
 """Sensors: attested energy, price, money, bill and permit times, wallet balances; a producer's
-export, its compensation and its energy tokens."""
+export, its compensation and its energy tokens. A feeder's: its energy and its children's this
+period, the loss the ledger compares, its key's gas."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -13,16 +15,22 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory, UnitOfEnergy
+from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfEnergy
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from .chain import ProducerState
 from .const import NATIVE_COIN_UNIT
-from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator
-from .entity import GridLedgerEntity
-from .units import COIN_DECIMALS, display_amount
+from .coordinator import (
+    FeederConfigEntry,
+    FeederCoordinator,
+    GridLedgerConfigEntry,
+    GridLedgerCoordinator,
+    is_feeder,
+)
+from .entity import FeederEntity, GridLedgerEntity
+from .units import COIN_DECIMALS, display_amount, percent
 
 PARALLEL_UPDATES = 0
 StateValue = float | int | datetime | str | None
@@ -214,11 +222,116 @@ SENSORS: tuple[GridLedgerSensorDescription, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class FeederSensorDescription(SensorEntityDescription):
+    """How one sensor of a feeder reads its coordinator."""
+
+    value_fn: Callable[[FeederCoordinator], StateValue]
+    last_reset_fn: Callable[[FeederCoordinator], datetime | None] | None = None
+    attributes_fn: Callable[[FeederCoordinator], Mapping[str, Any]] | None = None
+
+
+def _feeder_period_start(coordinator: FeederCoordinator) -> datetime | None:
+    return _time(coordinator.info.period_start(coordinator.data.open.period))
+
+
+def _loss(coordinator: FeederCoordinator) -> float | None:
+    loss = coordinator.data.compared.loss_bps
+    return None if loss is None else percent(loss)
+
+
+def _compared(coordinator: FeederCoordinator) -> Mapping[str, Any]:
+    """The period the loss is of, and the two energies it compares (Wh)."""
+    compared = coordinator.data.compared
+    return {
+        "period": compared.period,
+        "feeder_wh": compared.feeder_wh,
+        "children_wh": compared.children_wh,
+        "checked": compared.checked,
+    }
+
+
+def _feeder_last_reading(coordinator: FeederCoordinator) -> datetime | None:
+    """None until the feeder's first reading: its time on-chain is its registration's."""
+    feeder = coordinator.data.feeder
+    return _time(feeder.last_timestamp) if feeder.last_wh else None
+
+
+def _open_period_energy(
+    *, translation_key: str, value_fn: Callable[[FeederCoordinator], StateValue]
+) -> FeederSensorDescription:
+    """Energy the ledger counts in the open period: a total that restarts with each period."""
+    return FeederSensorDescription(
+        key=translation_key,
+        translation_key=translation_key,
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        value_fn=value_fn,
+        last_reset_fn=_feeder_period_start,
+    )
+
+
+FEEDER_SENSORS: tuple[FeederSensorDescription, ...] = (
+    _open_period_energy(translation_key="feeder_energy", value_fn=lambda c: c.data.open.feeder_wh),
+    # Child feeders count as they read, household meters once they close the period.
+    _open_period_energy(
+        translation_key="children_energy", value_fn=lambda c: c.data.open.children_wh
+    ),
+    FeederSensorDescription(
+        key="loss",
+        translation_key="loss",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        value_fn=_loss,
+        attributes_fn=_compared,
+    ),
+    FeederSensorDescription(
+        key="loss_tolerance",
+        translation_key="loss_tolerance",
+        native_unit_of_measurement=PERCENTAGE,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        suggested_display_precision=2,
+        value_fn=lambda c: percent(c.data.feeder.loss_tolerance_bps),
+    ),
+    FeederSensorDescription(
+        key="last_reading",
+        translation_key="last_reading",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_feeder_last_reading,
+    ),
+    FeederSensorDescription(
+        key="wallet_coin",
+        translation_key="wallet_coin",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        native_unit_of_measurement=NATIVE_COIN_UNIT,
+        suggested_display_precision=6,
+        value_fn=lambda c: display_amount(c.data.wallet_coin, COIN_DECIMALS),
+    ),
+    FeederSensorDescription(
+        key="wallet_address",
+        translation_key="wallet_address",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda c: c.wallet,  # the feeder key's address: where its gas is sent
+    ),
+)
+"""A feeder's sensors. Settlement adds the feeder party's markup (bps), the amount owed to it
+and its last settled period here, valued from the settlement figures it adds to `FeederState`."""
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: GridLedgerConfigEntry,
+    entry: GridLedgerConfigEntry | FeederConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
+    if is_feeder(entry):
+        feeder = entry.runtime_data.coordinator
+        async_add_entities(FeederSensor(feeder, description) for description in FEEDER_SENSORS)
+        return
     coordinator = entry.runtime_data.coordinator
     added: set[str] = set()
 
@@ -259,3 +372,25 @@ class GridLedgerSensor(GridLedgerEntity, SensorEntity):
         if (last_reset_fn := self.entity_description.last_reset_fn) is None:
             return None
         return last_reset_fn(self.coordinator)
+
+
+class FeederSensor(FeederEntity, SensorEntity):
+    """A figure of a feeder read from the contract."""
+
+    entity_description: FeederSensorDescription
+
+    @property
+    def native_value(self) -> StateValue:
+        return self.entity_description.value_fn(self.coordinator)
+
+    @property
+    def last_reset(self) -> datetime | None:
+        if (last_reset_fn := self.entity_description.last_reset_fn) is None:
+            return None
+        return last_reset_fn(self.coordinator)
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        if (attributes_fn := self.entity_description.attributes_fn) is None:
+            return None
+        return attributes_fn(self.coordinator)

@@ -1,7 +1,9 @@
 """Actions of the integration: pay the bill, top up credit, submit a reading now; claim energy
 tokens, redeem them against the bill, sell them back to the operator.
 
-Each targets one meter by its device (`device_id`) or its entry (`config_entry_id`).
+Each targets one meter by its device (`device_id`) or its entry (`config_entry_id`). A feeder
+meter takes `submit_reading` only; Settlement's `withdraw_settlement` will target a feeder the
+same way (`entry_of`), withdrawing the party's amount owed through the feeder entry's wallet.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING
 from typing import Any
 
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import (
     HomeAssistant,
     ServiceCall,
@@ -45,7 +47,7 @@ from .chain.errors import (
 from .chain.payments import PaymentResult
 from .const import DOMAIN
 from .contract_errors import contract_error
-from .coordinator import GridLedgerConfigEntry
+from .coordinator import FeederConfigEntry, GridLedgerConfigEntry, is_feeder
 from .producer import TokenOutcome
 from .units import base_units, display_amount, kwh
 
@@ -81,7 +83,7 @@ REDEEM_TOKENS_SCHEMA = PAY_BILL_SCHEMA  # an optional amount, in kWh
 SELL_BACK_SCHEMA = TOP_UP_SCHEMA  # a required amount, in kWh
 
 
-def entry_of(hass: HomeAssistant, call: ServiceCall) -> GridLedgerConfigEntry:
+def entry_of(hass: HomeAssistant, call: ServiceCall) -> GridLedgerConfigEntry | FeederConfigEntry:
     """The loaded entry of the meter a call targets, by device or by entry id."""
     if (device_id := call.data.get(ATTR_DEVICE_ID)) is not None:
         device = dr.async_get(hass).async_get(device_id)
@@ -103,7 +105,7 @@ def entry_of(hass: HomeAssistant, call: ServiceCall) -> GridLedgerConfigEntry:
             )
     else:
         entry_id = call.data[ATTR_CONFIG_ENTRY_ID]
-    entry: GridLedgerConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
+    entry: ConfigEntry[Any] | None = hass.config_entries.async_get_entry(entry_id)
     if entry is None or entry.domain != DOMAIN:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
@@ -115,6 +117,18 @@ def entry_of(hass: HomeAssistant, call: ServiceCall) -> GridLedgerConfigEntry:
             translation_domain=DOMAIN,
             translation_key="entry_not_loaded",
             translation_placeholders={"entry_id": entry_id},
+        )
+    return entry
+
+
+def household_entry_of(hass: HomeAssistant, call: ServiceCall) -> GridLedgerConfigEntry:
+    """The loaded entry of the household meter a call targets: its bill, credit and tokens."""
+    entry = entry_of(hass, call)
+    if is_feeder(entry):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="not_a_household_meter",
+            translation_placeholders={"action": f"{DOMAIN}.{call.service}", "entry": entry.title},
         )
     return entry
 
@@ -146,7 +160,7 @@ TOKEN_ERRORS = ErrorKeys(
 
 
 def translated_error(
-    err: GridLedgerError, keys: ErrorKeys, entry: GridLedgerConfigEntry
+    err: GridLedgerError, keys: ErrorKeys, entry: GridLedgerConfigEntry | FeederConfigEntry
 ) -> HomeAssistantError:
     """A library error as the translated error an action raises: the household's own mistakes
     (nothing due, over the approved amount) as validation errors."""
@@ -202,7 +216,9 @@ def translated_error(
 
 
 @contextlib.asynccontextmanager
-async def translated_errors(entry: GridLedgerConfigEntry, keys: ErrorKeys) -> AsyncIterator[None]:
+async def translated_errors(
+    entry: GridLedgerConfigEntry | FeederConfigEntry, keys: ErrorKeys
+) -> AsyncIterator[None]:
     """Raise library errors as the action's translated errors."""
     try:
         yield
@@ -210,7 +226,9 @@ async def translated_errors(entry: GridLedgerConfigEntry, keys: ErrorKeys) -> As
         raise translated_error(err, keys, entry) from err
 
 
-async def async_submit_reading(entry: GridLedgerConfigEntry) -> Receipt | None:
+async def async_submit_reading(
+    entry: GridLedgerConfigEntry | FeederConfigEntry,
+) -> Receipt | None:
     """Submit a reading now; chain errors become translated Home Assistant errors."""
     async with translated_errors(entry, READING_ERRORS):
         return await entry.runtime_data.pipeline.async_submit_now()
@@ -287,7 +305,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         }
 
     async def _pay_bill(call: ServiceCall) -> ServiceResponse:
-        entry = entry_of(hass, call)
+        entry = household_entry_of(hass, call)
         billing = _billing(entry)
         limit = None
         if (amount := call.data.get(ATTR_AMOUNT)) is not None:
@@ -299,7 +317,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         return payment_response(billing, result)
 
     async def _top_up(call: ServiceCall) -> ServiceResponse:
-        entry = entry_of(hass, call)
+        entry = household_entry_of(hass, call)
         billing = _billing(entry)
         amount = base_units(call.data[ATTR_AMOUNT], billing.decimals)
         if amount is None:
@@ -316,14 +334,14 @@ def async_setup_services(hass: HomeAssistant) -> None:
         return payment_response(billing, result)
 
     async def _claim_tokens(call: ServiceCall) -> ServiceResponse:
-        entry = entry_of(hass, call)
+        entry = household_entry_of(hass, call)
         producer = entry.runtime_data.producer
         async with translated_errors(entry, TOKEN_ERRORS):
             outcome = await async_in_entry(entry, producer.async_claim(), f"{DOMAIN} claim")
         return token_response(entry, outcome)
 
     async def _redeem_tokens(call: ServiceCall) -> ServiceResponse:
-        entry = entry_of(hass, call)
+        entry = household_entry_of(hass, call)
         amount = call.data.get(ATTR_AMOUNT)
         wh = None if amount is None else token_wh(amount)
         producer = entry.runtime_data.producer
@@ -332,7 +350,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         return token_response(entry, outcome)
 
     async def _sell_back(call: ServiceCall) -> ServiceResponse:
-        entry = entry_of(hass, call)
+        entry = household_entry_of(hass, call)
         wh = token_wh(call.data[ATTR_AMOUNT])
         producer = entry.runtime_data.producer
         async with translated_errors(entry, TOKEN_ERRORS):

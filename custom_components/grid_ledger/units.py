@@ -56,3 +56,8 @@ def base_units(
 def kwh(wh: int) -> float:
     """Watt-hours as kilowatt-hours."""
     return wh / 1_000
+
+
+def percent(bps: int) -> float:
+    """Basis points as a percentage."""
+    return bps / 100

@@ -40,10 +40,11 @@ def _load(name: str) -> Blueprint:
     return Blueprint(data, expected_domain="automation", schema=AUTOMATION_BLUEPRINT_SCHEMA)
 
 
-def test_the_four_blueprints_are_there() -> None:
+def test_the_five_blueprints_are_there() -> None:
     assert BLUEPRINT_FILES == [
         "announce_trip_and_restore.yaml",
         "approve_payment.yaml",
+        "feeder_loss_alert.yaml",
         "low_credit_warning.yaml",
         "notify_before_trip.yaml",
     ]
@@ -143,6 +144,7 @@ def test_events_contract_names_every_event_the_blueprints_use() -> None:
         "grid_ledger_low_credit",
         "grid_ledger_payment_approval_requested",
         "grid_ledger_payment_confirmed",
+        "grid_ledger_loss_detected",
     ):
         assert f"event_type: {event}" in text
         assert f"`{event}`" in contract

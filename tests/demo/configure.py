@@ -113,6 +113,7 @@ async def add_household(stack: DemoStack, keys: DemoKeys, household: Household) 
         await asyncio.to_thread(
             hass.run_flow,
             "grid_ledger",
+            {"next_step_id": "household"},
             {"url": stack.anvil.rpc_url, "contract_address": stack.deployment["gridLedger"]},
             {"next_step_id": "wallet_key"},
             {"wallet_key": getattr(keys, household.wallet)},

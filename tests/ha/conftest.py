@@ -21,6 +21,8 @@ from custom_components.grid_ledger.const import (
     CONF_CHAIN_ID,
     CONF_CONTRACT,
     CONF_ENERGY_ENTITY,
+    CONF_FEEDER_ID,
+    CONF_FEEDER_KEY,
     CONF_METER_ID,
     CONF_METER_KEY,
     CONF_READING_INTERVAL,
@@ -35,7 +37,9 @@ from tests.chain_fixtures import Deployment, build_contracts, deploy_ledger, web
 
 ENERGY_ENTITY = "sensor.house_energy"
 RELAY_ENTITY = "switch.house_supply"
+FEEDER_ENTITY = "sensor.transformer_energy"
 _METER_IDS = itertools.count(100)
+_FEEDER_IDS = itertools.count(500)
 
 
 @dataclass
@@ -108,14 +112,80 @@ def register_meter(
     initial_wh: int = 1_000,
     meter_id: int | None = None,
     meter_key: str | None = None,
+    feeder_id: int = 1,
 ) -> MeterSetup:
     meter_id = meter_id or next(_METER_IDS)
     meter_key = meter_key or generate_private_key()
     signer = Account.from_key(meter_key).address
     payer, payer_key = ledger.anvil.accounts[payer_index]
     payer = Web3.to_checksum_address(payer)
-    ledger.deployment.register_meter(meter_id, signer, payer, initial_wh=initial_wh)
+    ledger.deployment.register_meter(
+        meter_id, signer, payer, feeder_id=feeder_id, initial_wh=initial_wh
+    )
     return MeterSetup(meter_id, meter_key, payer, payer_key)
+
+
+@dataclass
+class FeederSetup:
+    """A registered feeder with its key, whose address holds coin for the readings' gas."""
+
+    feeder_id: int
+    feeder_key: str
+    address: str
+
+
+def register_feeder(
+    ledger: Ledger, loss_tolerance_bps: int = 500, max_power_w: int = 1_000_000
+) -> FeederSetup:
+    feeder_id = next(_FEEDER_IDS)
+    feeder_key = generate_private_key()
+    address = Account.from_key(feeder_key).address
+    ledger.deployment.register_feeder(
+        feeder_id, address, loss_tolerance_bps=loss_tolerance_bps, max_power_w=max_power_w
+    )
+    ledger.deployment.fund(address)
+    return FeederSetup(feeder_id, feeder_key, address)
+
+
+def make_feeder_entry(ledger: Ledger, feeder: FeederSetup) -> MockConfigEntry:
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"Feeder {feeder.feeder_id}",
+        unique_id=f"{ledger.anvil.chain_id}-{ledger.address.lower()}-feeder-{feeder.feeder_id}",
+        data={
+            "url": ledger.anvil.rpc_url,
+            CONF_CONTRACT: ledger.address,
+            CONF_CHAIN_ID: ledger.anvil.chain_id,
+            CONF_FEEDER_ID: feeder.feeder_id,
+            CONF_FEEDER_KEY: feeder.feeder_key,
+            CONF_ENERGY_ENTITY: FEEDER_ENTITY,
+        },
+        options={CONF_READING_INTERVAL: 15},
+    )
+
+
+def relay_kept_reading(
+    ledger: Ledger, hass_storage: dict[str, Any], entry: MockConfigEntry, function: str
+) -> dict[str, Any]:
+    """Relay the signed reading the entry keeps in its outbox with the ledger's `function`, as
+    anyone may (the operator's relay, say); returns the kept reading."""
+    pending: dict[str, Any] = hass_storage[f"{DOMAIN}.{entry.entry_id}"]["data"]["pending"]
+    ledger.transact(
+        getattr(ledger.contract.functions, function)(
+            (pending["meter_id"], pending["wh"], pending["timestamp"]),
+            bytes.fromhex(pending["signature"]),
+        )
+    )
+    return pending
+
+
+async def set_feeder_register(hass: Any, value: float | str, unit: str = "kWh") -> None:
+    hass.states.async_set(
+        FEEDER_ENTITY,
+        str(value),
+        {"unit_of_measurement": unit, "device_class": "energy", "state_class": "total_increasing"},
+    )
+    await hass.async_block_till_done()
 
 
 @pytest.fixture

@@ -45,12 +45,23 @@ pytestmark = pytest.mark.usefixtures("socket_enabled")
 EXPORT_ENTITY = "sensor.house_export"
 
 
-async def start(hass: HomeAssistant, ledger: Ledger) -> dict[str, Any]:
+async def chain_form(hass: HomeAssistant, kind: str = "household") -> dict[str, Any]:
+    """The chain step, after choosing the kind of meter in the first step's menu."""
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": config_entries.SOURCE_USER}
     )
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["household", "feeder"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": kind}
+    )
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
+    assert result["step_id"] == "chain"
+    return result
+
+
+async def start(hass: HomeAssistant, ledger: Ledger) -> dict[str, Any]:
+    result = await chain_form(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"url": ledger.anvil.rpc_url, "contract_address": ledger.address.lower()}
     )
@@ -171,9 +182,7 @@ async def test_chain_step_errors(
         contract = meter.wallet_address
     elif contract == "token":
         contract = ledger.token_address()
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": config_entries.SOURCE_USER}
-    )
+    result = await chain_form(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {"url": url or ledger.anvil.rpc_url, "contract_address": contract or ledger.address},
@@ -187,10 +196,11 @@ async def test_chain_step_errors(
     assert result["step_id"] == "wallet"
 
 
-async def test_chain_step_unsupported_version(hass: HomeAssistant, ledger: Ledger) -> None:
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": config_entries.SOURCE_USER}
-    )
+@pytest.mark.parametrize("kind", ["household", "feeder"])
+async def test_chain_step_unsupported_version(
+    hass: HomeAssistant, ledger: Ledger, kind: str
+) -> None:
+    result = await chain_form(hass, kind)
     with patch(
         "custom_components.grid_ledger.config_flow.GridLedgerClient.connect",
         side_effect=UnsupportedVersionError("4.0.0"),
@@ -248,9 +258,7 @@ async def test_meter_step_node_gone(hass: HomeAssistant, ledger: Ledger, meter: 
     node = start_anvil()
     try:
         other = deploy(node)
-        flow = await hass.config_entries.flow.async_init(
-            DOMAIN, context={"source": config_entries.SOURCE_USER}
-        )
+        flow = await chain_form(hass)
         flow = await hass.config_entries.flow.async_configure(
             flow["flow_id"], {"url": node.rpc_url, "contract_address": other.address}
         )
@@ -271,18 +279,17 @@ async def test_meter_already_configured(
     assert result["reason"] == "already_configured"
 
 
-async def test_reconfigure_changes_the_node(
-    hass: HomeAssistant, ledger: Ledger, meter: MeterSetup
-) -> None:
-    entry = make_entry(ledger, meter)
-    entry.add_to_hass(hass)
+async def reconfigure_checks_the_node(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> dict[str, Any]:
+    """Reconfigure the entry with a node that does not answer, then one of another chain:
+    each is refused on the URL field. Returns the form, for a good URL next."""
     result = await entry.start_reconfigure_flow(hass)
     assert result["step_id"] == "reconfigure"
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"url": f"http://127.0.0.1:{free_port()}"}
     )
     assert result["errors"] == {"url": "cannot_connect"}
-
     other_chain = start_anvil(chain_id=1337)
     try:
         result = await hass.config_entries.flow.async_configure(
@@ -291,7 +298,15 @@ async def test_reconfigure_changes_the_node(
     finally:
         other_chain.stop()
     assert result["errors"] == {"url": "wrong_chain"}
+    return result
 
+
+async def test_reconfigure_changes_the_node(
+    hass: HomeAssistant, ledger: Ledger, meter: MeterSetup
+) -> None:
+    entry = make_entry(ledger, meter)
+    entry.add_to_hass(hass)
+    result = await reconfigure_checks_the_node(hass, entry)
     with patch("custom_components.grid_ledger.async_setup_entry", return_value=True):
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], {"url": ledger.anvil.ws_url}
@@ -395,9 +410,7 @@ async def test_chain_step_with_a_server_that_is_not_a_node(
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     try:
-        result = await hass.config_entries.flow.async_init(
-            DOMAIN, context={"source": config_entries.SOURCE_USER}
-        )
+        result = await chain_form(hass)
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"],
             {"url": f"http://127.0.0.1:{port}/", "contract_address": ledger.address},

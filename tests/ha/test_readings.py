@@ -33,6 +33,7 @@ from .conftest import (
     MeterSetup,
     make_entry,
     register_meter,
+    relay_kept_reading,
     set_register,
     until,
 )
@@ -338,13 +339,7 @@ async def test_reading_relayed_elsewhere_is_not_sent_twice(
     local_chain.up()
 
     # Anyone may relay a signed reading: the operator relays the stored one first.
-    pending = hass_storage[f"{DOMAIN}.{entry.entry_id}"]["data"]["pending"]
-    ledger.transact(
-        ledger.contract.functions.submitReading(
-            (pending["meter_id"], pending["wh"], pending["timestamp"]),
-            bytes.fromhex(pending["signature"]),
-        )
-    )
+    relay_kept_reading(ledger, hass_storage, entry, "submitReading")
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert accepted(ledger, meter.meter_id) == [1003]

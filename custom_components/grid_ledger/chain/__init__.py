@@ -20,6 +20,9 @@ from .events import EventFollower
 from .models import (
     Bill,
     ContractCall,
+    Feeder,
+    FeederPeriod,
+    FeederState,
     LedgerEvent,
     LedgerInfo,
     Meter,
@@ -36,6 +39,7 @@ from .models import (
     WalletTx,
 )
 from .signing import (
+    FeederReadingSigner,
     ReadingSigner,
     address_of,
     decrypt_keystore,
@@ -49,6 +53,10 @@ __all__ = [
     "CannotConnectError",
     "ContractCall",
     "EventFollower",
+    "Feeder",
+    "FeederPeriod",
+    "FeederReadingSigner",
+    "FeederState",
     "GridLedgerClient",
     "GridLedgerError",
     "InsufficientFundsError",

@@ -41,6 +41,9 @@ from .errors import (
 from .models import (
     Bill,
     ContractCall,
+    Feeder,
+    FeederPeriod,
+    FeederState,
     LedgerEvent,
     LedgerInfo,
     Meter,
@@ -61,6 +64,8 @@ NATIVE_SYMBOL = "ETH"
 NATIVE_DECIMALS = 18
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 READING_GAS_LIMIT = 400_000  # a period-closing reading costs about 130,000 (make bench)
+# A feeder reading costs about 67,000; the first of a period also checks an earlier one's loss.
+FEEDER_READING_GAS_LIMIT = 150_000
 
 
 def meter_topic(meter_id: int) -> str:
@@ -315,6 +320,47 @@ class GridLedgerClient:
             proceeds=int(proceeds),
         )
 
+    async def feeder(self, feeder_id: int, block: BlockIdentifier = "latest") -> Feeder:
+        """A registered feeder; `RevertedError('UnknownFeeder')` when there is none."""
+        await self._open()
+        raw = await self.guard(
+            lambda: self._contract.functions.feeder(feeder_id).call(block_identifier=block)
+        )
+        return Feeder.from_tuple(feeder_id, tuple(raw))
+
+    async def feeder_state(self, feeder_id: int, wallet: str) -> FeederState:
+        """The feeder, its open period and the period compared with its children, and the
+        coin of the wallet that pays its readings' gas, all read at the same block."""
+        if self.info is None:
+            await self.connect()
+        info = cast(LedgerInfo, self.info)
+        block = await self.guard(lambda: self._w3.eth.get_block("latest"))
+        number, timestamp = int(block["number"]), int(block["timestamp"])
+        feeder = await self.feeder(feeder_id, number)
+        current = info.period_of(timestamp)
+        periods = (current, max(current - 2, 0), max(current - 3, 0))
+        functions = self._contract.functions
+        calls: list[Callable[[], Awaitable[Any]]] = [
+            partial(functions.feederPeriod(feeder_id, period).call, block_identifier=number)
+            for period in periods
+        ]
+        account = to_checksum_address(wallet)
+        calls.append(lambda: self._w3.eth.get_balance(account, block_identifier=number))
+        *raw, coin = await asyncio.gather(*(self.guard(call) for call in calls))
+        open_, recent, older = (
+            FeederPeriod(period, int(fp[0]), int(fp[1]), bool(fp[2]))
+            for period, fp in zip(periods, raw, strict=True)
+        )
+        return FeederState(
+            block_number=number,
+            block_timestamp=timestamp,
+            feeder=feeder,
+            open=open_,
+            # The older verdict stands until the feeder's next reading checks the recent period.
+            compared=older if older.checked and not recent.checked else recent,
+            wallet_coin=int(coin),
+        )
+
     async def low_credit_threshold(self, tariff_id: int) -> int:
         """The prepaid credit (base units) under which the contract emits `LowCredit`."""
         return (await self.tariff(tariff_id)).low_credit_threshold
@@ -355,6 +401,17 @@ class GridLedgerClient:
             self.address,
             self._contract.encode_abi(name, [fields, signed.signature]),
             min_gas=READING_GAS_LIMIT,
+        )
+
+    def submit_feeder_reading_call(self, signed: SignedReading) -> ContractCall:
+        """The contract call that submits one signed feeder reading (sent with enough gas for
+        the first reading of a period, which checks an earlier period's loss)."""
+        reading = signed.reading
+        fields = (reading.meter_id, reading.wh, reading.timestamp)
+        return ContractCall(
+            self.address,
+            self._contract.encode_abi("submitFeederReading", [fields, signed.signature]),
+            min_gas=FEEDER_READING_GAS_LIMIT,
         )
 
     def ledger_call(self, function: str, *args: Any) -> ContractCall:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any
 
@@ -37,6 +37,12 @@ class LedgerInfo:
     def period_end_after(self, timestamp: int) -> int:
         """When the period that holds `timestamp` ends (unix s)."""
         return timestamp + self.period_length - (timestamp - self.genesis) % self.period_length
+
+    def period_of(self, timestamp: int) -> int:
+        """The billing period that holds `timestamp` (0 before genesis), as the contract counts."""
+        if timestamp < self.genesis:
+            return 0
+        return (timestamp - self.genesis) // self.period_length + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,11 +208,112 @@ class MeterState:
     producer: ProducerState | None = None  # None: the ledger has no energy token
 
 
+BPS = 10_000  # basis points in a whole
+UNRATED_W = 2**40 * 3_600  # a rating no register can outrun in a second: no bound at all
+
+
+@dataclass(frozen=True, slots=True)
+class Feeder:
+    """A feeder's stored state (`IGridLedger.FeederInfo`): a transformer or plant meter with its
+    own signer, under `parent_id` (0: a root)."""
+
+    feeder_id: int
+    signer: str
+    parent_id: int
+    loss_tolerance_bps: int
+    last_wh: int
+    last_timestamp: int
+    max_power_w: int
+
+    @classmethod
+    def from_tuple(cls, feeder_id: int, raw: tuple[Any, ...]) -> Feeder:
+        return cls(
+            feeder_id=feeder_id,
+            signer=str(raw[0]),
+            parent_id=int(raw[1]),
+            loss_tolerance_bps=int(raw[2]),
+            last_wh=int(raw[3]),
+            last_timestamp=int(raw[4]),
+            max_power_w=int(raw[5]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FeederPeriod:
+    """A feeder's energy balance in one period (`IGridLedger.FeederPeriod`): what its own meter
+    measured, and what its children reported. A household meter's energy counts there when the
+    meter closes the period (its first reading of a later one), a child feeder's as it reads;
+    `checked`: the ledger compared the two (`LossChecked`)."""
+
+    period: int
+    feeder_wh: int
+    children_wh: int
+    checked: bool
+
+    @property
+    def loss_bps(self) -> int | None:
+        """The share of the feeder's energy its children did not report, in basis points,
+        rounded toward zero as the ledger's `LossDetected` states it; negative when they
+        reported more than the feeder measured. None: the feeder measured nothing."""
+        if self.feeder_wh == 0:
+            return None
+        lost = self.feeder_wh - self.children_wh
+        return (1 if lost >= 0 else -1) * (abs(lost) * BPS // self.feeder_wh)
+
+    def exceeds(self, tolerance_bps: int) -> bool:
+        """The ledger's rule for `LossDetected`: more lost than the tolerance."""
+        loss = self.loss_bps
+        return loss is not None and loss > tolerance_bps
+
+
+@dataclass(frozen=True, slots=True)
+class FeederState:
+    """Everything a feeder's operator sees about it, read at one block.
+
+    `compared` is the newest period the ledger compares with the feeder's children (two periods
+    back: its household meters have closed it by then), or the one before while that one waits
+    for the feeder's first reading of the new period, which checks it.
+
+    Settlement adds the feeder party's share of each period beside these figures, read at the
+    same block from the Settlement contract: the markup (bps), the amount owed to the party and
+    the last settled period.
+    """
+
+    block_number: int
+    block_timestamp: int
+    feeder: Feeder
+    open: FeederPeriod  # the period of the block: the feeder's energy so far
+    compared: FeederPeriod
+    wallet_coin: int  # the feeder key's coin: it pays the readings' gas
+
+    @property
+    def meter(self) -> Feeder:
+        """The feeder's own meter as the reading pipeline bounds any meter's register. The
+        ledger takes a feeder's first register as it comes (power is checked from the second
+        reading on), so a feeder that never read (register 0 on-chain) is not held to its
+        rating."""
+        if self.feeder.last_wh == 0:
+            return replace(self.feeder, max_power_w=UNRATED_W)
+        return self.feeder
+
+    @property
+    def producer(self) -> None:
+        """A feeder's readings carry one register: no export, no energy tokens."""
+        return None
+
+    @property
+    def loss_detected(self) -> bool:
+        """The ledger checked the compared period and found more lost than the tolerance (the
+        feeder's tolerance now: one the operator changed since is applied to it anew)."""
+        return self.compared.checked and self.compared.exceeds(self.feeder.loss_tolerance_bps)
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """A meter's cumulative registers at a time: what the meter key signs. With `export_wh` it
     is a `BidirectionalReading` (import OBIS 1.8.0 in `wh`, export OBIS 2.8.0), else a
-    `Reading` of the import register alone."""
+    `Reading` of the import register alone. A feeder's `FeederReading` carries the feeder's id
+    in `meter_id` and no export register."""
 
     meter_id: int
     wh: int

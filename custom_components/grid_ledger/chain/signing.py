@@ -33,6 +33,7 @@ READING_TYPEHASH = keccak(b"Reading(uint32 meterId,uint64 wh,uint32 timestamp)")
 BIDIRECTIONAL_READING_TYPEHASH = keccak(
     b"BidirectionalReading(uint32 meterId,uint64 importWh,uint64 exportWh,uint32 timestamp)"
 )
+FEEDER_READING_TYPEHASH = keccak(b"FeederReading(uint32 feederId,uint64 wh,uint32 timestamp)")
 
 
 def ecc_backend(*, coincurve: bool | None = None) -> BaseECCBackend:
@@ -111,7 +112,7 @@ class ReadingSigner:
         self._domain = domain_separator(chain_id, contract)
 
     def __repr__(self) -> str:
-        return f"ReadingSigner(address={self.address})"
+        return f"{type(self).__name__}(address={self.address})"
 
     def digest(self, reading: Reading) -> bytes:
         """The EIP-712 digest: of a `BidirectionalReading` when the reading carries an export
@@ -128,6 +129,9 @@ class ReadingSigner:
                 reading.export_wh,
                 reading.timestamp,
             ]
+        return self._digest(types, values)
+
+    def _digest(self, types: list[str], values: list[Any]) -> bytes:
         return keccak(b"\x19\x01" + self._domain + keccak(encode(types, values)))
 
     def sign(self, reading: Reading) -> SignedReading:
@@ -138,3 +142,12 @@ class ReadingSigner:
             + bytes([signature.v + 27])
         )
         return SignedReading(reading, raw)
+
+
+class FeederReadingSigner(ReadingSigner):
+    """Signs a feeder's readings (`FeederReading`: the feeder's id in `meter_id`, one register)
+    with the feeder's key."""
+
+    def digest(self, reading: Reading) -> bytes:
+        values = [FEEDER_READING_TYPEHASH, reading.meter_id, reading.wh, reading.timestamp]
+        return self._digest(["bytes32", "uint32", "uint64", "uint32"], values)
