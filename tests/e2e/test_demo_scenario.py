@@ -11,6 +11,9 @@ from tests.demo.scenario import PRODUCER_STEPS, STEPS, run_scenario
 from tests.demo.stack import FEED_IN_PER_KWH, NETWORK_CHARGE_PER_KWH, PRICE_PER_KWH
 
 
+# Start-up (two firmware builds, Home Assistant, the deployment) takes minutes on a busy
+# machine; the stories then live through four 60-second periods.
+@pytest.mark.timeout(900)
 def test_demo_scenario_lives_both_households_stories(tmp_path: Path, socket_enabled: None) -> None:
     outcome = run_scenario(tmp_path)
     assert outcome.steps == list(STEPS)
