@@ -92,7 +92,8 @@ abstract contract GridLedgerBase is
     }
 
     /// @dev A part of a reading's interval (see `_recordAcross`): its price, the Wh it can hold, the Wh it takes, its
-    /// time-of-use band (open and reading's period) and its kind (`PART_*`, in time order).
+    /// time-of-use band (open and reading's period), its kind (`PART_*`, in time order) and, for whole periods, its run
+    /// (tariff id and version index + 1; 0: none), so that whole periods of one tariff and version form one part.
     struct EnergyPart {
         uint256 price;
         uint256 cap;
@@ -100,6 +101,7 @@ abstract contract GridLedgerBase is
         uint8 band;
         uint8 kind;
         bool filled;
+        uint64 run;
     }
 
     bytes32 public constant METER_REGISTRAR_ROLE = keccak256("METER_REGISTRAR_ROLE");
@@ -321,126 +323,168 @@ abstract contract GridLedgerBase is
         m.lastWh = wh;
     }
 
-    /// @dev A reading whose interval crosses the start of a period with a tariff of its own: the start of the open
-    /// period when one closed since the last reading (`settle` before a late reading), and/or the end of the open
-    /// period. The interval is cut at those starts, and in periods other than the open one and the reading's also
-    /// where the tariff version (or, in closed periods, the meter's tariff) changes, into parts of four kinds: in
-    /// periods already closed, in the open period, in whole periods after it (no reading in them), in the reading's
-    /// period. Each part has the highest price its period's version of the tariff the meter was on then charges over
-    /// it (the dearest band it touches), and can hold at most what the meter's rated power draws in its time. The
-    /// energy fills the parts dearest first: the largest charge the readings and the meter's rating allow. A
-    /// household that relays fewer readings, or relays them later, only loosens those limits, so it never pays less
-    /// than by relaying all of them on time (beyond one base unit of rounding per part); and as the parts depend only
-    /// on the readings and the tariffs in force, not on which periods a call closed in between, nobody's `settle`,
-    /// payment or tariff move changes what the readings bill. Parts of the same price go to the latest kind (as the
-    /// energy of a reading in a new period always went to that period). Energy of closed and whole periods is added
-    /// to the last issued bill (rounded up, per part), of the open period to it before it closes, of the reading's
-    /// period to that period (the caller adds it).
+    /// @dev A reading whose interval `[from, ts)` (from: the last reading) reaches beyond the last reading's period, or
+    /// whose last reading's period a call has closed since (`settle`, a payment, a tariff move, an exchange). The
+    /// interval is cut into parts that depend only on the two readings and the meter's tariff history, never on which
+    /// periods were closed in between: the last reading's period (from `from` to its end, or to `ts`), the whole
+    /// periods between, cut only where the tariff the meter was on in them (`_tariffAt`) or that tariff's version
+    /// changes, and the reading's own period (from its start to `ts`). Each part has the highest price its version
+    /// charges over it (the dearest band it touches, the reading's own minute included) and holds at most what the
+    /// meter's rated power draws in its time (`_capacity`); the energy fills the parts dearest first: the largest
+    /// charge the readings and the meter's rating allow. The cuts of an interval are cuts of every finer set of
+    /// readings over it too, so relaying fewer readings, or later, only merges parts into ones at least as dear that
+    /// hold as much: a household that withholds or delays readings never pays less than by relaying all of them on
+    /// time, beyond one base unit of rounding per part. And as nothing else cuts, nobody's `settle`, payment or tariff
+    /// move changes what the readings bill. Where a part's energy goes changes only that rounding: in periods already
+    /// closed, to the last issued bill (rounded up, per part); in the open period, to it (in the part's band); in whole
+    /// periods reaching into or beyond the open period, to its bill once closed (rounded up); in the reading's period,
+    /// to that period. Parts of the same price take the latest kind among them (as the energy of a reading in a new
+    /// period always went to that period); a reading wholly in closed periods has a part of the open period that holds
+    /// no time, so that its energy at the open period's price counts there, as any reading's does. The parts are the
+    /// runs of tariff and version plus at most three: the cost is bounded by the meter's tariff moves and the
+    /// versions, never by the number of periods.
     function _recordAcross(uint32 meterId, MeterState.Meter memory m, uint32 period, uint64 wh, uint32 ts) internal {
         uint256 from = m.lastTs;
-        uint256 openStart = _periodStart(m.openPeriod);
-        uint256 openEnd = openStart + periodLength;
-        uint256 newStart = _periodStart(period);
+        uint32 open = m.openPeriod;
+        uint32 first = from < _periodStart(open) ? _periodOf(from) : open;
+        uint256 firstEnd = _periodStart(first + 1);
         EnergyPart[] memory parts = new EnergyPart[](4);
-        uint256 n;
-        if (from < openStart) {
-            // Up to the reading's own minute, as any interval, or to the last second of the closed periods.
-            (parts, n) =
-                _closedParts(meterId, m, parts, from, Math.min(ts, openStart), ts < openStart ? ts : openStart - 1);
+        uint256 n = 1;
+        if (ts < firstEnd) parts[0] = _periodPart(meterId, m, first, from, ts, ts);
+        else parts[0] = _periodPart(meterId, m, first, from, firstEnd, firstEnd - 1);
+        if (period > first) {
+            uint256 newStart = _periodStart(period);
+            if (newStart > firstEnd) (parts, n) = _wholeParts(meterId, m, parts, n, firstEnd, newStart);
+            (parts, n) = _push(parts, n, _periodPart(meterId, m, period, newStart, ts, ts));
         }
-        // A part ending before the open period has no time in it: it only receives energy of its price.
-        (uint256 lo, uint256 hi) = (from, ts);
-        uint256 cap;
-        if (ts >= openStart) {
-            (lo, hi) = (Math.max(from, openStart), Math.min(ts, openEnd));
-            cap = _capacity(m.maxPowerW, lo, hi);
-            if (hi == openEnd) --hi;
-        }
-        TariffVersion storage open = _version(m.tariffId, m.openPeriod);
-        uint8 band = m.tou ? _dearestBand(open, lo, hi) : 0;
-        uint256 openIndex = n;
-        (parts, n) = _push(parts, n, EnergyPart(_bandPrice(open, band), cap, 0, band, PART_OPEN, false));
-        if (period > m.openPeriod + 1) {
-            (parts, n) =
-                _versionParts(parts, n, m.maxPowerW, m.nextTariffId, openEnd, newStart, newStart - 1, PART_WHOLE);
-        }
-        if (period > m.openPeriod) {
-            TariffVersion storage next = _version(m.nextTariffId, period);
-            band = next.bandCount != 0 ? _dearestBand(next, newStart, ts) : 0;
-            cap = _capacity(m.maxPowerW, newStart, ts);
-            (parts, n) = _push(parts, n, EnergyPart(_bandPrice(next, band), cap, 0, band, PART_READING, false));
+        if (period < open) {
+            // Wholly in closed periods: the energy at what the open period charges over the interval counts in the
+            // open period, as any reading's energy does. This part holds no time: it takes only energy of its price.
+            TariffVersion storage tv = _version(m.tariffId, open);
+            uint8 band = m.tou ? _dearestBand(tv, from, ts) : 0;
+            (parts, n) = _push(parts, n, EnergyPart(_bandPrice(tv, band), 0, 0, band, PART_OPEN, false, 0));
         }
         _fill(parts, n, wh - m.lastWh);
-        for (uint256 j; j < openIndex; ++j) {
-            if (parts[j].energy != 0) _amend(meterId, m, parts[j].energy, parts[j].price);
+        bool openFilled;
+        for (uint256 j; j < n; ++j) {
+            EnergyPart memory part = parts[j];
+            if (part.energy == 0) continue;
+            if (part.kind == PART_CLOSED) {
+                _amend(meterId, m, part.energy, part.price);
+            } else if (part.kind == PART_OPEN) {
+                _add(m, part.band, m.lastWh + part.energy);
+                openFilled = true;
+            }
         }
-        EnergyPart memory part = parts[openIndex];
-        if (part.energy != 0) _add(m, part.band, m.lastWh + part.energy);
-        if (period > m.openPeriod) {
-            _close(meterId, m, period, part.energy != 0 ? block.timestamp : 0);
-            for (uint256 j = openIndex + 1; j < n; ++j) {
-                part = parts[j];
+        if (period > open) {
+            _close(meterId, m, period, openFilled ? block.timestamp : 0);
+            for (uint256 j; j < n; ++j) {
+                EnergyPart memory part = parts[j];
                 if (part.energy == 0) continue;
                 if (part.kind == PART_WHOLE) _amend(meterId, m, part.energy, part.price);
-                else _add(m, part.band, m.lastWh + part.energy);
+                else if (part.kind == PART_READING) _add(m, part.band, m.lastWh + part.energy);
             }
         }
         m.lastTs = ts;
     }
 
-    /// @dev The first parts: those of `[lo, hi)` (lo < hi), in periods already closed, cut where the meter's tariff
-    /// moved (`_tariffMoves`) and where that tariff's version changes. `last`: the last second whose price counts in
-    /// the latest part.
-    function _closedParts(
+    /// @dev The part `[lo, hi)` of period `p` (`last`: the last second whose price counts), at the dearest band of the
+    /// version in force then of the tariff the meter was on.
+    function _periodPart(uint32 meterId, MeterState.Meter memory m, uint32 p, uint256 lo, uint256 hi, uint256 last)
+        internal
+        view
+        returns (EnergyPart memory)
+    {
+        TariffVersion storage tv = _version(_tariffAt(meterId, m, p), p);
+        uint8 band = tv.bandCount != 0 ? _dearestBand(tv, lo, last) : 0;
+        uint8 kind = p < m.openPeriod ? PART_CLOSED : p == m.openPeriod ? PART_OPEN : PART_READING;
+        return EnergyPart(_bandPrice(tv, band), _capacity(m.maxPowerW, lo, hi), 0, band, kind, false, 0);
+    }
+
+    /// @dev The tariff the meter was on in period `p`: after its open period the one it moves to, in it its own, and
+    /// before it the one of its latest move from `p` or earlier (`_tariffMoves`; none: it was never moved).
+    function _tariffAt(uint32 meterId, MeterState.Meter memory m, uint32 p) internal view returns (uint32) {
+        if (p > m.openPeriod) return m.nextTariffId;
+        if (p == m.openPeriod) return m.tariffId;
+        TariffMove[] storage moves = _tariffMoves[meterId];
+        uint256 i = moves.length;
+        if (i == 0) return m.tariffId;
+        // The first move is from period 0: the walk ends there at the latest.
+        while (moves[--i].from > p) {}
+        return moves[i].tariffId;
+    }
+
+    /// @dev Appends the parts of the whole periods `[lo, hi)` (period starts, lo < hi), latest first: one per run of
+    /// periods on the same tariff (`_tariffAt`) and version, however the open period lies among them.
+    function _wholeParts(
         uint32 meterId,
         MeterState.Meter memory m,
         EnergyPart[] memory parts,
+        uint256 n,
         uint256 lo,
-        uint256 hi,
-        uint256 last
-    ) internal view returns (EnergyPart[] memory, uint256 n) {
+        uint256 hi
+    ) internal view returns (EnergyPart[] memory, uint256) {
+        uint256 openStart = _periodStart(m.openPeriod);
+        uint256 openEnd = openStart + periodLength;
+        if (hi > openEnd) {
+            uint256 start = Math.max(lo, openEnd);
+            (parts, n) = _versionParts(parts, n, m, m.nextTariffId, start, hi);
+            hi = start;
+        }
+        if (lo < hi && hi > openStart) {
+            // hi is the open period's end here, and lo at most its start.
+            (parts, n) = _versionParts(parts, n, m, m.tariffId, openStart, hi);
+            hi = openStart;
+        }
+        if (lo == hi) return (parts, n);
         TariffMove[] storage moves = _tariffMoves[meterId];
         uint256 i = moves.length;
-        // Never moved: the tariff it is on now.
-        if (i == 0) return _versionParts(parts, n, m.maxPowerW, m.tariffId, lo, hi, last, PART_CLOSED);
-        // The first move is the tariff the meter was registered with, from period 0: the walk ends there at the latest.
-        while (true) {
+        if (i == 0) return _versionParts(parts, n, m, m.tariffId, lo, hi);
+        // The first move is from period 0: the walk ends there at the latest.
+        while (lo < hi) {
             TariffMove memory move = moves[--i];
             uint256 start = Math.max(lo, _periodStart(move.from));
             if (start < hi) {
-                (parts, n) = _versionParts(parts, n, m.maxPowerW, move.tariffId, start, hi, last, PART_CLOSED);
-                if (start == lo) return (parts, n);
+                (parts, n) = _versionParts(parts, n, m, move.tariffId, start, hi);
                 hi = start;
-                last = start - 1;
             }
         }
+        return (parts, n);
     }
 
-    /// @dev Appends the parts of `[lo, hi)` (lo < hi) under tariff `tariffId`, one per version in force (the first
-    /// version also before its own period, as `_version`), latest first. `last`: the last second whose price counts
-    /// in the latest part.
+    /// @dev Appends the parts of the whole periods `[lo, hi)` (lo < hi) on tariff `tariffId`, one per version in force
+    /// (the first version also before its own period, as `_version`), latest first. A part continues the one appended
+    /// last if that is of the same tariff and version (its run), taking its capacity and the dearer price. Parts
+    /// before the open period are closed, the others whole.
     function _versionParts(
         EnergyPart[] memory parts,
         uint256 n,
-        uint32 maxPowerW,
+        MeterState.Meter memory m,
         uint32 tariffId,
         uint256 lo,
-        uint256 hi,
-        uint256 last,
-        uint8 kind
+        uint256 hi
     ) internal view returns (EnergyPart[] memory, uint256) {
         TariffVersion[] storage versions = _tariffs[tariffId];
         uint256 i = versions.length;
         if (i == 0) revert UnknownTariff(tariffId);
+        uint8 kind = hi > _periodStart(m.openPeriod) ? PART_WHOLE : PART_CLOSED;
         while (true) {
             TariffVersion storage tv = versions[--i];
             uint256 start = i == 0 ? lo : Math.max(lo, _periodStart(tv.from));
             if (start < hi) {
-                uint256 price = _dearestPrice(tv, start, last);
-                (parts, n) = _push(parts, n, EnergyPart(price, _capacity(maxPowerW, start, hi), 0, 0, kind, false));
+                uint256 price = _dearestPrice(tv, start, hi - 1);
+                uint256 cap = _capacity(m.maxPowerW, start, hi);
+                // Never 0: version indices count from 1 here.
+                uint64 run = uint64(tariffId) << 32 | uint64(i + 1);
+                EnergyPart memory last = parts[n - 1];
+                if (last.run == run) {
+                    last.cap += cap;
+                    if (price > last.price) last.price = price;
+                } else {
+                    (parts, n) = _push(parts, n, EnergyPart(price, cap, 0, 0, kind, false, run));
+                }
                 if (start == lo) return (parts, n);
                 hi = start;
-                last = start - 1;
             }
         }
     }

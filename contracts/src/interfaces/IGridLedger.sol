@@ -379,8 +379,10 @@ interface IGridLedgerFeedersAndViews is IGridLedgerTypes {
     /// Tariff setter only. At most `MAX_BANDS` bands, minutes below 1440.
     /// @dev A reading interval that spans the start of a period is cut there; its energy fills the parts at the
     /// dearest version (and band) first, each part holding at most what the meter's `maxPowerW` draws in its time:
-    /// the largest bill the readings allow, so withholding or delaying a reading never lowers it. Energy used wholly
-    /// in a closed period is priced at that period's version however late it arrives. A reading at the start of
+    /// the largest bill the readings allow, so withholding or delaying a reading never lowers it. The cuts depend
+    /// only on the readings and the tariff history (the end of the last reading's period, the start of the reading's,
+    /// and where the meter's tariff or its version changes), never on who closed which period in between. Energy
+    /// used wholly in a closed period is priced at that period's version however late it arrives. A reading at the start of
     /// the period a new version applies from bills the energy exactly at the versions in force when it was used.
     function setTariff(uint32 tariffId, Tariff calldata t) external;
 

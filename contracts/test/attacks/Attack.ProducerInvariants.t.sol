@@ -47,6 +47,30 @@ contract AttackProducerInvariantsTest is LedgerTestBase {
         assertEq(handler.misdirectedClaims(), 0, "claim not to the payer");
     }
 
+    /// @dev Pending tokens belong to the payer the export was metered for: every household holds, plus the pending Wh
+    /// of the meters it pays now, exactly the export metered while it paid them, plus pending tokens a payer handed on
+    /// to it with a meter and tokens transferred to it, less what it redeemed, sold back, handed on and transferred.
+    /// So whoever claims, the tokens reach that payer, and the registrar never moved a meter with tokens pending.
+    function invariant_Attack_PendingTokensGoToThePayerTheyWereMeteredFor() public view {
+        for (uint256 i; i < handler.METERS(); ++i) {
+            assertEq(gl.meter(handler.ids(i)).payer, handler.payerOfMeter(handler.ids(i)), "payer");
+        }
+        for (uint256 h; h < handler.HOUSEHOLDS(); ++h) {
+            address holder = handler.householdOf(h);
+            uint256 pending;
+            for (uint256 i; i < handler.PRODUCERS(); ++i) {
+                uint32 id = handler.ids(i);
+                if (handler.payerOfMeter(id) == holder) pending += handler.storedPendingWh(id);
+            }
+            assertEq(
+                kwh.balanceOf(holder) + pending + handler.tokensOut(holder),
+                handler.tokensIn(holder),
+                "tokens reached another payer"
+            );
+        }
+        assertEq(handler.registrarMovedPending(), 0, "the registrar moved a meter with tokens pending");
+    }
+
     /// @dev Redemption burns what it redeems, a bill's energy is redeemed at most once, sell-back pays the feed-in.
     function invariant_Attack_EachWhSettledOnce() public view {
         assertEq(handler.burnMismatches(), 0, "tokens taken != Wh settled");

@@ -48,6 +48,13 @@ contract ProducerHandler is CommonBase, StdUtils {
     mapping(uint32 meterId => uint256) internal _closeRedeemed;
     mapping(uint32 meterId => IGridLedgerProducerTypes.BidirectionalReading) internal _lastSent;
     bytes32[METERS] internal _importOnlyBefore;
+    // Ghost books per payer: the meter's payer as the handler set it, and the Wh of tokens each address gained (export
+    // metered while it paid the meter, pending tokens handed on to it with a meter, transfers to it) and gave up
+    // (redeemed, sold back, handed on, transferred). What it holds plus the pending Wh of the meters it pays must be
+    // the difference.
+    mapping(uint32 meterId => address) public payerOfMeter;
+    mapping(address account => uint256) public tokensIn;
+    mapping(address account => uint256) public tokensOut;
 
     // Ghost counters: each must stay 0.
     uint256 public unsignedAccepted;
@@ -64,12 +71,15 @@ contract ProducerHandler is CommonBase, StdUtils {
     uint256 public stuckWithdrawals;
     uint256 public importOnlyDisturbed;
     uint256 public importOnlyMispriced;
+    uint256 public registrarMovedPending;
 
     // Coverage of the paths that matter.
     uint256 public redemptions;
     uint256 public sellBacks;
     uint256 public claims;
     uint256 public payerMoves;
+    uint256 public payerMovesWithPending;
+    uint256 public registrarRefusals;
 
     constructor(IGridLedger ledger, address admin_, uint256 meterKey_) {
         gl = ledger;
@@ -78,6 +88,9 @@ contract ProducerHandler is CommonBase, StdUtils {
         admin = admin_;
         meterKey = meterKey_;
         price = ledger.tariff(1).pricePerKWh;
+        for (uint256 i; i < METERS; ++i) {
+            payerOfMeter[ids[i]] = householdOf(i);
+        }
     }
 
     function householdOf(uint256 i) public pure returns (address) {
@@ -196,14 +209,28 @@ contract ProducerHandler is CommonBase, StdUtils {
         _checkImportOnly();
     }
 
-    /// @dev The payer hands the meter on, or the registrar moves it, between accrual and claim.
+    /// @dev The payer hands the meter on, or the registrar moves it, between accrual and claim. The payer's pending
+    /// tokens go with the meter only when the payer hands it on; the registrar may move it only while none are pending.
     function movePayer(uint256 meterSeed, uint256 toSeed, bool byRegistrar) external logged {
         uint32 id = ids[meterSeed % PRODUCERS];
+        address from = payerOfMeter[id];
+        address to = householdOf(toSeed);
+        uint256 pending = storedPendingWh(id);
         _snapImportOnly();
-        vm.prank(byRegistrar ? admin : gl.meter(id).payer);
-        try gl.setMeterPayer(id, householdOf(toSeed)) {
+        vm.prank(byRegistrar ? admin : from);
+        try gl.setMeterPayer(id, to) {
             ++payerMoves;
-        } catch {}
+            payerOfMeter[id] = to;
+            if (pending != 0) ++payerMovesWithPending;
+            if (byRegistrar) {
+                if (pending != 0) ++registrarMovedPending;
+            } else {
+                tokensOut[from] += pending;
+                tokensIn[to] += pending;
+            }
+        } catch {
+            if (byRegistrar && pending != 0) ++registrarRefusals;
+        }
         _checkImportOnly();
     }
 
@@ -291,6 +318,8 @@ contract ProducerHandler is CommonBase, StdUtils {
         uint256 amount = bound(amountSeed, 0, kwh.balanceOf(from));
         vm.prank(from);
         kwh.transfer(householdOf(toSeed), amount);
+        tokensOut[from] += amount;
+        tokensIn[householdOf(toSeed)] += amount;
     }
 
     function withdrawProceeds(uint256 householdSeed) external logged {
@@ -394,14 +423,19 @@ contract ProducerHandler is CommonBase, StdUtils {
         }
     }
 
-    /// @dev Pending Wh over the producer meters, plus what closes due now will redeem but have not yet announced (the
-    /// views project an ended period's close; its event comes with the next call that closes it).
+    /// @dev Pending Wh over the producer meters, plus what closes due now will redeem but have not yet announced.
     function pendingAndProjected() external view returns (uint256 total) {
         for (uint256 i; i < PRODUCERS; ++i) {
-            IGridLedgerProducerTypes.ProducerInfo memory info = pgl.producerInfo(ids[i]);
-            total += info.pendingWh;
-            if (gl.billOf(ids[i]).period != lastBill[ids[i]]) total += info.billRedeemedWh;
+            total += storedPendingWh(ids[i]);
         }
+    }
+
+    /// @dev A meter's pending Wh as stored: the projected ones plus what a close due now will redeem but has not yet
+    /// announced (the views project an ended period's close; its event comes with the next call that closes it).
+    function storedPendingWh(uint32 id) public view returns (uint256) {
+        IGridLedgerProducerTypes.ProducerInfo memory info = pgl.producerInfo(id);
+        if (gl.billOf(id).period == lastBill[id]) return info.pendingWh;
+        return info.pendingWh + info.billRedeemedWh;
     }
 
     // ------------------------------------------------------------ helpers
@@ -550,11 +584,13 @@ contract ProducerHandler is CommonBase, StdUtils {
                 uint32 id = uint32(uint256(l.topics[1]));
                 (uint256 wh,) = abi.decode(l.data, (uint256, uint256));
                 redeemedWh += wh;
+                tokensOut[payerOfMeter[id]] += wh;
                 _flushRedeemed(id);
                 _closeRedeemed[id] = wh;
             } else if (topic == IGridLedgerProducerTypes.TokensSoldBack.selector) {
                 (uint256 wh,) = abi.decode(l.data, (uint256, uint256));
                 soldWh += wh;
+                tokensOut[payerOfMeter[uint32(uint256(l.topics[1]))]] += wh;
             } else if (topic == IGridLedgerTypes.BillIssued.selector) {
                 uint32 id = uint32(uint256(l.topics[1]));
                 uint32 period = uint32(uint256(l.topics[2]));
@@ -581,6 +617,7 @@ contract ProducerHandler is CommonBase, StdUtils {
         uint64 expected = exportWh >= lastExport[id] ? exportWh - lastExport[id] : 0;
         if (exportWh < lastExport[id] || exported != expected) ++deltaMismatches;
         exportDeltas += expected;
+        tokensIn[payerOfMeter[id]] += expected;
         lastExport[id] = exportWh;
     }
 

@@ -9,8 +9,9 @@ import {IGridLedger, IGridLedgerTypes} from "../../src/interfaces/IGridLedger.so
 /// @dev Pairs of meters with the same consumption on a native-coin ledger whose operator changes tariff versions,
 /// moves meters between tariffs and records meter exchanges while households read, pay and top up. In each pair the
 /// household meter relays only the signed readings it picks, when it picks (maybe after a `settle`); its shadow relays
-/// every reading when it is taken. Both take the operator's tariff moves and exchanges at the same moments. Each meter
-/// has a feeder of its own, so the feeder's period sums are exactly that meter's billed energy.
+/// every reading when it is taken. Both take the operator's tariff moves and exchanges at the same moments, but for
+/// a move of one of them to the tariff it is on anyway, which changes nothing. Each meter has a feeder of its own, so
+/// the feeder's period sums are exactly that meter's billed energy.
 contract TariffExchangeHandler is CommonBase, StdUtils {
     uint256 public constant PAIRS = 3;
     /// @dev Households first, then their shadows: meter `k` and `k + PAIRS` form pair `k`.
@@ -54,6 +55,9 @@ contract TariffExchangeHandler is CommonBase, StdUtils {
     uint256 public comparisons;
     uint256 public versionsSet;
     uint256 public tariffMoves;
+    uint256 public sameTariffMoves;
+    /// @dev Readings and exchanges that landed after the period of the meter's last reading had been closed.
+    uint256 public acrossClosed;
 
     constructor(IGridLedger ledger, address admin_, address treasury_, uint256 meterKey_, uint64 initialWh) {
         gl = ledger;
@@ -230,6 +234,17 @@ contract TariffExchangeHandler is CommonBase, StdUtils {
         ++tariffMoves;
     }
 
+    /// @dev Moves one meter (a household or a shadow, not its pair) to the tariff it is moving to anyway: nothing
+    /// changes but that its ended period closes and its history has one more move, neither of which may change what its
+    /// readings bill.
+    function moveToTheSameTariff(uint256 meterSeed) external tracked {
+        uint32 id = idOf(meterSeed % METERS);
+        uint32 tariffId = gl.meter(id).nextTariffId;
+        vm.prank(admin);
+        gl.setMeterTariff(id, tariffId);
+        ++sameTariffMoves;
+    }
+
     /// @dev The registrar records an exchange of both meters of a pair, now or a little late: the old register's
     /// final value (honest growth since its last reading) and the new register's first, maybe lower.
     function recordMeterExchange(uint256 pairSeed, uint256 lateSeed, uint256 energy, uint256 newInitialSeed)
@@ -241,6 +256,8 @@ contract TariffExchangeHandler is CommonBase, StdUtils {
         uint32 at = uint32(_bound(lateSeed, readAt[i] + 1, vm.getBlockTimestamp()));
         uint64 oldFinal = register[i] + uint64(_bound(energy, 0, uint256(MAX_POWER) * (at - readAt[i]) / 3600));
         uint64 newInitial = uint64(_bound(newInitialSeed, 0, uint256(oldFinal) + 1_000_000));
+        _countAcrossClosed(i);
+        _countAcrossClosed(i + PAIRS);
         vm.startPrank(admin);
         gl.recordMeterExchange(idOf(i), oldFinal, newInitial, at);
         gl.recordMeterExchange(idOf(i + PAIRS), oldFinal, newInitial, at);
@@ -285,12 +302,18 @@ contract TariffExchangeHandler is CommonBase, StdUtils {
 
     function _relay(uint256 k, IGridLedgerTypes.Reading memory r) internal {
         r.meterId = idOf(k);
+        _countAcrossClosed(k);
         try gl.submitReading(r, _sign(r)) {
             acceptedWh[k] += r.wh - _lastAcceptedWh[k];
             _lastAcceptedWh[k] = r.wh;
         } catch (bytes memory reason) {
             _householdReverted(bytes4(reason));
         }
+    }
+
+    function _countAcrossClosed(uint256 k) internal {
+        IGridLedgerTypes.MeterInfo memory m = gl.meter(idOf(k));
+        if (m.lastTimestamp < gl.periodStart(m.openPeriod)) ++acrossClosed;
     }
 
     function _sign(IGridLedgerTypes.Reading memory r) internal view returns (bytes memory) {
