@@ -75,6 +75,10 @@ contract GridLedger is IGridLedgerHotPaths, IGridLedgerProducerReadings, GridLed
                 || sel == uint32(IGridLedgerProducerAccounts.producerTariff.selector)
                 || sel == uint32(IGridLedgerProducerAccounts.feedInFunds.selector)
                 || sel == uint32(IGridLedgerProducerAccounts.proceedsOf.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.enablePlant.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.setPlantOwner.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.claimPlantTokens.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.plantInfo.selector)
         ) return producers;
         return extension;
     }

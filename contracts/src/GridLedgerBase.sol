@@ -85,6 +85,12 @@ abstract contract GridLedgerBase is
         uint32 windowChangedAt;
     }
 
+    /// @dev A plant feeder's owner (address(0): no plant) and the feeder register up to which its output is minted.
+    struct Plant {
+        address owner;
+        uint64 settledAtWh;
+    }
+
     /// @dev From period `from` on, a meter is on tariff `tariffId`.
     struct TariffMove {
         uint32 from;
@@ -170,6 +176,9 @@ abstract contract GridLedgerBase is
     /// @dev A meter's tariff moves, oldest first; the first is the tariff it was registered with, from period 0. Empty
     /// while it was never moved. Read only by a reading whose interval reaches into periods already closed.
     mapping(uint32 meterId => TariffMove[]) internal _tariffMoves;
+    /// @dev Plants by feeder id; read by no feeder reading (a plant's pending Wh are its feeder's register less
+    /// `settledAtWh`).
+    mapping(uint32 feederId => Plant) internal _plants;
 
     /// @notice keccak256 of the deployment `Config`: the ledger checks its extension was built with the same one.
     bytes32 public immutable configHash;

@@ -55,6 +55,45 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
     }
 
     /// @inheritdoc IGridLedgerProducerAccounts
+    function enablePlant(uint32 feederId, address owner) external onlyRole(METER_REGISTRAR_ROLE) {
+        if (owner == address(0)) revert ZeroAddress();
+        FeederSlot storage f = _feeders[feederId];
+        if (f.signer == address(0)) revert UnknownFeeder(feederId);
+        if (f.parentId != 0) revert PlantNotRoot(feederId, f.parentId);
+        // Its first reading is where its register starts: only what it signs after that is its output.
+        if (!f.initialized) revert PlantNotRead(feederId);
+        if (_plants[feederId].owner != address(0)) revert PlantExists(feederId);
+        uint64 fromWh = f.lastWh;
+        _plants[feederId] = Plant(owner, fromWh);
+        emit PlantEnabled(feederId, owner, fromWh);
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    function setPlantOwner(uint32 feederId, address owner) external {
+        if (owner == address(0)) revert ZeroAddress();
+        Plant storage plant = _plants[feederId];
+        address current = _plantOwner(plant, feederId);
+        if (msg.sender != current) {
+            _checkRole(METER_REGISTRAR_ROLE);
+            if (_plantPendingWh(plant, feederId) != 0) revert NotPlantOwner(feederId, msg.sender);
+        }
+        plant.owner = owner;
+        emit PlantOwnerChanged(feederId, owner);
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    function claimPlantTokens(uint32 feederId) external returns (uint256 wh) {
+        address token = _token();
+        Plant storage plant = _plants[feederId];
+        address owner = _plantOwner(plant, feederId);
+        wh = _plantPendingWh(plant, feederId);
+        if (wh == 0) revert NothingToClaim(feederId);
+        plant.settledAtWh += uint64(wh);
+        emit PlantTokensClaimed(feederId, owner, wh);
+        IEnergyToken(token).mint(owner, wh);
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
     function setRedeemTokens(uint32 meterId, bool redeemTokens_) external {
         uint256[5] storage s = _producerSlots(meterId);
         if (msg.sender != s[3].signerOf()) revert NotPayer(meterId, msg.sender);
@@ -198,6 +237,15 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
     }
 
     /// @inheritdoc IGridLedgerProducerAccounts
+    function plantInfo(uint32 feederId) external view returns (PlantInfo memory info) {
+        Plant storage plant = _plants[feederId];
+        info.owner = plant.owner;
+        if (info.owner == address(0)) return info;
+        info.outputWh = _feeders[feederId].lastWh;
+        info.pendingWh = info.outputWh - plant.settledAtWh;
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
     function producerTariff(uint32 tariffId) external view returns (ProducerTariff memory) {
         return _producerTariffs[tariffId];
     }
@@ -216,6 +264,16 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
     function _producerSlots(uint32 meterId) private view returns (uint256[5] storage s) {
         s = _meterSlots(meterId);
         if (!s[0].isProducer()) revert ImportOnlyMeter(meterId);
+    }
+
+    function _plantOwner(Plant storage plant, uint32 feederId) private view returns (address owner) {
+        owner = plant.owner;
+        if (owner == address(0)) revert NotAPlant(feederId);
+    }
+
+    /// @dev Its feeder's register only rises, by signed readings, and `settledAtWh` never passes it.
+    function _plantPendingWh(Plant storage plant, uint32 feederId) private view returns (uint256) {
+        return _feeders[feederId].lastWh - plant.settledAtWh;
     }
 
     function _token() private view returns (address token) {

@@ -160,7 +160,8 @@ interface IGridLedgerTypes {
     /// @notice A feeder's energy sum for `period` reached its 64-bit limit and stopped counting: its loss check for
     /// that period is meaningless, and nothing else is affected.
     event FeederSumSaturated(uint32 indexed feederId, uint32 indexed period);
-    /// @notice A feeder reading was accepted; the energy since its previous reading counts in `period`.
+    /// @notice A feeder reading was accepted; the energy since its previous reading counts in `period` (and, for a
+    /// plant, is pending energy tokens of its owner).
     event FeederReadingAccepted(uint32 indexed feederId, uint32 indexed period, uint64 wh, uint32 timestamp);
     /// @notice A period was closed for a meter and its charge computed. Postpaid: due at `dueAt`. Prepaid:
     /// settled from credit.
