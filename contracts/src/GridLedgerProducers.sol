@@ -39,12 +39,8 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
         if (exportWh > MeterState.MAX_WH) revert RegisterOutOfRange(meterId, exportWh);
         uint256 p;
         if (w.isProducer()) {
-            // A rebase (new meter or register): the pending Wh stay pending, counted from the new register. At most
-            // `MAX_WH` may be pending, so that the settled-at register stays within its range (see `MeterState`).
-            p = _producers[meterId];
-            uint256 pending = w.pendingWhOf(p);
-            if (pending > MeterState.MAX_WH) revert RegisterOutOfRange(meterId, uint64(pending));
-            p = p.withSettledAtWh(int256(uint256(exportWh)) - int256(pending));
+            // A rebase (new meter or register).
+            p = _rebasedExport(meterId, w, exportWh);
         } else {
             // The signer moves to the producer slot (slot 0 keeps its low bits); slot 0 takes the export side.
             p = uint256(0).withProducerSigner(w.signerOf()).withSettledAtWh(int256(uint256(exportWh)));

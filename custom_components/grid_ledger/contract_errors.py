@@ -58,6 +58,7 @@ CONTRACT_ERRORS: Final[dict[str, str]] = {
     "NoFeedInPrice": "no_feed_in_price",
     "NoProceeds": "contract_no_proceeds",
     "NoEnergyToken": "no_energy_token",
+    "ExportRegisterNotExchanged": OPERATOR_SETUP,
     # The operator's plants.
     "NotAPlant": OPERATOR_SETUP,
     "PlantExists": OPERATOR_SETUP,

@@ -11,7 +11,9 @@ import {IGridLedgerTypes} from "./IGridLedger.sol";
 /// `claimTokens` mints the pending Wh to the meter's payer. A plant (a root feeder the registrar marked, with an
 /// owner) mints the same way from its signed feeder readings: its pending Wh are its register less the register it is
 /// settled up to, and `claimPlantTokens` mints them to its owner. So the total of tokens minted plus pending equals the
-/// sum of accepted export deltas and accepted plant deltas, exactly, and nothing but a signed register creates a token.
+/// sum of accepted export deltas and accepted plant deltas, exactly, and nothing but a signed register creates a token
+/// (and the registrar's final export register of a meter it exchanges, as for the import register: see
+/// `recordBidirectionalMeterExchange`).
 interface IGridLedgerProducerTypes is IGridLedgerTypes {
     /// @notice A bidirectional meter's signed statement: both cumulative registers at a time.
     /// @dev EIP-712 type `BidirectionalReading(uint32 meterId,uint64 importWh,uint64 exportWh,uint32 timestamp)`,
@@ -77,6 +79,12 @@ interface IGridLedgerProducerTypes is IGridLedgerTypes {
     event FeedInFundsWithdrawn(address indexed treasury, uint256 amount, uint256 funds);
     /// @notice Sell-back proceeds were withdrawn by their owner.
     event ProceedsWithdrawn(address indexed account, uint256 amount);
+    /// @notice A meter with an export register was exchanged: the old meter's export up to `oldFinalExportWh`
+    /// (`exportedWh` since the last reading) is pending, and the export register continues from `newInitialExportWh`.
+    /// Emitted with `MeterExchanged`, which carries the import register.
+    event ExportExchanged(
+        uint32 indexed meterId, uint64 oldFinalExportWh, uint64 newInitialExportWh, uint64 exportedWh
+    );
     /// @notice A feeder became a plant: its output beyond the register `fromWh` mints energy tokens for `owner`.
     /// Each later `FeederReadingAccepted` of it adds its register's rise to the plant's pending Wh.
     event PlantEnabled(uint32 indexed feederId, address indexed owner, uint64 fromWh);
@@ -101,6 +109,9 @@ interface IGridLedgerProducerTypes is IGridLedgerTypes {
     error NoProceeds(address account);
     /// @notice A producer function on a deployment without an energy token.
     error NoEnergyToken();
+    /// @notice `recordMeterExchange` for a meter with an export register: its exchange carries both registers
+    /// (`recordBidirectionalMeterExchange`), so that its last export is not lost.
+    error ExportRegisterNotExchanged(uint32 meterId);
     error NotAPlant(uint32 feederId);
     error PlantExists(uint32 feederId);
     /// @notice Plants are root feeders: a feeder's energy counts as its parent's load, a plant's is generation.
@@ -128,6 +139,30 @@ interface IGridLedgerProducerReadings is IGridLedgerProducerTypes {
     function submitBidirectionalReadings(SignedBidirectionalReading[] calldata readings)
         external
         returns (uint256 accepted);
+}
+
+/// @title Grid Ledger bidirectional meter exchanges
+/// @notice Served by `GridLedgerExtension`, beside the import-only `recordMeterExchange`.
+interface IGridLedgerProducerExchange is IGridLedgerProducerTypes {
+    /// @notice Records the exchange of a meter with an export register at `timestamp`, as `recordMeterExchange` does
+    /// for its import register: the old meter's final registers take the checks of a signed bidirectional reading
+    /// (not decreasing, within both ratings, not stale, not in the future; the registrar attests them instead of a
+    /// signature) and its export since the last reading becomes pending tokens, then the old meter's final bill is
+    /// issued and both registers continue from the new meter's, in the same period. The pending Wh stay pending
+    /// (as `enableExport`'s rebase keeps them). Meter registrar only; not while paused. Emits `MeterExchanged` and
+    /// `ExportExchanged`.
+    /// @dev Trust: like the import register, the old meter's final export register is the registrar's word, bounded by
+    /// the last signed register (never below: no accepted export is taken back) and by the meter's export rating
+    /// since that reading (at most that much can be added). The new registers are the registrar's word as
+    /// `registerMeter`'s and `enableExport`'s are; the meter's signed readings go on from them.
+    function recordBidirectionalMeterExchange(
+        uint32 meterId,
+        uint64 oldFinalImportWh,
+        uint64 oldFinalExportWh,
+        uint64 newInitialImportWh,
+        uint64 newInitialExportWh,
+        uint32 timestamp
+    ) external;
 }
 
 /// @title Grid Ledger producer accounts
@@ -200,6 +235,10 @@ interface IGridLedgerProducerAccounts is IGridLedgerProducerTypes {
 }
 
 /// @title Grid Ledger producer functions
-/// @notice The bidirectional reading entry points (`GridLedger`) and the producer accounts and plants
-/// (`GridLedgerProducers`).
-interface IGridLedgerProducers is IGridLedgerProducerReadings, IGridLedgerProducerAccounts {}
+/// @notice The bidirectional reading entry points (`GridLedger`), the meter exchange with both registers
+/// (`GridLedgerExtension`) and the producer accounts and plants (`GridLedgerProducers`).
+interface IGridLedgerProducers is
+    IGridLedgerProducerReadings,
+    IGridLedgerProducerExchange,
+    IGridLedgerProducerAccounts
+{}
