@@ -5,7 +5,7 @@ import {Proxy} from "@openzeppelin/contracts/proxy/Proxy.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 import {GridLedgerBase} from "./GridLedgerBase.sol";
-import {IGridLedgerHotPaths} from "./interfaces/IGridLedger.sol";
+import {IGridLedgerFeedersAndViews, IGridLedgerHotPaths} from "./interfaces/IGridLedger.sol";
 import {IEnergyToken} from "./interfaces/IEnergyToken.sol";
 import {IGridLedgerProducerAccounts, IGridLedgerProducerReadings} from "./interfaces/IGridLedgerProducers.sol";
 import {GridLedgerExtension} from "./GridLedgerExtension.sol";
@@ -52,26 +52,33 @@ contract GridLedger is IGridLedgerHotPaths, IGridLedgerProducerReadings, GridLed
     }
 
     /// @dev `Proxy`'s fallback serves the producer accounts from `producers` and the rest of `IGridLedger` from the
-    /// extension, on this contract's storage: one hop each.
+    /// extension, on this contract's storage: one hop each. Feeder readings, the fallback's frequent call, are told
+    /// apart first, so that they do not pay for the producer functions' comparisons.
     function _implementation() internal view override returns (address) {
-        bytes4 sel = msg.sig;
+        // Compared as numbers: a `bytes4` constant is pushed as a 32-byte word.
+        uint32 sel = uint32(msg.sig);
+        if (sel == uint32(IGridLedgerFeedersAndViews.submitFeederReading.selector)) return extension;
         if (
-            sel == IGridLedgerProducerAccounts.claimTokens.selector
-                || sel == IGridLedgerProducerAccounts.redeemTokens.selector
-                || sel == IGridLedgerProducerAccounts.sellBack.selector
-                || sel == IGridLedgerProducerAccounts.withdrawProceeds.selector
-                || sel == IGridLedgerProducerAccounts.enableExport.selector
-                || sel == IGridLedgerProducerAccounts.setRedeemTokens.selector
-                || sel == IGridLedgerProducerAccounts.depositFeedInFunds.selector
-                || sel == IGridLedgerProducerAccounts.withdrawFeedInFunds.selector
-                || sel == IGridLedgerProducerAccounts.setProducerTariff.selector
-                || sel == IGridLedgerProducerAccounts.energyToken.selector
-                || sel == IGridLedgerProducerAccounts.BIDIRECTIONAL_READING_TYPEHASH.selector
-                || sel == IGridLedgerProducerAccounts.bidirectionalReadingDigest.selector
-                || sel == IGridLedgerProducerAccounts.producerInfo.selector
-                || sel == IGridLedgerProducerAccounts.producerTariff.selector
-                || sel == IGridLedgerProducerAccounts.feedInFunds.selector
-                || sel == IGridLedgerProducerAccounts.proceedsOf.selector
+            sel == uint32(IGridLedgerProducerAccounts.claimTokens.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.redeemTokens.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.sellBack.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.withdrawProceeds.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.enableExport.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.setRedeemTokens.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.depositFeedInFunds.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.withdrawFeedInFunds.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.setProducerTariff.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.energyToken.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.BIDIRECTIONAL_READING_TYPEHASH.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.bidirectionalReadingDigest.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.producerInfo.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.producerTariff.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.feedInFunds.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.proceedsOf.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.enablePlant.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.setPlantOwner.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.claimPlantTokens.selector)
+                || sel == uint32(IGridLedgerProducerAccounts.plantInfo.selector)
         ) return producers;
         return extension;
     }

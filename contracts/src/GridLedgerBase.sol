@@ -13,7 +13,7 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
-import {IGridLedgerParameters} from "./interfaces/IGridLedger.sol";
+import {IGridLedgerHotPaths, IGridLedgerParameters} from "./interfaces/IGridLedger.sol";
 import {IGridLedgerProducerTypes} from "./interfaces/IGridLedgerProducers.sol";
 import {LocalTime} from "./libraries/LocalTime.sol";
 import {MeterState} from "./libraries/MeterState.sol";
@@ -83,6 +83,12 @@ abstract contract GridLedgerBase is
         uint16 prevEndMinute;
         uint8 prevFriendlyDays;
         uint32 windowChangedAt;
+    }
+
+    /// @dev A plant feeder's owner (address(0): no plant) and the feeder register up to which its output is minted.
+    struct Plant {
+        address owner;
+        uint64 settledAtWh;
     }
 
     /// @dev From period `from` on, a meter is on tariff `tariffId`.
@@ -172,6 +178,9 @@ abstract contract GridLedgerBase is
     /// @dev A meter's tariff moves, oldest first; the first is the tariff it was registered with, from period 0. Empty
     /// while it was never moved. Read only by a reading whose interval reaches into periods already closed.
     mapping(uint32 meterId => TariffMove[]) internal _tariffMoves;
+    /// @dev Plants by feeder id; read by no feeder reading (a plant's pending Wh are its feeder's register less
+    /// `settledAtWh`).
+    mapping(uint32 feederId => Plant) internal _plants;
 
     /// @notice keccak256 of the deployment `Config`: the ledger checks its extension was built with the same one.
     bytes32 public immutable configHash;
@@ -269,6 +278,56 @@ abstract contract GridLedgerBase is
     function _storeExport(uint32 meterId, uint64 exportWh) internal {
         uint256[5] storage s = _meters[meterId];
         s[0] = s[0].withExportRegister(exportWh);
+    }
+
+    /// @dev The producer slot of a producer meter (slot 0 `w`) whose export register is rebased to `exportWh`: the
+    /// pending Wh stay pending, counted from the new register. At most `MAX_WH` may be pending, so that the
+    /// settled-at register stays within its range (see `MeterState`).
+    function _rebasedExport(uint32 meterId, uint256 w, uint64 exportWh) internal view returns (uint256 p) {
+        p = _producers[meterId];
+        uint256 pending = w.pendingWhOf(p);
+        if (pending > MeterState.MAX_WH) revert RegisterOutOfRange(meterId, uint64(pending));
+        p = p.withSettledAtWh(int256(uint256(exportWh)) - int256(pending));
+    }
+
+    /// @dev Records a meter exchange (see `IGridLedger.recordMeterExchange`). The old register's final reading takes the
+    /// ledger's own reading checks and path (calls of the ledger to itself: that code lives there), so periods,
+    /// tariffs, bands and credit treat it as a signed reading; then its final bill is issued and the register continues
+    /// from `newInitialWh`.
+    function _recordExchange(uint32 meterId, uint64 oldFinalWh, uint64 newInitialWh, uint32 timestamp) internal {
+        _checkUnsigned(
+            abi.encodeWithSelector(IGridLedgerHotPaths.submitReading.selector, meterId, oldFinalWh, timestamp, 0x80, 0)
+        );
+        if (newInitialWh > MeterState.MAX_WH) revert RegisterOutOfRange(meterId, newInitialWh);
+        IGridLedgerHotPaths(address(this)).applyBatchedReading(meterId, oldFinalWh, timestamp);
+        uint256[5] storage s = _meters[meterId];
+        MeterState.Meter memory m = s.load();
+        // The old register's final bill, in the open period and at its tariff (a tariff change waits for the next).
+        uint32 nextTariffId = m.nextTariffId;
+        m.nextTariffId = m.tariffId;
+        _close(meterId, m, m.openPeriod, block.timestamp);
+        m.nextTariffId = nextTariffId;
+        m.lastWh = newInitialWh;
+        m.periodStartWh = newInitialWh;
+        m.runStartWh = newInitialWh;
+        // A prepaid meter's credit thresholds are registers: until a payment or the period's close recomputes them, its
+        // readings take the exact credit check (and there is no room here to recompute them).
+        m.lowWh = newInitialWh;
+        m.exhaustWh = newInitialWh;
+        s.store(m);
+        emit MeterExchanged(meterId, oldFinalWh, newInitialWh, timestamp);
+    }
+
+    /// @dev Runs the ledger's own checks of a reading (and its pause) on `submission`, a call of a reading function
+    /// without a signature: one that passes every other check is refused only for its signature, which is checked
+    /// last. Any other refusal is passed on.
+    function _checkUnsigned(bytes memory submission) internal {
+        (, bytes memory reason) = address(this).call(submission);
+        if (bytes4(reason) != InvalidSignature.selector) {
+            assembly ("memory-safe") {
+                revert(add(reason, 0x20), mload(reason))
+            }
+        }
     }
 
     /// @dev The end of the block's period (genesis is never after the deployment, so never after the block).

@@ -5,14 +5,15 @@ import {Proxy} from "@openzeppelin/contracts/proxy/Proxy.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 import {GridLedgerBase} from "./GridLedgerBase.sol";
-import {IGridLedgerAccounts, IGridLedgerHotPaths} from "./interfaces/IGridLedger.sol";
+import {IGridLedgerAccounts} from "./interfaces/IGridLedger.sol";
+import {IGridLedgerProducerExchange, IGridLedgerProducerReadings} from "./interfaces/IGridLedgerProducers.sol";
 import {GridLedgerFeedersAndViews} from "./GridLedgerFeedersAndViews.sol";
 import {MeterState} from "./libraries/MeterState.sol";
 
 /// @title GridLedgerExtension
 /// @notice Operator functions and views of `GridLedger`, executed by `GridLedger` through `delegatecall` on its own
 /// storage. Calling this contract directly only touches its own, unused storage.
-contract GridLedgerExtension is IGridLedgerAccounts, GridLedgerBase, Proxy {
+contract GridLedgerExtension is IGridLedgerAccounts, IGridLedgerProducerExchange, GridLedgerBase, Proxy {
     using MeterState for uint256[5];
     using MeterState for uint256;
 
@@ -120,43 +121,49 @@ contract GridLedgerExtension is IGridLedgerAccounts, GridLedgerBase, Proxy {
     }
 
     /// @notice See `IGridLedger.recordMeterExchange`.
-    /// @dev The old register's last reading takes the ledger's own reading checks and path (calls of the ledger to
-    /// itself: that code lives there), so periods, tariffs, bands and credit treat it as a signed reading.
     function recordMeterExchange(uint32 meterId, uint64 oldFinalWh, uint64 newInitialWh, uint32 timestamp)
         external
         onlyRole(METER_REGISTRAR_ROLE)
     {
-        // The ledger's own reading checks (and its pause): a reading without a signature that passes every other check
-        // is refused only for its signature, which is checked last.
-        (, bytes memory reason) = address(this)
-            .call(
-                abi.encodeWithSelector(
-                    IGridLedgerHotPaths.submitReading.selector, meterId, oldFinalWh, timestamp, 0x80, 0
-                )
-            );
-        if (bytes4(reason) != InvalidSignature.selector) {
-            assembly ("memory-safe") {
-                revert(add(reason, 0x20), mload(reason))
-            }
-        }
-        if (newInitialWh > MeterState.MAX_WH) revert RegisterOutOfRange(meterId, newInitialWh);
-        IGridLedgerHotPaths(address(this)).applyBatchedReading(meterId, oldFinalWh, timestamp);
+        // Its export since the last reading would be lost: it is exchanged with both registers.
+        if (_meters[meterId][0].isProducer()) revert ExportRegisterNotExchanged(meterId);
+        _recordExchange(meterId, oldFinalWh, newInitialWh, timestamp);
+    }
+
+    /// @inheritdoc IGridLedgerProducerExchange
+    function recordBidirectionalMeterExchange(
+        uint32 meterId,
+        uint64 oldFinalImportWh,
+        uint64 oldFinalExportWh,
+        uint64 newInitialImportWh,
+        uint64 newInitialExportWh,
+        uint32 timestamp
+    ) external onlyRole(METER_REGISTRAR_ROLE) {
+        // Both final registers take the checks of a bidirectional reading: this refuses a meter without an export
+        // register (`ImportOnlyMeter`) and a final export register below the last accepted one
+        // (`ExportRegisterDecreased`) or beyond the export rating since it.
+        _checkUnsigned(
+            abi.encodeWithSelector(
+                IGridLedgerProducerReadings.submitBidirectionalReading.selector,
+                meterId,
+                oldFinalImportWh,
+                oldFinalExportWh,
+                timestamp,
+                0xa0,
+                0
+            )
+        );
+        if (newInitialExportWh > MeterState.MAX_WH) revert RegisterOutOfRange(meterId, newInitialExportWh);
         uint256[5] storage s = _meters[meterId];
-        MeterState.Meter memory m = s.load();
-        // The old register's final bill, in the open period and at its tariff (a tariff change waits for the next).
-        uint32 nextTariffId = m.nextTariffId;
-        m.nextTariffId = m.tariffId;
-        _close(meterId, m, m.openPeriod, block.timestamp);
-        m.nextTariffId = nextTariffId;
-        m.lastWh = newInitialWh;
-        m.periodStartWh = newInitialWh;
-        m.runStartWh = newInitialWh;
-        // A prepaid meter's credit thresholds are registers: until a payment or the period's close recomputes them, its
-        // readings take the exact credit check (and there is no room here to recompute them).
-        m.lowWh = newInitialWh;
-        m.exhaustWh = newInitialWh;
-        s.store(m);
-        emit MeterExchanged(meterId, oldFinalWh, newInitialWh, timestamp);
+        uint256 w = s[0];
+        // The old meter's last export is pending before the final reading's path runs, so that the final bill (and a
+        // close that reading makes) may redeem it: each Wh is still settled once.
+        s[0] = w.withExportRegister(oldFinalExportWh);
+        _recordExchange(meterId, oldFinalImportWh, newInitialImportWh, timestamp);
+        uint256 exchanged = s[0];
+        _producers[meterId] = _rebasedExport(meterId, exchanged, newInitialExportWh);
+        s[0] = exchanged.withExportRegister(newInitialExportWh);
+        emit ExportExchanged(meterId, oldFinalExportWh, newInitialExportWh, oldFinalExportWh - w.lastExportWhOf());
     }
 
     /// @notice See `IGridLedger.withdrawCredit`.
@@ -173,37 +180,6 @@ contract GridLedgerExtension is IGridLedgerAccounts, GridLedgerBase, Proxy {
         s.store(m);
         emit CreditWithdrawn(meterId, msg.sender, amount);
         _send(msg.sender, amount);
-    }
-
-    /// @notice See `IGridLedger.setMeterSigner`.
-    function setMeterSigner(uint32 meterId, address signer) external onlyRole(METER_REGISTRAR_ROLE) {
-        if (signer == address(0)) revert ZeroAddress();
-        uint256[5] storage s = _meterSlots(meterId);
-        // A producer meter's signer is in its producer slot, its low bits (what its readings are checked against) in
-        // slot 0.
-        uint256 w = s[0];
-        if (w.isProducer()) _producers[meterId] = _producers[meterId].withProducerSigner(signer);
-        s[0] = w.withSigner(signer);
-        emit MeterSignerChanged(meterId, signer);
-    }
-
-    /// @notice See `IGridLedger.setMeterPayer`.
-    /// @dev Credit belongs to the payer who paid it, and pending energy tokens to the payer whose meter exported
-    /// them: the registrar moves only a meter that holds neither (anyone may claim the tokens first), the current
-    /// payer may always hand it on, and a retired meter's payer (who alone may take its credit back) is final.
-    function setMeterPayer(uint32 meterId, address payer) external {
-        if (payer == address(0)) revert ZeroAddress();
-        uint256[5] storage s = _meterSlots(meterId);
-        MeterState.Meter memory m = s.load();
-        if (m.retired) revert RetiredMeter(meterId);
-        if (msg.sender != m.payer) {
-            _checkRole(METER_REGISTRAR_ROLE);
-            uint256 w = s[0];
-            bool tokensPending = w.isProducer() && w.pendingWhOf(_producers[meterId]) != 0;
-            if (m.balance > 0 || tokensPending) revert NotPayer(meterId, msg.sender);
-        }
-        s[3] = s[3].withPayer(payer);
-        emit MeterPayerChanged(meterId, payer);
     }
 
     /// @notice See `IGridLedger.setMeterTariff`.

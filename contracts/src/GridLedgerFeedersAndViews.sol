@@ -10,7 +10,7 @@ import {MeterState} from "./libraries/MeterState.sol";
 
 /// @title GridLedgerFeedersAndViews
 /// @notice Feeders (their registration, readings and loss checks), the operator's schedule (pause, friendly window,
-/// treasury) and the views of `GridLedger`, executed through `GridLedgerExtension`'s fallback by `delegatecall` on the
+/// treasury), a meter's signer and payer, and the views of `GridLedger`, executed through `GridLedgerExtension`'s fallback by `delegatecall` on the
 /// ledger's storage (the ledger and its extension would otherwise exceed the 24 KiB code size limit). Deployed by the
 /// extension's constructor with the same parameters.
 contract GridLedgerFeedersAndViews is IGridLedgerFeedersAndViews, GridLedgerBase {
@@ -117,6 +117,37 @@ contract GridLedgerFeedersAndViews is IGridLedgerFeedersAndViews, GridLedgerBase
         f.signer = signer;
         f.lossToleranceBps = lossToleranceBps;
         emit FeederUpdated(feederId, signer, lossToleranceBps);
+    }
+
+    /// @notice See `IGridLedger.setMeterSigner`.
+    function setMeterSigner(uint32 meterId, address signer) external onlyRole(METER_REGISTRAR_ROLE) {
+        if (signer == address(0)) revert ZeroAddress();
+        uint256[5] storage s = _meterSlots(meterId);
+        // A producer meter's signer is in its producer slot, its low bits (what its readings are checked against) in
+        // slot 0.
+        uint256 w = s[0];
+        if (w.isProducer()) _producers[meterId] = _producers[meterId].withProducerSigner(signer);
+        s[0] = w.withSigner(signer);
+        emit MeterSignerChanged(meterId, signer);
+    }
+
+    /// @notice See `IGridLedger.setMeterPayer`.
+    /// @dev Credit belongs to the payer who paid it, and pending energy tokens to the payer whose meter exported
+    /// them: the registrar moves only a meter that holds neither (anyone may claim the tokens first), the current
+    /// payer may always hand it on, and a retired meter's payer (who alone may take its credit back) is final.
+    function setMeterPayer(uint32 meterId, address payer) external {
+        if (payer == address(0)) revert ZeroAddress();
+        uint256[5] storage s = _meterSlots(meterId);
+        MeterState.Meter memory m = s.load();
+        if (m.retired) revert RetiredMeter(meterId);
+        if (msg.sender != m.payer) {
+            _checkRole(METER_REGISTRAR_ROLE);
+            uint256 w = s[0];
+            bool tokensPending = w.isProducer() && w.pendingWhOf(_producers[meterId]) != 0;
+            if (m.balance > 0 || tokensPending) revert NotPayer(meterId, msg.sender);
+        }
+        s[3] = s[3].withPayer(payer);
+        emit MeterPayerChanged(meterId, payer);
     }
 
     /// @notice See `IGridLedger.setTariff`.

@@ -39,12 +39,8 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
         if (exportWh > MeterState.MAX_WH) revert RegisterOutOfRange(meterId, exportWh);
         uint256 p;
         if (w.isProducer()) {
-            // A rebase (new meter or register): the pending Wh stay pending, counted from the new register. At most
-            // `MAX_WH` may be pending, so that the settled-at register stays within its range (see `MeterState`).
-            p = _producers[meterId];
-            uint256 pending = w.pendingWhOf(p);
-            if (pending > MeterState.MAX_WH) revert RegisterOutOfRange(meterId, uint64(pending));
-            p = p.withSettledAtWh(int256(uint256(exportWh)) - int256(pending));
+            // A rebase (new meter or register).
+            p = _rebasedExport(meterId, w, exportWh);
         } else {
             // The signer moves to the producer slot (slot 0 keeps its low bits); slot 0 takes the export side.
             p = uint256(0).withProducerSigner(w.signerOf()).withSettledAtWh(int256(uint256(exportWh)));
@@ -52,6 +48,45 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
         _producers[meterId] = p;
         s[0] = w.withExportSide(exportWh, maxExportW, p.producerSignerOf());
         emit ExportEnabled(meterId, maxExportW, exportWh);
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    function enablePlant(uint32 feederId, address owner) external onlyRole(METER_REGISTRAR_ROLE) {
+        if (owner == address(0)) revert ZeroAddress();
+        FeederSlot storage f = _feeders[feederId];
+        if (f.signer == address(0)) revert UnknownFeeder(feederId);
+        if (f.parentId != 0) revert PlantNotRoot(feederId, f.parentId);
+        // Its first reading is where its register starts: only what it signs after that is its output.
+        if (!f.initialized) revert PlantNotRead(feederId);
+        if (_plants[feederId].owner != address(0)) revert PlantExists(feederId);
+        uint64 fromWh = f.lastWh;
+        _plants[feederId] = Plant(owner, fromWh);
+        emit PlantEnabled(feederId, owner, fromWh);
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    function setPlantOwner(uint32 feederId, address owner) external {
+        if (owner == address(0)) revert ZeroAddress();
+        Plant storage plant = _plants[feederId];
+        address current = _plantOwner(plant, feederId);
+        if (msg.sender != current) {
+            _checkRole(METER_REGISTRAR_ROLE);
+            if (_plantPendingWh(plant, feederId) != 0) revert NotPlantOwner(feederId, msg.sender);
+        }
+        plant.owner = owner;
+        emit PlantOwnerChanged(feederId, owner);
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
+    function claimPlantTokens(uint32 feederId) external returns (uint256 wh) {
+        address token = _token();
+        Plant storage plant = _plants[feederId];
+        address owner = _plantOwner(plant, feederId);
+        wh = _plantPendingWh(plant, feederId);
+        if (wh == 0) revert NothingToClaim(feederId);
+        plant.settledAtWh += uint64(wh);
+        emit PlantTokensClaimed(feederId, owner, wh);
+        IEnergyToken(token).mint(owner, wh);
     }
 
     /// @inheritdoc IGridLedgerProducerAccounts
@@ -198,6 +233,15 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
     }
 
     /// @inheritdoc IGridLedgerProducerAccounts
+    function plantInfo(uint32 feederId) external view returns (PlantInfo memory info) {
+        Plant storage plant = _plants[feederId];
+        info.owner = plant.owner;
+        if (info.owner == address(0)) return info;
+        info.outputWh = _feeders[feederId].lastWh;
+        info.pendingWh = info.outputWh - plant.settledAtWh;
+    }
+
+    /// @inheritdoc IGridLedgerProducerAccounts
     function producerTariff(uint32 tariffId) external view returns (ProducerTariff memory) {
         return _producerTariffs[tariffId];
     }
@@ -216,6 +260,16 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
     function _producerSlots(uint32 meterId) private view returns (uint256[5] storage s) {
         s = _meterSlots(meterId);
         if (!s[0].isProducer()) revert ImportOnlyMeter(meterId);
+    }
+
+    function _plantOwner(Plant storage plant, uint32 feederId) private view returns (address owner) {
+        owner = plant.owner;
+        if (owner == address(0)) revert NotAPlant(feederId);
+    }
+
+    /// @dev Its feeder's register only rises, by signed readings, and `settledAtWh` never passes it.
+    function _plantPendingWh(Plant storage plant, uint32 feederId) private view returns (uint256) {
+        return _feeders[feederId].lastWh - plant.settledAtWh;
     }
 
     function _token() private view returns (address token) {

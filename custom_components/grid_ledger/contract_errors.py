@@ -58,6 +58,13 @@ CONTRACT_ERRORS: Final[dict[str, str]] = {
     "NoFeedInPrice": "no_feed_in_price",
     "NoProceeds": "contract_no_proceeds",
     "NoEnergyToken": "no_energy_token",
+    "ExportRegisterNotExchanged": OPERATOR_SETUP,
+    # The operator's plants.
+    "NotAPlant": OPERATOR_SETUP,
+    "PlantExists": OPERATOR_SETUP,
+    "PlantNotRoot": OPERATOR_SETUP,
+    "PlantNotRead": OPERATOR_SETUP,
+    "NotPlantOwner": OPERATOR_SETUP,
     # The operator's switch.
     "EnforcedPause": "contract_paused",
     "ExpectedPause": "contract_not_paused",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypedDict, TypeIs
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, TypeIs
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -113,6 +113,11 @@ class ExportTotalsData(TypedDict):
     compensation_milli: int
     period: int  # the meter's open billing period that `period_wh` counts
     period_wh: int
+    # The block of the state whose register `counted_export_wh` is (absent: stored before
+    # meter exchanges were counted).
+    counted_block: NotRequired[int]
+    # [block, log index] of the last `ExportExchanged` counted.
+    exchange_counted_through: NotRequired[list[int]]
 
 
 class ExportTotals:
@@ -121,7 +126,8 @@ class ExportTotals:
     open billing period. Each counts the export register's rise since the register it last
     counted; both are saved with that register in one write, so a restart neither resets nor
     double counts them. A register that fell (the operator rebased it for a new meter) is
-    the new starting point."""
+    the new starting point. A recorded meter exchange adds the old meter's export since its
+    last reading, which no register the ledger showed carries (`async_count_exchange`)."""
 
     def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
         self._store: Store[ExportTotalsData] = Store(
@@ -158,10 +164,32 @@ class ExportTotals:
             delta = export_wh - counted
             data["compensation_milli"] += delta * producer.feed_in_price_per_kwh
             data["period_wh"] += delta
-        data["counted_export_wh"] = export_wh
+        if export_wh != counted:
+            data["counted_export_wh"] = export_wh
+            data["counted_block"] = state.block_number
         if data != self.data:
             self.data = data
             await self._store.async_save(self.data)
+
+    async def async_count_exchange(self, event: LedgerEvent, feed_in_price_per_kwh: int) -> None:
+        """An `ExportExchanged`: the old meter's export since its last reading went from that
+        reading's register to the new meter's at once, so no state shows it; it is counted once,
+        by the event's place in the chain. If no state after the exchange was counted yet, the
+        new meter's register is where counting resumes, so one above the old meter's is not
+        taken for export."""
+        place = [event.block_number, event.log_index]
+        if (through := self.data.get("exchange_counted_through")) is not None and place <= through:
+            return
+        data = self.data.copy()
+        exported = int(event.args["exportedWh"])
+        data["compensation_milli"] += exported * feed_in_price_per_kwh
+        data["period_wh"] += exported
+        if data.get("counted_block", -1) < event.block_number:
+            data["counted_export_wh"] = int(event.args["newInitialExportWh"])
+            data["counted_block"] = event.block_number
+        data["exchange_counted_through"] = place
+        self.data = data
+        await self._store.async_save(self.data)
 
 
 class LedgerCoordinator[StateT](DataUpdateCoordinator[StateT]):
@@ -264,6 +292,15 @@ class GridLedgerCoordinator(LedgerCoordinator[MeterState]):
     config_entry: GridLedgerConfigEntry
     # A permit change is acted on at once (a restore within the block).
     urgent_events = PERMIT_EVENTS
+
+    async def async_on_events(self, events: list[LedgerEvent]) -> None:
+        """A meter exchange's last export is counted before the state is read again."""
+        for event in events:
+            if event.name == "ExportExchanged":
+                producer = None if self.data is None else self.data.producer
+                price = 0 if producer is None else producer.feed_in_price_per_kwh
+                await self.export_totals.async_count_exchange(event, price)
+        await super().async_on_events(events)
 
     def __init__(
         self,

@@ -605,9 +605,10 @@ class ReadingPipeline:
         return await self._async_read_register(source, EXPORT)
 
     def _adopt_recorded_exchange(self) -> None:
-        """The operator recorded a meter exchange on-chain (`MeterExchanged`, or `ExportEnabled`
-        rebasing the export register): the chain's register is below a reading this meter
-        attested at or before the chain's last timestamp, which no reading can do. The chain's
+        """The operator recorded a meter exchange on-chain (`MeterExchanged`, with
+        `ExportExchanged` when it carries both registers, or `ExportEnabled` rebasing the export
+        register): the chain's register is below a reading this meter attested at or before the
+        chain's last timestamp, which no reading can do. The chain's
         new register is the baseline now: the source's register is attested as it reads (no
         offset, nothing held back, no repair), and an unsent reading of the old register is
         replaced."""

@@ -75,6 +75,9 @@ TARGETS: dict[str, tuple[int, int] | None] = {
     "energy auction: outbid, ERC-20 + ERC-2612 permit (the outbid bidder's first refund)": None,
     "energy auction: outbid, ERC-20 (the outbid bidder already has a refund)": None,
     "energy auction: withdraw refund, ERC-20": (40_000, 32_000),
+    "feeder reading, plant": None,
+    "claim plant tokens, first claim of the owner": None,
+    "meter exchange of both registers, final bill in the open period (postpaid, flat)": None,
 }
 
 
@@ -275,6 +278,33 @@ def _measure_producers(d: Deployment, clock: _Clock, gas: dict[str, int]) -> Non
     d.transact(d.ledger.functions.depositFeedInFunds(10**15), value=10**15)
     receipt = d.transact(d.ledger.functions.sellBack(plain.meter_id, 100), plain.payer)
     gas["sell back tokens (pending first)"] = int(receipt["gasUsed"])
+
+    # A plant: its readings are a feeder's (the tokens accrue in its register), its owner claims.
+    plant_signer = _account("plant")
+    d.register_feeder(5, plant_signer.address)
+    ts = clock.advance(60)
+    d.transact(
+        d.ledger.functions.submitFeederReading(
+            (5, 1_000, ts), d.sign_feeder_reading(plant_signer, 5, 1_000, ts)
+        )
+    )
+    d.transact(d.ledger.functions.enablePlant(5, _account("plant owner").address))
+    ts = clock.advance(60)
+    sig = d.sign_feeder_reading(plant_signer, 5, 2_000, ts)
+    receipt = d.transact(d.ledger.functions.submitFeederReading((5, 2_000, ts), sig))
+    gas["feeder reading, plant"] = int(receipt["gasUsed"])
+    receipt = d.transact(d.ledger.functions.claimPlantTokens(5))
+    gas["claim plant tokens, first claim of the owner"] = int(receipt["gasUsed"])
+
+    # Last: an operator call, no signature.
+    ts = clock.advance(60)
+    _bidirectional_tx(d, plain, 450, 250, ts)
+    ts = clock.advance(60)
+    call = d.ledger.functions.recordBidirectionalMeterExchange(plain.meter_id, 500, 260, 0, 0, ts)
+    receipt = d.transact(call)
+    gas["meter exchange of both registers, final bill in the open period (postpaid, flat)"] = int(
+        receipt["gasUsed"]
+    )
 
 
 def _energy_tokens(d: Deployment, clock: _Clock, name: str, wh: int) -> LocalAccount:

@@ -123,3 +123,24 @@ def test_scripts_deploy_and_configure(anvil: Anvil, chain_w3: Web3, deployments_
     assert tuple(ledger.functions.friendlyWindow().call()) == (0, 1320, 360, 96)
     assert ledger.functions.permitUntil(9).call() == PERMIT_FOREVER
     assert tuple(meter[7:9]) == (7, registered_at + 1)  # the new register, from the exchange on
+
+    # A meter with an export register is exchanged with both registers.
+    operator = Web3.to_checksum_address(anvil.accounts[1][0])
+    ledger.functions.enableExport(9, 10_000, 0).transact({"from": operator})
+    _script(
+        anvil,
+        "RecordMeterExchange",
+        base
+        | {
+            "METER_ID": "9",
+            "OLD_FINAL_WH": "8",
+            "NEW_INITIAL_WH": "0",
+            "OLD_FINAL_EXPORT_WH": "2",  # 2 Wh exported since the last reading, within 10 kW
+            "NEW_INITIAL_EXPORT_WH": "5",
+            "EXCHANGED_AT": str(registered_at + 2),
+        },
+    )
+    producer = ledger.functions.producerInfo(9).call()
+    # The new meter's export register; the old meter's last export pending.
+    assert (producer[3], producer[4]) == (5, 2)
+    assert tuple(ledger.functions.meter(9).call()[7:9]) == (0, registered_at + 2)

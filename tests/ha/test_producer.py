@@ -443,3 +443,47 @@ async def test_a_restart_keeps_the_unsent_export_register_and_the_compensation(
     await hass.async_block_till_done()
     # 1.5 kWh at 0.001 ETH: the first kWh neither lost nor counted twice.
     assert Decimal(state(hass, meter, "export_compensation")) == Decimal("0.0015")
+
+
+async def test_an_exchange_the_operator_recorded_mints_every_exported_wh_once(
+    hass: HomeAssistant,
+    local_chain: LocalChain,
+    freezer: FrozenDateTimeFactory,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    ledger = local_chain.ledger
+    set_feed_in(ledger)
+    meter, entry = await prosumer(hass, ledger)
+    await export(hass, entry, freezer, 1.002, 2.0)
+
+    # The new meter reads from zero: both registers went backwards, nothing is attested.
+    with pytest.raises(HomeAssistantError) as err:
+        await export(hass, entry, freezer, 0.001, 0.01)
+    assert err.value.translation_key == "register_backwards"
+
+    # The operator read the old meter's final registers when it took it out, ten seconds after
+    # its last reading: 1 Wh imported and 50 Wh exported since.
+    last_timestamp = int(ledger.contract.functions.meter(meter.meter_id).call()[8])
+    ledger.transact(
+        ledger.contract.functions.recordBidirectionalMeterExchange(
+            meter.meter_id, 1_003, 2_050, 0, 0, last_timestamp + 10
+        )
+    )
+    (exchanged,) = logs(ledger, meter, "ExportExchanged")
+    assert exchanged["exportedWh"] == 50
+    await entry.runtime_data.coordinator.async_refresh()
+
+    response = await export(hass, entry, freezer, 0.01, 0.3)
+    assert response["wh"] == 10  # the new registers as they read
+    accepted = logs(ledger, meter, "BidirectionalReadingAccepted")
+    assert [(a["importWh"], a["exportWh"], a["exportedWh"]) for a in accepted][-1] == (10, 300, 300)
+    for key in ("register_backwards", "export_register_backwards"):
+        assert issue_registry.async_get_issue(DOMAIN, f"{key}_{entry.entry_id}") is None
+    assert producer_info(ledger, meter)[4] == 2_350  # 2 kWh signed, 50 Wh at the exchange, 300 Wh
+
+    # The old meter's last 50 Wh, which no register on the ledger showed, are compensated too.
+    await until(lambda: Decimal(state(hass, meter, "export_compensation")) == Decimal("0.00235"))
+    assert float(state(hass, meter, "tokens_minted_this_period")) == pytest.approx(2.35)
+    assert float(state(hass, meter, "exported_energy")) == pytest.approx(0.3)  # the new register
+    assert (await call(hass, entry, "claim_tokens"))["kwh"] == 2.35
+    assert token_balance(ledger, meter) == 2_350

@@ -3,6 +3,7 @@ export register, the export totals across a restart, the token errors' sentences
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from eth_account import Account
@@ -12,6 +13,7 @@ import pytest
 
 from custom_components.grid_ledger.chain import (
     Bill,
+    LedgerEvent,
     Meter,
     MeterState,
     Mode,
@@ -108,6 +110,43 @@ async def test_export_totals_count_each_delta_once_across_a_restart(hass: HomeAs
     await again.async_count(_state(500, period=4))
     assert again.compensation == 100_001 + 500 * 80_000 // 1_000
     assert again.period_wh == 1_500
+
+
+def _exchanged(block: int, exported: int, new_initial: int, log_index: int = 1) -> LedgerEvent:
+    args = {"meterId": 7, "oldFinalExportWh": 0, "newInitialExportWh": new_initial}
+    return LedgerEvent("ExportExchanged", args | {"exportedWh": exported}, block, "0x1", log_index)
+
+
+def _state_at(block: int, export_wh: int) -> MeterState:
+    return dataclasses.replace(_state(export_wh), block_number=block)
+
+
+async def test_an_exchange_adds_the_old_meters_last_export_once_in_either_order(
+    hass: HomeAssistant,
+) -> None:
+    # The event first: the new meter's register (above the old one's) is where counting resumes.
+    totals = ExportTotals(hass, "event first")
+    await totals.async_load()
+    await totals.async_count(_state_at(10, 2_000))
+    await totals.async_count_exchange(_exchanged(12, 50, new_initial=9_000), 80_000)
+    await totals.async_count(_state_at(12, 9_000))
+    await totals.async_count(_state_at(13, 9_300))
+    assert totals.period_wh == 350
+    assert totals.compensation == 350 * 80_000 // 1_000
+    # The same event again (a subscription may deliver it twice) adds nothing.
+    await totals.async_count_exchange(_exchanged(12, 50, new_initial=9_000), 80_000)
+    assert totals.period_wh == 350
+
+    # The state first: its lower register was the new starting point, the event adds the rest.
+    other = ExportTotals(hass, "state first")
+    await other.async_load()
+    await other.async_count(_state_at(10, 2_000))
+    await other.async_count(_state_at(12, 0))
+    await other.async_count(_state_at(13, 300))
+    await other.async_count_exchange(_exchanged(12, 50, new_initial=0), 80_000)
+    assert other.period_wh == 350
+    await other.async_count(_state_at(14, 400))
+    assert other.period_wh == 450
 
 
 @pytest.mark.parametrize(

@@ -160,7 +160,8 @@ interface IGridLedgerTypes {
     /// @notice A feeder's energy sum for `period` reached its 64-bit limit and stopped counting: its loss check for
     /// that period is meaningless, and nothing else is affected.
     event FeederSumSaturated(uint32 indexed feederId, uint32 indexed period);
-    /// @notice A feeder reading was accepted; the energy since its previous reading counts in `period`.
+    /// @notice A feeder reading was accepted; the energy since its previous reading counts in `period` (and, for a
+    /// plant, is pending energy tokens of its owner).
     event FeederReadingAccepted(uint32 indexed feederId, uint32 indexed period, uint64 wh, uint32 timestamp);
     /// @notice A period was closed for a meter and its charge computed. Postpaid: due at `dueAt`. Prepaid:
     /// settled from credit.
@@ -353,9 +354,20 @@ interface IGridLedgerAccounts is IGridLedgerTypes {
     /// `timestamp`, in the same period. So energy before and after the exchange is billed once, in the period it was
     /// used (rounded per bill). `newInitialWh` is the registrar's word, as `registerMeter`'s initial register is; the
     /// meter's rating bounds the next reading. Meter registrar only; not while paused. Emits `MeterExchanged` (not
-    /// `ReadingAccepted`).
+    /// `ReadingAccepted`). A meter with an export register is exchanged with both registers
+    /// (`IGridLedgerProducers.recordBidirectionalMeterExchange`; here it reverts `ExportRegisterNotExchanged`).
     function recordMeterExchange(uint32 meterId, uint64 oldFinalWh, uint64 newInitialWh, uint32 timestamp) external;
 
+    /// @notice Moves a meter to another tariff from its next billing period on. Tariff setter only.
+    function setMeterTariff(uint32 meterId, uint32 tariffId) external;
+
+    /// @notice Marks a household protected (its permit never ends) or not. Protection officer only.
+    function setProtected(uint32 meterId, bool isProtected) external;
+}
+
+/// @title Grid Ledger feeders, schedule, meter keys and views
+/// @notice Served by `GridLedgerFeedersAndViews` on the ledger's storage.
+interface IGridLedgerFeedersAndViews is IGridLedgerTypes {
     /// @notice Rotates a meter's attestation signer. Meter registrar only.
     function setMeterSigner(uint32 meterId, address signer) external;
 
@@ -365,16 +377,6 @@ interface IGridLedgerAccounts is IGridLedgerTypes {
     /// Reverts `RetiredMeter` once the meter is retired: its credit is claimable by the payer at retirement only.
     function setMeterPayer(uint32 meterId, address payer) external;
 
-    /// @notice Moves a meter to another tariff from its next billing period on. Tariff setter only.
-    function setMeterTariff(uint32 meterId, uint32 tariffId) external;
-
-    /// @notice Marks a household protected (its permit never ends) or not. Protection officer only.
-    function setProtected(uint32 meterId, bool isProtected) external;
-}
-
-/// @title Grid Ledger feeders, schedule and views
-/// @notice Served by `GridLedgerFeedersAndViews` on the ledger's storage.
-interface IGridLedgerFeedersAndViews is IGridLedgerTypes {
     /// @notice Sets a tariff: a new id applies from now, a change of an existing one from the next period on.
     /// Tariff setter only. At most `MAX_BANDS` bands, minutes below 1440.
     /// @dev A reading interval that spans the start of a period is cut there; its energy fills the parts at the

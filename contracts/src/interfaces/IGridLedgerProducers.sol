@@ -8,8 +8,12 @@ import {IGridLedgerTypes} from "./IGridLedger.sol";
 /// sell-back.
 /// @dev Energy tokens (`EnergyToken`, 3 decimals: one base unit is one Wh) are minted lazily: a signed export register
 /// delta is added to the meter's `pendingWh` by the reading (no token call on the reading's path), and
-/// `claimTokens` mints the pending Wh to the meter's payer. So the total of tokens minted plus pending equals the sum
-/// of accepted export deltas, exactly, and nothing but a signed export register creates a token.
+/// `claimTokens` mints the pending Wh to the meter's payer. A plant (a root feeder the registrar marked, with an
+/// owner) mints the same way from its signed feeder readings: its pending Wh are its register less the register it is
+/// settled up to, and `claimPlantTokens` mints them to its owner. So the total of tokens minted plus pending equals the
+/// sum of accepted export deltas and accepted plant deltas, exactly, and nothing but a signed register creates a token
+/// (and the registrar's final export register of a meter it exchanges, as for the import register: see
+/// `recordBidirectionalMeterExchange`).
 interface IGridLedgerProducerTypes is IGridLedgerTypes {
     /// @notice A bidirectional meter's signed statement: both cumulative registers at a time.
     /// @dev EIP-712 type `BidirectionalReading(uint32 meterId,uint64 importWh,uint64 exportWh,uint32 timestamp)`,
@@ -36,6 +40,14 @@ interface IGridLedgerProducerTypes is IGridLedgerTypes {
         uint64 exportWh;
         uint64 pendingWh;
         uint64 billRedeemedWh;
+    }
+
+    /// @notice A plant's state: its owner (address(0): the feeder is no plant), its last accepted register and the Wh
+    /// of it not yet minted.
+    struct PlantInfo {
+        address owner;
+        uint64 outputWh;
+        uint64 pendingWh;
     }
 
     /// @notice A tariff's producer prices, in payment-token base units per kWh: what the operator pays for a token
@@ -67,6 +79,18 @@ interface IGridLedgerProducerTypes is IGridLedgerTypes {
     event FeedInFundsWithdrawn(address indexed treasury, uint256 amount, uint256 funds);
     /// @notice Sell-back proceeds were withdrawn by their owner.
     event ProceedsWithdrawn(address indexed account, uint256 amount);
+    /// @notice A meter with an export register was exchanged: the old meter's export up to `oldFinalExportWh`
+    /// (`exportedWh` since the last reading) is pending, and the export register continues from `newInitialExportWh`.
+    /// Emitted with `MeterExchanged`, which carries the import register.
+    event ExportExchanged(
+        uint32 indexed meterId, uint64 oldFinalExportWh, uint64 newInitialExportWh, uint64 exportedWh
+    );
+    /// @notice A feeder became a plant: its output beyond the register `fromWh` mints energy tokens for `owner`.
+    /// Each later `FeederReadingAccepted` of it adds its register's rise to the plant's pending Wh.
+    event PlantEnabled(uint32 indexed feederId, address indexed owner, uint64 fromWh);
+    event PlantOwnerChanged(uint32 indexed feederId, address indexed owner);
+    /// @notice A plant's pending tokens were minted to its owner.
+    event PlantTokensClaimed(uint32 indexed feederId, address indexed owner, uint256 wh);
 
     /// @notice A bidirectional reading for a meter whose export register is not enabled.
     error ImportOnlyMeter(uint32 meterId);
@@ -75,6 +99,7 @@ interface IGridLedgerProducerTypes is IGridLedgerTypes {
     error ImplausibleExportPower(uint32 meterId, uint256 powerW, uint32 maxExportW);
     /// @notice The holder has fewer tokens (pending and minted) than asked for.
     error InsufficientTokens(address holder, uint256 wh, uint256 available);
+    /// @notice Nothing pending to mint (for `claimPlantTokens`, the id is the plant's feeder id).
     error NothingToClaim(uint32 meterId);
     /// @notice Nothing to redeem against: no unpaid bill, or its energy is already redeemed.
     error NothingToRedeem(uint32 meterId);
@@ -84,6 +109,17 @@ interface IGridLedgerProducerTypes is IGridLedgerTypes {
     error NoProceeds(address account);
     /// @notice A producer function on a deployment without an energy token.
     error NoEnergyToken();
+    /// @notice `recordMeterExchange` for a meter with an export register: its exchange carries both registers
+    /// (`recordBidirectionalMeterExchange`), so that its last export is not lost.
+    error ExportRegisterNotExchanged(uint32 meterId);
+    error NotAPlant(uint32 feederId);
+    error PlantExists(uint32 feederId);
+    /// @notice Plants are root feeders: a feeder's energy counts as its parent's load, a plant's is generation.
+    error PlantNotRoot(uint32 feederId, uint32 parentId);
+    /// @notice A plant's starting register is its meter's own: the feeder needs a first accepted reading.
+    error PlantNotRead(uint32 feederId);
+    /// @notice Only the owner moves a plant with pending tokens (the registrar moves one with none).
+    error NotPlantOwner(uint32 feederId, address caller);
 }
 
 /// @title Grid Ledger bidirectional readings
@@ -105,12 +141,48 @@ interface IGridLedgerProducerReadings is IGridLedgerProducerTypes {
         returns (uint256 accepted);
 }
 
+/// @title Grid Ledger bidirectional meter exchanges
+/// @notice Served by `GridLedgerExtension`, beside the import-only `recordMeterExchange`.
+interface IGridLedgerProducerExchange is IGridLedgerProducerTypes {
+    /// @notice Records the exchange of a meter with an export register at `timestamp`, as `recordMeterExchange` does
+    /// for its import register: the old meter's final registers take the checks of a signed bidirectional reading
+    /// (not decreasing, within both ratings, not stale, not in the future; the registrar attests them instead of a
+    /// signature) and its export since the last reading becomes pending tokens, then the old meter's final bill is
+    /// issued and both registers continue from the new meter's, in the same period. The pending Wh stay pending
+    /// (as `enableExport`'s rebase keeps them). Meter registrar only; not while paused. Emits `MeterExchanged` and
+    /// `ExportExchanged`.
+    /// @dev Trust: like the import register, the old meter's final export register is the registrar's word, bounded by
+    /// the last signed register (never below: no accepted export is taken back) and by the meter's export rating
+    /// since that reading (at most that much can be added). The new registers are the registrar's word as
+    /// `registerMeter`'s and `enableExport`'s are; the meter's signed readings go on from them.
+    function recordBidirectionalMeterExchange(
+        uint32 meterId,
+        uint64 oldFinalImportWh,
+        uint64 oldFinalExportWh,
+        uint64 newInitialImportWh,
+        uint64 newInitialExportWh,
+        uint32 timestamp
+    ) external;
+}
+
 /// @title Grid Ledger producer accounts
 /// @notice Served by `GridLedgerProducers` on the ledger's storage, reached from `GridLedger` by selector.
 interface IGridLedgerProducerAccounts is IGridLedgerProducerTypes {
     /// @notice Enables (or, after a meter exchange, rebases) a meter's export register. Registrar only. A rebase keeps
     /// the pending Wh; it reverts with `RegisterOutOfRange` while more than 2^40 - 1 Wh are pending (claim them first).
     function enableExport(uint32 meterId, uint32 maxExportW, uint64 exportWh) external;
+
+    /// @notice Makes a root feeder a plant whose signed output mints energy tokens for `owner`, from its last accepted
+    /// register on (only readings accepted after this earn). Meter registrar only. Reverts `PlantNotRoot` for a feeder
+    /// with a parent, `PlantNotRead` before its first reading, `PlantExists` for a plant (see `setPlantOwner`).
+    function enablePlant(uint32 feederId, address owner) external;
+
+    /// @notice Changes a plant's owner: the owner may always hand it on (pending tokens go with it, as a meter's go
+    /// with its payer), the registrar only while nothing is pending (anyone may claim first).
+    function setPlantOwner(uint32 feederId, address owner) external;
+
+    /// @notice Mints the plant's pending tokens to its owner. Anyone may call it.
+    function claimPlantTokens(uint32 feederId) external returns (uint256 wh);
 
     /// @notice The meter's payer chooses whether its pending tokens pay its bills first (at each bill's issue).
     function setRedeemTokens(uint32 meterId, bool redeemTokens) external;
@@ -150,6 +222,9 @@ interface IGridLedgerProducerAccounts is IGridLedgerProducerTypes {
 
     function producerInfo(uint32 meterId) external view returns (ProducerInfo memory);
 
+    /// @notice A plant's owner, register and pending Wh (all 0 for a feeder that is no plant).
+    function plantInfo(uint32 feederId) external view returns (PlantInfo memory);
+
     function producerTariff(uint32 tariffId) external view returns (ProducerTariff memory);
 
     /// @notice Funds deposited for feed-in payouts and not yet paid out or withdrawn.
@@ -160,5 +235,10 @@ interface IGridLedgerProducerAccounts is IGridLedgerProducerTypes {
 }
 
 /// @title Grid Ledger producer functions
-/// @notice The bidirectional reading entry points (`GridLedger`) and the producer accounts (`GridLedgerProducers`).
-interface IGridLedgerProducers is IGridLedgerProducerReadings, IGridLedgerProducerAccounts {}
+/// @notice The bidirectional reading entry points (`GridLedger`), the meter exchange with both registers
+/// (`GridLedgerExtension`) and the producer accounts and plants (`GridLedgerProducers`).
+interface IGridLedgerProducers is
+    IGridLedgerProducerReadings,
+    IGridLedgerProducerExchange,
+    IGridLedgerProducerAccounts
+{}
