@@ -15,7 +15,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
-from .billing import Billing
+from .billing import Billing, HassPaymentStore
 from .chain import (
     CannotConnectError,
     EventFollower,
@@ -28,7 +28,10 @@ from .chain import (
     Wallet,
     decrypt_keystore,
 )
+from .chain.client import meter_topic
+from .chain.market import AuctionClient
 from .const import (
+    CONF_AUCTION,
     CONF_CHAIN_ID,
     CONF_CONTRACT,
     CONF_FEEDER_KEY,
@@ -54,6 +57,7 @@ from .coordinator import (
 )
 from .enforcement import PermitEnforcer
 from .feeder import FeederReadings, LossWatch
+from .market import Market
 from .producer import Producer
 from .readings import MeterReadings, ReadingPipeline
 from .repairs import async_check_wallet_backup, async_watch_entities
@@ -65,7 +69,19 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 STORAGE_VERSION = 1
 # The entry's stores: the reading outbox, payment and token intents, billing, enforcement and
 # export totals; a feeder's losses announced.
-ENTRY_STORES = ("", ".payment", ".tokens", ".billing", ".enforcement", ".export", ".loss")
+# export totals; a feeder's losses announced; the last block of events delivered, the ledger's
+# and the market's.
+ENTRY_STORES = (
+    "",
+    ".payment",
+    ".tokens",
+    ".billing",
+    ".enforcement",
+    ".export",
+    ".loss",
+    ".events",
+    ".market_events",
+)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -119,17 +135,30 @@ def _async_follow(
     hass: HomeAssistant,
     entry: ConfigEntry[Any],
     pipeline: ReadingPipeline,
-    coordinator: LedgerCoordinator[Any],
 ) -> None:
-    """What every entry runs: readings on the interval, the party's contract events, the
-    entities it reads, and a reload when its options change."""
+    """What every entry runs: readings on the interval, the entities it reads, and a reload
+    when its options change."""
     interval = timedelta(minutes=entry.options.get(CONF_READING_INTERVAL, DEFAULT_READING_INTERVAL))
     entry.async_on_unload(pipeline.async_start(interval))
-    follower = EventFollower(coordinator.client, coordinator.party_id, coordinator.async_on_events)
-    follower.start()
-    entry.async_on_unload(follower.stop)
     entry.async_on_unload(async_watch_entities(hass, entry))
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+
+
+async def _async_follow_events(
+    hass: HomeAssistant, entry: ConfigEntry[Any], coordinator: LedgerCoordinator[Any]
+) -> None:
+    """The party's contract events, once every listener of them is in place: from the block
+    the last run stopped at, so none emitted while Home Assistant was down is missed."""
+    follower = EventFollower(
+        coordinator.client,
+        [None, meter_topic(coordinator.party_id)],
+        coordinator.async_on_events,
+        store=HassPaymentStore(hass, f"{DOMAIN}.{entry.entry_id}.events"),
+    )
+    await follower.async_load()
+    coordinator.follower = follower
+    follower.start()
+    entry.async_on_unload(follower.stop)
 
 
 def _async_retry_outbox(
@@ -158,6 +187,7 @@ async def async_setup_entry(
     billing = Billing(hass, entry, wallet, coordinator)
     await billing.async_load()
     producer = Producer(hass, entry, wallet, coordinator)
+    market = await _async_market(hass, entry, wallet, coordinator, billing, producer)
     entry.runtime_data = GridLedgerRuntimeData(
         client=client,
         wallet=wallet,
@@ -166,17 +196,51 @@ async def async_setup_entry(
         enforcer=enforcer,
         billing=billing,
         producer=producer,
+        market=market,
     )
 
-    _async_follow(hass, entry, pipeline, coordinator)
+    _async_follow(hass, entry, pipeline)
     async_check_wallet_backup(hass, entry)
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(enforcer.async_start())  # after the platforms: the device exists
     entry.async_on_unload(billing.async_start())
     entry.async_on_unload(producer.async_start())
+    if market is not None:
+        market.async_start()
+    await _async_follow_events(hass, entry, coordinator)  # every listener is in place
     _async_retry_outbox(hass, entry, pipeline)
     return True
+
+
+async def _async_market(
+    hass: HomeAssistant,
+    entry: GridLedgerConfigEntry,
+    wallet: Wallet,
+    coordinator: GridLedgerCoordinator,
+    billing: Billing,
+    producer: Producer,
+) -> Market | None:
+    """The energy market the household chose (an option), checked to trade this ledger's
+    tokens; None when it chose none. A market that is not one is a configuration error."""
+    if not (address := entry.options.get(CONF_AUCTION)):
+        return None
+    try:
+        auction = AuctionClient(coordinator.client, address)
+        await auction.connect()
+    except CannotConnectError as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN, translation_key="cannot_connect"
+        ) from err
+    except GridLedgerError as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="market_unusable",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    market = Market(hass, entry, wallet, coordinator, billing, producer.engine, auction)
+    await market.async_load()
+    return market
 
 
 async def _async_setup_feeder(hass: HomeAssistant, entry: FeederConfigEntry) -> bool:
@@ -196,9 +260,10 @@ async def _async_setup_feeder(hass: HomeAssistant, entry: FeederConfigEntry) -> 
         client=client, wallet=wallet, coordinator=coordinator, pipeline=pipeline, losses=losses
     )
 
-    _async_follow(hass, entry, pipeline, coordinator)
+    _async_follow(hass, entry, pipeline)
     await hass.config_entries.async_forward_entry_setups(entry, FEEDER_PLATFORMS)
     entry.async_on_unload(losses.async_start())  # after the platforms: events name the device
+    await _async_follow_events(hass, entry, coordinator)
     _async_retry_outbox(hass, entry, pipeline)
     return True
 

@@ -21,6 +21,7 @@ from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 
 from .chain import GridLedgerError, LedgerEvent, MeterState, Wallet
+from .chain.errors import OverSpendingCapError
 from .chain.payments import (
     PAY_GAS_FLOOR,
     PaymentEngine,
@@ -40,12 +41,13 @@ from .const import (
     ISSUE_WALLET_GAS_LOW,
     LOGGER,
 )
-from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator, Listeners
+from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator, Listeners, remove_all
 from .policy import DEFAULT_RESERVE_TRANSACTIONS, PaymentAction, decide_payment, gas_low
 from .repairs import async_clear_issue, async_raise_issue
 from .units import base_units, display_amount, kwh
 
 STORAGE_VERSION = 1
+BID_PREFIX = "bid_"  # `spent` keys of the market's standing bids, by lot
 
 
 class BillingState(TypedDict):
@@ -53,7 +55,8 @@ class BillingState(TypedDict):
 
     bill_period: int  # the newest bill announced with `grid_ledger_bill_issued`
     cap_period: int  # the meter's open period that `spent` counts towards
-    spent: dict[str, int]  # automatic payments of `cap_period` by request id, base units
+    # automatic payments of `cap_period` by request id, and standing bids by `bid_<lot>`
+    spent: dict[str, int]
 
 
 class HassPaymentStore:
@@ -108,18 +111,13 @@ class Billing:
     @callback
     def async_start(self) -> CALLBACK_TYPE:
         """Settle what a previous run left, then follow the coordinator and the events."""
-        remove_update = self.coordinator.async_add_listener(self._schedule_evaluation)
-        remove_events = self.coordinator.async_add_event_listener(self._on_events)
         self.entry.async_create_background_task(
             self.hass, self._async_resume_then_evaluate(), f"{DOMAIN} billing start"
         )
-
-        @callback
-        def _stop() -> None:
-            remove_update()
-            remove_events()
-
-        return _stop
+        return remove_all(
+            self.coordinator.async_add_listener(self._schedule_evaluation),
+            self.coordinator.async_add_event_listener(self._on_events),
+        )
 
     @callback
     def async_add_listener(self, update: CALLBACK_TYPE) -> CALLBACK_TYPE:
@@ -261,6 +259,8 @@ class Billing:
         """Release cap reservations of automatic payments that provably did not happen."""
         if await self.engine.pending() is None:
             for request_id in list(self.state["spent"]):
+                if request_id.startswith(BID_PREFIX):
+                    continue  # a bid's money is released when it is outbid or fails
                 result = await self.engine.result(request_id)
                 if result is None or result.status is not PaymentStatus.CONFIRMED:
                     del self.state["spent"][request_id]
@@ -339,6 +339,32 @@ class Billing:
                 return await self.engine.top_up(self.meter_id, amount)
             finally:
                 await self._async_after_payment()
+
+    # ------------------------------------------------------------------ bids
+
+    async def async_reserve_bid(self, lot_id: int, payment: int) -> int | None:
+        """Count a bid's escrowed payment against the period's cap before it is sent (it
+        replaces the wallet's earlier bid on the lot); returns what it replaced. Raises
+        `OverSpendingCapError` when payments and standing bids would exceed the cap."""
+        async with self._lock:
+            key = f"{BID_PREFIX}{lot_id}"
+            previous = self.state["spent"].get(key)
+            spent = self.spent - (previous or 0)
+            if spent + payment > self.spending_cap:
+                raise OverSpendingCapError(payment, spent, self.spending_cap)
+            self.state["spent"][key] = payment
+            await self._store.async_save(self.state)
+            return previous
+
+    async def async_release_bid(self, lot_id: int, previous: int | None = None) -> None:
+        """The bid's money came back (outbid), or the bid failed: `previous` stands again."""
+        async with self._lock:
+            key = f"{BID_PREFIX}{lot_id}"
+            if previous is None:
+                self.state["spent"].pop(key, None)
+            else:
+                self.state["spent"][key] = previous
+            await self._store.async_save(self.state)
 
     # ------------------------------------------------------------------ gas
 

@@ -35,6 +35,7 @@ from .chain import (
     generate_private_key,
 )
 from .const import (
+    CONF_AUCTION,
     CONF_AUTO_PAY,
     CONF_BAUDRATE,
     CONF_CHAIN_ID,
@@ -554,6 +555,7 @@ class GridLedgerOptionsFlow(OptionsFlow):
                         min=0, step="any", mode=selector.NumberSelectorMode.BOX
                     )
                 ),
+                vol.Optional(CONF_AUCTION): selector.TextSelector(),
             }
         )
         suggested = {
@@ -562,6 +564,7 @@ class GridLedgerOptionsFlow(OptionsFlow):
             CONF_AUTO_PAY: False,
             CONF_REDEEM_TOKENS: False,
             CONF_SPENDING_CAP: DEFAULT_SPENDING_CAP,
+            CONF_AUCTION: "",
             CONF_WARNING_LEADS: [str(minutes) for minutes in DEFAULT_WARNING_LEADS],
             **self.config_entry.options,
         }

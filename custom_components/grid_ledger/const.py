@@ -82,3 +82,9 @@ EVENT_TRIPPED: Final = "grid_ledger_tripped"
 EVENT_RESTORED: Final = "grid_ledger_restored"
 
 SECRET_KEYS: Final = {CONF_WALLET_KEY, CONF_METER_KEY, CONF_FEEDER_KEY, CONF_KEYSTORE, "password"}
+
+CONF_AUCTION: Final = "auction_address"  # the energy market's contract (`EnergyAuction`)
+EVENT_OUTBID: Final = "grid_ledger_outbid"
+EVENT_LOT_WON: Final = "grid_ledger_lot_won"
+EVENT_LOT_SOLD: Final = "grid_ledger_lot_sold"
+EVENT_LOT_EXPIRED: Final = "grid_ledger_lot_expired"

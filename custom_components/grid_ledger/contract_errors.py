@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.util import dt as dt_util
 
 from .chain import RevertedError
 from .const import DOMAIN
@@ -59,6 +60,26 @@ CONTRACT_ERRORS: Final[dict[str, str]] = {
     "NoProceeds": "contract_no_proceeds",
     "NoEnergyToken": "no_energy_token",
     "ExportRegisterNotExchanged": OPERATOR_SETUP,
+    # The energy market (`EnergyAuction`).
+    "AmountTooLarge": "contract_lot_too_large",
+    "PriceOutOfRange": "contract_price_out_of_range",
+    "InvalidDuration": "contract_invalid_duration",
+    "UnknownLot": "contract_unknown_lot",
+    "LotClosed": "contract_lot_closed",
+    "LotEnded": "contract_lot_ended",
+    "LotStillOpen": "contract_lot_still_open",
+    "SellerCannotBid": "contract_seller_cannot_bid",
+    "BidTooLow": "contract_bid_too_low",
+    "NotSeller": "contract_not_seller",
+    "LotHasBid": "contract_lot_has_bid",
+    "WrongPayment": TRANSFER_FAILED,
+    "NoPaymentToken": OPERATOR_SETUP,
+    "InsufficientAllowance": TRANSFER_FAILED,
+    "InsufficientBalance": "contract_bid_unfunded",
+    "NothingToWithdraw": "nothing_to_withdraw",
+    "NotLedgerAdmin": NOT_ALLOWED,
+    "NotFeeRecipient": NOT_ALLOWED,
+    "FeeTooHigh": OPERATOR_SETUP,
     # The operator's plants.
     "NotAPlant": OPERATOR_SETUP,
     "PlantExists": OPERATOR_SETUP,
@@ -97,13 +118,69 @@ CONTRACT_ERRORS: Final[dict[str, str]] = {
 
 
 # The household's own mistakes: asked for something its state does not allow.
-VALIDATION: Final = frozenset({"InsufficientTokens", "NothingToClaim", "NothingToRedeem"})
+VALIDATION: Final = frozenset(
+    {
+        "InsufficientTokens",
+        "NothingToClaim",
+        "NothingToRedeem",
+        "AmountTooLarge",
+        "PriceOutOfRange",
+        "InvalidDuration",
+        "UnknownLot",
+        "LotClosed",
+        "LotEnded",
+        "LotStillOpen",
+        "SellerCannotBid",
+        "BidTooLow",
+        "NotSeller",
+        "LotHasBid",
+        "InsufficientBalance",
+        "NothingToWithdraw",
+    }
+)
+
+
+def _amount(value: Any, decimals: int) -> str:
+    return f"{display_amount(int(value), decimals):g}"
+
+
+def _when(value: Any) -> str:
+    return dt_util.utc_from_timestamp(int(value)).isoformat()
+
 
 type Placeholders = Callable[[dict[str, Any], int, str], dict[str, str]]
 PLACEHOLDERS: Final[dict[str, Placeholders]] = {
     "InsufficientTokens": lambda args, _decimals, _currency: {
         "kwh": f"{kwh(int(args['wh'])):g}",
         "held_kwh": f"{kwh(int(args['available'])):g}",
+    },
+    "AmountTooLarge": lambda args, _decimals, _currency: {
+        "kwh": f"{kwh(int(args['amountWh'])):g}",
+        "max_kwh": f"{kwh(int(args['max'])):g}",
+    },
+    "UnknownLot": lambda args, _decimals, _currency: {"lot_id": str(args["lotId"])},
+    "LotClosed": lambda args, _decimals, _currency: {"lot_id": str(args["lotId"])},
+    "LotEnded": lambda args, _decimals, _currency: {
+        "lot_id": str(args["lotId"]),
+        "deadline": _when(args["deadline"]),
+    },
+    "LotStillOpen": lambda args, _decimals, _currency: {
+        "lot_id": str(args["lotId"]),
+        "deadline": _when(args["deadline"]),
+    },
+    "SellerCannotBid": lambda args, _decimals, _currency: {"lot_id": str(args["lotId"])},
+    "BidTooLow": lambda args, decimals, currency: {
+        "lot_id": str(args["lotId"]),
+        "price": _amount(args["pricePerKWh"], decimals),
+        "minimum": _amount(args["minPricePerKWh"], decimals),
+        "currency": currency,
+    },
+    "NotSeller": lambda args, _decimals, _currency: {"lot_id": str(args["lotId"])},
+    "LotHasBid": lambda args, _decimals, _currency: {"lot_id": str(args["lotId"])},
+    "InsufficientBalance": lambda args, decimals, currency: {
+        "balance": _amount(args["balance"], decimals),
+        "payment": _amount(args["payment"], decimals),
+        "currency": currency,
     },
     "FeedInFundsExhausted": lambda args, decimals, currency: {
         "amount": f"{display_amount(int(args['amount']), decimals):g}",

@@ -16,6 +16,7 @@ from homeassistant.util import dt as dt_util
 
 from .chain import (
     CannotConnectError,
+    EventFollower,
     FeederState,
     GridLedgerClient,
     GridLedgerError,
@@ -39,11 +40,34 @@ if TYPE_CHECKING:
     from .billing import Billing
     from .enforcement import PermitEnforcer
     from .feeder import LossWatch
+    from .market import Market
     from .producer import Producer
     from .readings import ReadingPipeline
 
 PERMIT_EVENTS = frozenset({"PaymentReceived", "PermitChanged", "ProtectionSet"})
 STORAGE_VERSION = 1
+
+
+def update_failed(err: GridLedgerError) -> UpdateFailed:
+    """A failed read as the coordinator reports it (raise it `from err`)."""
+    if isinstance(err, CannotConnectError):
+        return UpdateFailed(translation_domain=DOMAIN, translation_key="cannot_connect")
+    return UpdateFailed(
+        translation_domain=DOMAIN,
+        translation_key="update_failed",
+        translation_placeholders={"error": str(err)},
+    )
+
+
+def remove_all(*removers: CALLBACK_TYPE) -> CALLBACK_TYPE:
+    """One remover for several listeners."""
+
+    @callback
+    def _remove() -> None:
+        for remove in removers:
+            remove()
+
+    return _remove
 
 
 class Listeners[**P]:
@@ -75,6 +99,7 @@ class GridLedgerRuntimeData:
     enforcer: PermitEnforcer
     billing: Billing
     producer: Producer
+    market: Market | None = None  # the energy market, when the household chose one
 
 
 type GridLedgerConfigEntry = ConfigEntry[GridLedgerRuntimeData]
@@ -223,6 +248,7 @@ class LedgerCoordinator[StateT](DataUpdateCoordinator[StateT]):
         self.info = info
         self.wallet = wallet
         self.unreachable_since: float | None = None
+        self.follower: EventFollower | None = None  # the party's events, once followed
         self._event_listeners: Listeners[[list[LedgerEvent]]] = Listeners()
 
     @property
@@ -237,15 +263,10 @@ class LedgerCoordinator[StateT](DataUpdateCoordinator[StateT]):
     async def _async_update_data(self) -> StateT:
         try:
             state = await self._async_read()
-        except CannotConnectError as err:
-            self._note_unreachable()
-            raise UpdateFailed(translation_domain=DOMAIN, translation_key="cannot_connect") from err
         except GridLedgerError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="update_failed",
-                translation_placeholders={"error": str(err)},
-            ) from err
+            if isinstance(err, CannotConnectError):
+                self._note_unreachable()
+            raise update_failed(err) from err
         self.unreachable_since = None
         async_clear_issue(self.hass, self.config_entry.entry_id, ISSUE_NODE_UNREACHABLE)
         return state

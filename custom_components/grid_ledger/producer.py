@@ -1,6 +1,10 @@
 """The producer half of one meter: its energy tokens' actions (claim, redeem against the bill,
 sell back to the operator), the household's choice whether tokens pay bills first, and the
-events of tokens minted and redeemed."""
+events of tokens minted and redeemed.
+
+With tokens paying bills first, the ledger takes the meter's pending tokens when it closes a
+bill; tokens the wallet holds (claimed, or bought in the energy market) are redeemed against
+the unpaid bill here, once per bill, as soon as the coordinator shows it."""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from .const import (
     EVENT_TOKENS_REDEEMED,
     LOGGER,
 )
-from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator
+from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator, remove_all
 from .units import display_amount, kwh
 
 
@@ -53,6 +57,7 @@ class Producer:
             HassPaymentStore(hass, f"{DOMAIN}.{entry.entry_id}.tokens"),
             coordinator.meter_id,
         )
+        self._redeem_tried: int | None = None  # the bill period held tokens were redeemed for
 
     @callback
     def async_start(self) -> CALLBACK_TYPE:
@@ -61,7 +66,34 @@ class Producer:
         self.entry.async_create_background_task(
             self.hass, self._async_resume_then_sync(), f"{DOMAIN} tokens start"
         )
-        return self.coordinator.async_add_event_listener(self._on_events)
+        return remove_all(
+            self.coordinator.async_add_listener(self._on_update),
+            self.coordinator.async_add_event_listener(self._on_events),
+        )
+
+    @callback
+    def _on_update(self) -> None:
+        """With tokens paying bills first, held tokens pay an unpaid bill's energy, once."""
+        data = self.coordinator.data
+        if not self.redeem_tokens or data is None or (producer := data.producer) is None:
+            return
+        left = data.bill.energy_wh - producer.info.bill_redeemed_wh
+        if data.amount_due == 0 or left <= 0 or producer.token_balance_wh == 0:
+            return
+        if self._redeem_tried == data.bill.period:
+            return
+        self._redeem_tried = data.bill.period
+        wh = min(left, producer.token_balance_wh)
+        self.entry.async_create_background_task(
+            self.hass, self._async_redeem_held(wh), f"{DOMAIN} redeem held tokens"
+        )
+
+    async def _async_redeem_held(self, wh: int) -> None:
+        try:
+            await self.engine.run(TokenAction.REDEEM, wh)
+        except GridLedgerError as err:
+            LOGGER.warning("Held tokens not redeemed against the bill: %s", err)
+        await self.coordinator.async_request_refresh()
 
     @property
     def redeem_tokens(self) -> bool:
@@ -82,6 +114,8 @@ class Producer:
             return
         if data.producer.info.redeem_tokens == self.redeem_tokens:
             return
+        if not data.producer.info.exports:
+            return  # no pending tokens to take: held tokens are redeemed here (`_on_update`)
         await self.engine.run(TokenAction.SET_REDEEM_TOKENS, self.redeem_tokens)
         await self.coordinator.async_request_refresh()
 

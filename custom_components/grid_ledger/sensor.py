@@ -1,5 +1,7 @@
 """Sensors: attested energy, price, money, bill and permit times, wallet balances; a producer's
-export, its compensation and its energy tokens. A feeder's: its energy and its children's this
+export, its compensation and its energy tokens; the household's offers in the energy market,
+their end, its last trade, its tokens in escrow, its withdrawable money, the market's best
+price. A feeder's: its energy and its children's this
 period, the loss the ledger compares, its key's gas."""
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from .chain import ProducerState
+from .chain.market import Lot
 from .const import NATIVE_COIN_UNIT
 from .coordinator import (
     FeederConfigEntry,
@@ -29,8 +32,9 @@ from .coordinator import (
     GridLedgerCoordinator,
     is_feeder,
 )
-from .entity import FeederEntity, GridLedgerEntity
-from .units import COIN_DECIMALS, display_amount, percent
+from .entity import FeederEntity, GridLedgerEntity, MarketEntity
+from .market import Market
+from .units import COIN_DECIMALS, display_amount, kwh, percent
 
 PARALLEL_UPDATES = 0
 StateValue = float | int | datetime | str | None
@@ -38,6 +42,17 @@ StateValue = float | int | datetime | str | None
 
 def _money(coordinator: GridLedgerCoordinator, amount: int) -> float:
     return display_amount(amount, coordinator.info.token_decimals)
+
+
+def _money_unit(coordinator: GridLedgerCoordinator, kind: str | None) -> str | None:
+    """The payment token's symbol (as events, notifications and errors say) for an amount
+    (`currency`), per kWh for a `price`."""
+    currency = coordinator.info.token_symbol
+    if kind == "currency":
+        return currency
+    if kind == "price":
+        return f"{currency}/{UnitOfEnergy.KILO_WATT_HOUR}"
+    return None
 
 
 def _time(timestamp: int) -> datetime | None:
@@ -346,6 +361,8 @@ async def async_setup_entry(
 
     add_sensors()
     entry.async_on_unload(coordinator.async_add_listener(add_sensors))
+    if (market := entry.runtime_data.market) is not None:
+        async_add_entities(MarketSensor(market, description) for description in MARKET_SENSORS)
 
 
 class GridLedgerSensor(GridLedgerEntity, SensorEntity):
@@ -357,11 +374,9 @@ class GridLedgerSensor(GridLedgerEntity, SensorEntity):
         self, coordinator: GridLedgerCoordinator, description: GridLedgerSensorDescription
     ) -> None:
         super().__init__(coordinator, description)
-        currency = coordinator.info.token_symbol  # as events, notifications and errors say
-        if description.monetary:
-            self._attr_native_unit_of_measurement = currency
-        elif description.key == "price":
-            self._attr_native_unit_of_measurement = f"{currency}/{UnitOfEnergy.KILO_WATT_HOUR}"
+        kind = "currency" if description.monetary else description.key
+        if (unit := _money_unit(coordinator, kind)) is not None:
+            self._attr_native_unit_of_measurement = unit
 
     @property
     def native_value(self) -> StateValue:
@@ -372,6 +387,118 @@ class GridLedgerSensor(GridLedgerEntity, SensorEntity):
         if (last_reset_fn := self.entity_description.last_reset_fn) is None:
             return None
         return last_reset_fn(self.coordinator)
+
+
+def _lot_view(market: Market, lot: Lot) -> dict[str, Any]:
+    decimals = market.coordinator.info.token_decimals
+    return {
+        "lot_id": lot.lot_id,
+        "kwh": kwh(lot.amount_wh),
+        "price_per_kwh": display_amount(lot.price_per_kwh, decimals),  # start price or bid
+        "bidder": lot.bidder,
+        "ends_at": dt_util.utc_from_timestamp(lot.deadline).isoformat(),
+    }
+
+
+def _soonest_end(market: Market) -> datetime | None:
+    deadlines = [lot.deadline for lot in market.own_open_lots()]
+    return _time(min(deadlines)) if deadlines else None
+
+
+def _last_price(market: Market) -> float | None:
+    if (lot := market.last_traded()) is None:
+        return None
+    return display_amount(lot.price_per_kwh, market.coordinator.info.token_decimals)
+
+
+def _best_price(market: Market) -> float | None:
+    if (price := market.best_price()) is None:
+        return None
+    return display_amount(price, market.coordinator.info.token_decimals)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MarketSensorDescription(SensorEntityDescription):
+    """How one sensor reads the household's view of the market."""
+
+    value_fn: Callable[[Market], StateValue]
+    attributes_fn: Callable[[Market], Mapping[str, Any]] | None = None
+    unit: str | None = None  # "currency", "price": the payment token's, per kWh for a price
+
+
+MARKET_SENSORS: tuple[MarketSensorDescription, ...] = (
+    MarketSensorDescription(
+        key="market_offers",
+        translation_key="market_offers",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda m: len(m.own_open_lots()),
+        attributes_fn=lambda m: {"lots": [_lot_view(m, lot) for lot in m.own_open_lots()]},
+    ),
+    MarketSensorDescription(
+        key="market_auction_end",
+        translation_key="market_auction_end",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=_soonest_end,
+    ),
+    MarketSensorDescription(
+        key="market_last_price",
+        translation_key="market_last_price",
+        suggested_display_precision=4,
+        unit="price",
+        value_fn=_last_price,
+    ),
+    MarketSensorDescription(
+        key="market_tokens_offered",
+        translation_key="market_tokens_offered",
+        device_class=SensorDeviceClass.ENERGY_STORAGE,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        value_fn=lambda m: sum(lot.amount_wh for lot in m.own_open_lots()),
+    ),
+    MarketSensorDescription(
+        key="market_withdrawable",
+        translation_key="market_withdrawable",
+        device_class=SensorDeviceClass.MONETARY,
+        suggested_display_precision=4,
+        unit="currency",
+        value_fn=lambda m: display_amount(
+            m.market.data.refund + m.market.data.proceeds, m.coordinator.info.token_decimals
+        ),
+        attributes_fn=lambda m: {
+            "refund": display_amount(m.market.data.refund, m.coordinator.info.token_decimals),
+            "proceeds": display_amount(m.market.data.proceeds, m.coordinator.info.token_decimals),
+        },
+    ),
+    MarketSensorDescription(
+        key="market_best_price",
+        translation_key="market_best_price",
+        suggested_display_precision=4,
+        unit="price",
+        value_fn=_best_price,
+    ),
+)
+
+
+class MarketSensor(MarketEntity, SensorEntity):
+    """A figure of the energy market, as the household sees it."""
+
+    entity_description: MarketSensorDescription
+
+    def __init__(self, market: Market, description: MarketSensorDescription) -> None:
+        super().__init__(market, description)
+        if (unit := _money_unit(market.coordinator, description.unit)) is not None:
+            self._attr_native_unit_of_measurement = unit
+
+    @property
+    def native_value(self) -> StateValue:
+        return self.entity_description.value_fn(self.market)
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        if (attributes_fn := self.entity_description.attributes_fn) is None:
+            return None
+        return attributes_fn(self.market)
 
 
 class FeederSensor(FeederEntity, SensorEntity):

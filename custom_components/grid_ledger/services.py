@@ -1,5 +1,6 @@
 """Actions of the integration: pay the bill, top up credit, submit a reading now; claim energy
-tokens, redeem them against the bill, sell them back to the operator.
+tokens, redeem them against the bill, sell them back to the operator; offer them in the energy
+market, bid for others' offers, cancel an offer, finalize a lot, withdraw refunds and proceeds.
 
 Each targets one meter by its device (`device_id`) or its entry (`config_entry_id`). A feeder
 meter takes `submit_reading` only; Settlement's `withdraw_settlement` will target a feeder the
@@ -9,7 +10,7 @@ same way (`entry_of`), withdrawing the party's amount owed through the feeder en
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 import contextlib
 from dataclasses import dataclass
 from decimal import ROUND_CEILING
@@ -25,6 +26,7 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
 from .billing import Billing
@@ -43,11 +45,14 @@ from .chain.errors import (
     NoEnergyTokenError,
     NothingDueError,
     NothingToRedeemError,
+    NothingToWithdrawError,
+    OverSpendingCapError,
 )
 from .chain.payments import PaymentResult
 from .const import DOMAIN
 from .contract_errors import contract_error
 from .coordinator import FeederConfigEntry, GridLedgerConfigEntry, is_feeder
+from .market import Market, MarketOutcome
 from .producer import TokenOutcome
 from .units import base_units, display_amount, kwh
 
@@ -60,6 +65,15 @@ SERVICE_TOP_UP = "top_up"
 SERVICE_CLAIM_TOKENS = "claim_tokens"
 SERVICE_REDEEM_TOKENS = "redeem_tokens"
 SERVICE_SELL_BACK = "sell_back"
+SERVICE_OFFER_ENERGY = "offer_energy"
+SERVICE_BID_ENERGY = "bid_energy"
+SERVICE_CANCEL_OFFER = "cancel_offer"
+SERVICE_FINALIZE_LOT = "finalize_lot"
+SERVICE_WITHDRAW_REFUNDS = "withdraw_refunds"
+ATTR_START_PRICE = "start_price"
+ATTR_PRICE = "price"
+ATTR_DURATION = "duration"
+ATTR_LOT_ID = "lot_id"
 WH_DECIMALS = 3  # amounts of energy tokens are given in kWh, in whole Wh
 
 TARGET: dict[vol.Marker, Any] = {
@@ -81,6 +95,29 @@ TOP_UP_SCHEMA = vol.All(
 CLAIM_TOKENS_SCHEMA = SUBMIT_READING_SCHEMA
 REDEEM_TOKENS_SCHEMA = PAY_BILL_SCHEMA  # an optional amount, in kWh
 SELL_BACK_SCHEMA = TOP_UP_SCHEMA  # a required amount, in kWh
+LOT_ID = vol.All(vol.Coerce(int), vol.Range(min=1))
+OFFER_ENERGY_SCHEMA = vol.All(
+    vol.Schema(
+        {
+            **TARGET,
+            vol.Required(ATTR_AMOUNT): POSITIVE_AMOUNT,  # kWh
+            vol.Required(ATTR_START_PRICE): POSITIVE_AMOUNT,  # per kWh, in the payment currency
+            vol.Required(ATTR_DURATION): vol.All(cv.time_period, cv.positive_timedelta),
+        }
+    ),
+    cv.has_at_least_one_key(ATTR_DEVICE_ID, ATTR_CONFIG_ENTRY_ID),
+)
+BID_ENERGY_SCHEMA = vol.All(
+    vol.Schema(
+        {**TARGET, vol.Required(ATTR_LOT_ID): LOT_ID, vol.Required(ATTR_PRICE): POSITIVE_AMOUNT}
+    ),
+    cv.has_at_least_one_key(ATTR_DEVICE_ID, ATTR_CONFIG_ENTRY_ID),
+)
+LOT_SCHEMA = vol.All(
+    vol.Schema({**TARGET, vol.Required(ATTR_LOT_ID): LOT_ID}),
+    cv.has_at_least_one_key(ATTR_DEVICE_ID, ATTR_CONFIG_ENTRY_ID),
+)
+WITHDRAW_REFUNDS_SCHEMA = SUBMIT_READING_SCHEMA
 
 
 def entry_of(hass: HomeAssistant, call: ServiceCall) -> GridLedgerConfigEntry | FeederConfigEntry:
@@ -157,6 +194,7 @@ TOKEN_ERRORS = ErrorKeys(
     pending="token_transaction_pending",
     no_gas="token_no_gas",
 )
+MARKET_ERRORS = TOKEN_ERRORS  # the same intents of the same wallet
 
 
 def translated_error(
@@ -189,6 +227,16 @@ def translated_error(
             placeholders = {"kwh": f"{kwh(err.wh):g}", "held_kwh": f"{kwh(err.available):g}"}
         case NoEnergyTokenError():
             error, key = ServiceValidationError, "no_energy_token"
+        case OverSpendingCapError():
+            error, key = ServiceValidationError, "over_spending_cap"
+            placeholders = {
+                "payment": amount(err.payment),
+                "spent": amount(err.spent),
+                "cap": amount(err.cap),
+                "currency": info.token_symbol,
+            }
+        case NothingToWithdrawError():
+            error, key = ServiceValidationError, "nothing_to_withdraw"
         case InsufficientBalanceError():
             key = "insufficient_balance"
             placeholders = {
@@ -288,6 +336,53 @@ def token_wh(amount: float) -> int:
     return wh
 
 
+def market_of(entry: GridLedgerConfigEntry) -> Market:
+    """The energy market the household chose in the options."""
+    if (market := entry.runtime_data.market) is None:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="no_market",
+            translation_placeholders={"entry": entry.title},
+        )
+    return market
+
+
+def market_response(entry: GridLedgerConfigEntry, outcome: MarketOutcome) -> dict[str, Any]:
+    """What a market action did, in kWh and in the payment currency."""
+    info = entry.runtime_data.coordinator.info
+
+    def amount(value: int) -> float:
+        return display_amount(value, info.token_decimals)
+
+    response: dict[str, Any] = {
+        "tx_hash": outcome.tx_hash,
+        "block_number": outcome.block_number,
+        "currency": info.token_symbol,
+    }
+    if outcome.lot_id is not None:
+        response["lot_id"] = outcome.lot_id
+    if outcome.wh is not None:
+        response["kwh"] = kwh(outcome.wh)
+    if outcome.deadline is not None:
+        response["ends_at"] = dt_util.utc_from_timestamp(outcome.deadline).isoformat()
+    for name in ("price_per_kwh", "payment", "refund", "proceeds"):
+        if (value := getattr(outcome, name)) is not None:
+            response[name] = amount(value)
+    return response
+
+
+def price_units(entry: GridLedgerConfigEntry, price: float) -> int:
+    """A price per kWh in the payment currency as base units, exactly."""
+    decimals = entry.runtime_data.coordinator.info.token_decimals
+    if (units := base_units(price, decimals)) is None:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_amount",
+            translation_placeholders={"amount": str(price), "decimals": str(decimals)},
+        )
+    return units
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     async def _submit_reading(call: ServiceCall) -> ServiceResponse:
@@ -357,6 +452,39 @@ def async_setup_services(hass: HomeAssistant) -> None:
             outcome = await async_in_entry(entry, producer.async_sell_back(wh), f"{DOMAIN} sell")
         return token_response(entry, outcome)
 
+    async def _market_action(
+        call: ServiceCall,
+        act: Callable[[Market], Coroutine[Any, Any, MarketOutcome]],
+    ) -> ServiceResponse:
+        entry = household_entry_of(hass, call)
+        market = market_of(entry)
+        async with translated_errors(entry, MARKET_ERRORS):
+            outcome = await async_in_entry(entry, act(market), f"{DOMAIN} {call.service}")
+        return market_response(entry, outcome)
+
+    async def _offer_energy(call: ServiceCall) -> ServiceResponse:
+        entry = household_entry_of(hass, call)
+        wh = token_wh(call.data[ATTR_AMOUNT])
+        price = price_units(entry, call.data[ATTR_START_PRICE])
+        seconds = int(call.data[ATTR_DURATION].total_seconds())
+        return await _market_action(call, lambda market: market.async_offer(wh, price, seconds))
+
+    async def _bid_energy(call: ServiceCall) -> ServiceResponse:
+        price = price_units(household_entry_of(hass, call), call.data[ATTR_PRICE])
+        lot_id = call.data[ATTR_LOT_ID]
+        return await _market_action(call, lambda market: market.async_bid(lot_id, price))
+
+    async def _cancel_offer(call: ServiceCall) -> ServiceResponse:
+        lot_id = call.data[ATTR_LOT_ID]
+        return await _market_action(call, lambda market: market.async_cancel(lot_id))
+
+    async def _finalize_lot(call: ServiceCall) -> ServiceResponse:
+        lot_id = call.data[ATTR_LOT_ID]
+        return await _market_action(call, lambda market: market.async_finalize(lot_id))
+
+    async def _withdraw_refunds(call: ServiceCall) -> ServiceResponse:
+        return await _market_action(call, lambda market: market.async_withdraw())
+
     for name, handler, schema in (
         (SERVICE_SUBMIT_READING, _submit_reading, SUBMIT_READING_SCHEMA),
         (SERVICE_PAY_BILL, _pay_bill, PAY_BILL_SCHEMA),
@@ -364,6 +492,11 @@ def async_setup_services(hass: HomeAssistant) -> None:
         (SERVICE_CLAIM_TOKENS, _claim_tokens, CLAIM_TOKENS_SCHEMA),
         (SERVICE_REDEEM_TOKENS, _redeem_tokens, REDEEM_TOKENS_SCHEMA),
         (SERVICE_SELL_BACK, _sell_back, SELL_BACK_SCHEMA),
+        (SERVICE_OFFER_ENERGY, _offer_energy, OFFER_ENERGY_SCHEMA),
+        (SERVICE_BID_ENERGY, _bid_energy, BID_ENERGY_SCHEMA),
+        (SERVICE_CANCEL_OFFER, _cancel_offer, LOT_SCHEMA),
+        (SERVICE_FINALIZE_LOT, _finalize_lot, LOT_SCHEMA),
+        (SERVICE_WITHDRAW_REFUNDS, _withdraw_refunds, WITHDRAW_REFUNDS_SCHEMA),
     ):
         hass.services.async_register(
             DOMAIN, name, handler, schema=schema, supports_response=SupportsResponse.OPTIONAL

@@ -240,6 +240,36 @@ async def set_register(hass: Any, value: float | str, unit: str = "kWh") -> None
     await hass.async_block_till_done()
 
 
+async def call(hass: Any, entry: MockConfigEntry, service: str, **data: Any) -> Any:
+    """Call one of the integration's actions on the entry, and return its response."""
+    return await hass.services.async_call(
+        DOMAIN,
+        service,
+        {"config_entry_id": entry.entry_id, **data},
+        blocking=True,
+        return_response=True,
+    )
+
+
+async def set_up_entry(
+    hass: Any, ledger: Ledger, meter: MeterSetup, **options: Any
+) -> MockConfigEntry:
+    """Set up an entry of the meter (register at 1 kWh, relay on) with these options."""
+    await set_register(hass, 1.0)
+    hass.states.async_set(RELAY_ENTITY, "on")
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=f"Meter {meter.meter_id}",
+        unique_id=f"{ledger.anvil.chain_id}-{ledger.address.lower()}-{meter.meter_id}",
+        data=entry_data(ledger, meter),
+        options={CONF_READING_INTERVAL: 15, **options},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
 @pytest.fixture
 async def entry(hass: Any, ledger: Ledger, meter: MeterSetup) -> MockConfigEntry:
     """A set-up entry whose energy register reads 1 kWh and relay is on."""

@@ -29,7 +29,12 @@ from custom_components.grid_ledger.const import (
 from custom_components.grid_ledger.units import base_units, display_amount
 from tests.chain_fixtures import POSTPAID, PREPAID
 
-from .conftest import RELAY_ENTITY, Ledger, MeterSetup, entry_data, set_register, until
+from .conftest import (
+    Ledger,
+    MeterSetup,
+    set_up_entry as set_up,
+    until,
+)
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -103,24 +108,6 @@ def payments(ledger: Ledger, meter: MeterSetup) -> list[Any]:
 
 def amount_due(ledger: Ledger, meter: MeterSetup) -> int:
     return int(ledger.contract.functions.amountDue(meter.meter_id).call())
-
-
-async def set_up(
-    hass: HomeAssistant, ledger: Ledger, meter: MeterSetup, **options: Any
-) -> MockConfigEntry:
-    await set_register(hass, 1.0)
-    hass.states.async_set(RELAY_ENTITY, "on")
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=f"Meter {meter.meter_id}",
-        unique_id=f"{ledger.anvil.chain_id}-{ledger.address.lower()}-{meter.meter_id}",
-        data=entry_data(ledger, meter),
-        options={CONF_READING_INTERVAL: 15, **options},
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
 
 
 def device_id(hass: HomeAssistant, ledger: Ledger, meter: MeterSetup) -> str:

@@ -41,7 +41,7 @@ from custom_components.grid_ledger.chain import (
     parse_private_key,
 )
 from custom_components.grid_ledger.chain.abi import load_abi
-from custom_components.grid_ledger.chain.client import map_error
+from custom_components.grid_ledger.chain.client import map_error, meter_topic
 from tests.anvil import free_port
 
 from .conftest import Ledger, LocalChain, MeterSetup, deploy, register_meter, until
@@ -202,7 +202,9 @@ async def follow_and_submit(client: GridLedgerClient, ledger: Ledger, meter: Met
         if any(event.name == "ReadingAccepted" for event in events):
             arrived.set()
 
-    follower = EventFollower(client, meter.meter_id, on_events, poll_interval=0.05)
+    follower = EventFollower(
+        client, [None, meter_topic(meter.meter_id)], on_events, poll_interval=0.05
+    )
     follower.last_block = ledger.w3.eth.block_number
     follower.start()
     try:
@@ -240,7 +242,11 @@ async def test_event_follower_survives_an_outage(local_chain: LocalChain) -> Non
             arrived.set()
 
     follower = EventFollower(
-        client, meter.meter_id, on_events, poll_interval=0.05, retry_interval=0.05
+        client,
+        [None, meter_topic(meter.meter_id)],
+        on_events,
+        poll_interval=0.05,
+        retry_interval=0.05,
     )
     follower.last_block = ledger.w3.eth.block_number
     follower.start()
@@ -339,7 +345,9 @@ async def test_websocket_follower_resubscribes_after_an_outage(local_chain: Loca
         if any(event.name == "ReadingAccepted" for event in events):
             arrived.set()
 
-    follower = EventFollower(client, meter.meter_id, on_events, retry_interval=0.1)
+    follower = EventFollower(
+        client, [None, meter_topic(meter.meter_id)], on_events, retry_interval=0.1
+    )
     follower.start()
     try:
         await asyncio.sleep(0.3)

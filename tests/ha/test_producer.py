@@ -34,6 +34,7 @@ from .conftest import (
     Ledger,
     LocalChain,
     MeterSetup,
+    call,
     entry_data,
     register_meter,
     set_register,
@@ -83,14 +84,14 @@ async def set_export(hass: HomeAssistant, kwh: float) -> None:
     await hass.async_block_till_done()
 
 
-async def call(hass: HomeAssistant, entry: MockConfigEntry, service: str, **data: Any) -> Any:
-    return await hass.services.async_call(
-        DOMAIN,
-        service,
-        {"config_entry_id": entry.entry_id, **data},
-        blocking=True,
-        return_response=True,
-    )
+async def follow(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """The entry's event follower reads the chain now (as its next poll would), and the meter
+    is read again: a test waits for no poll."""
+    follower = entry.runtime_data.coordinator.follower
+    assert follower is not None
+    await follower.async_step()
+    await entry.runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done()
 
 
 def state(hass: HomeAssistant, meter: MeterSetup, name: str) -> str:
@@ -314,7 +315,7 @@ async def test_claimed_tokens_reach_the_wallet_and_are_announced(
     assert response["tx_hash"].startswith("0x")
     assert token_balance(ledger, meter) == 1_500
     assert producer_info(ledger, meter)[4] == 0  # nothing pending any more
-    await until(lambda: minted)
+    await follow(hass, entry)
     assert minted[0].data["kwh"] == 1.5
     assert minted[0].data["device_id"] == entry.runtime_data.coordinator.device_id
     assert minted[0].data["device_id"] is not None
@@ -481,8 +482,10 @@ async def test_an_exchange_the_operator_recorded_mints_every_exported_wh_once(
         assert issue_registry.async_get_issue(DOMAIN, f"{key}_{entry.entry_id}") is None
     assert producer_info(ledger, meter)[4] == 2_350  # 2 kWh signed, 50 Wh at the exchange, 300 Wh
 
-    # The old meter's last 50 Wh, which no register on the ledger showed, are compensated too.
-    await until(lambda: Decimal(state(hass, meter, "export_compensation")) == Decimal("0.00235"))
+    # The old meter's last 50 Wh, which no register on the ledger showed, are compensated too,
+    # once the follower hands the exchange's event over (its next poll does; here, now).
+    await follow(hass, entry)
+    assert Decimal(state(hass, meter, "export_compensation")) == Decimal("0.00235")
     assert float(state(hass, meter, "tokens_minted_this_period")) == pytest.approx(2.35)
     assert float(state(hass, meter, "exported_energy")) == pytest.approx(0.3)  # the new register
     assert (await call(hass, entry, "claim_tokens"))["kwh"] == 2.35

@@ -33,7 +33,7 @@ def test_entity_names_and_icons() -> None:
 
 def test_exceptions() -> None:
     """Every exception key the code raises exists, and every one that exists is raised."""
-    modules = ("__init__.py", "coordinator.py", "readings.py", "services.py")
+    modules = ("__init__.py", "coordinator.py", "market.py", "readings.py", "services.py")
     used = set().union(*(_keys(module) for module in modules))
     services = (COMPONENT / "services.py").read_text()
     used |= set(re.findall(r'\bkey\b[^=\n]*= (?:\w+, )?"(\w+)"', services))

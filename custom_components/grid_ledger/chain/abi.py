@@ -55,15 +55,16 @@ ERC20_ERRORS: dict[bytes, dict[str, Any]] = {
 }
 
 
-def load_abi(directory: Path = ABI_DIR) -> list[dict[str, Any]]:
-    """The Grid Ledger ABI: a bare list, or a Foundry artifact with an `abi` key."""
-    for name in ABI_NAMES:
+def load_abi(directory: Path = ABI_DIR, names: tuple[str, ...] = ABI_NAMES) -> list[dict[str, Any]]:
+    """A contract's ABI (the Grid Ledger's unless `names` says otherwise): a bare list, or a
+    Foundry artifact with an `abi` key."""
+    for name in names:
         path = directory / name
         if path.exists():
             data = json.loads(path.read_text())
             abi: list[dict[str, Any]] = data["abi"] if isinstance(data, dict) else data
             return abi
-    raise FileNotFoundError(f"no Grid Ledger ABI in {directory}")
+    raise FileNotFoundError(f"no ABI {names} in {directory}")
 
 
 def error_table(abi: list[dict[str, Any]]) -> dict[bytes, dict[str, Any]]:
@@ -85,9 +86,13 @@ def event_table(abi: list[dict[str, Any]]) -> dict[bytes, str]:
 
 
 GRID_LEDGER_ABI = load_abi()
-# The ledger's own errors first; a token's errors surface through the ledger's calls.
-ERRORS = {**ERC20_ERRORS, **error_table(GRID_LEDGER_ABI)}
+# The energy market beside the ledger (`EnergyAuction`): its address is the household's option.
+AUCTION_ABI = load_abi(names=("EnergyAuction.json",))
+# The ledger's own errors last, so they win a shared selector; a token's errors surface
+# through the ledger's and the auction's calls.
+ERRORS = {**ERC20_ERRORS, **error_table(AUCTION_ABI), **error_table(GRID_LEDGER_ABI)}
 EVENTS = event_table(GRID_LEDGER_ABI)
+AUCTION_EVENTS = event_table(AUCTION_ABI)
 GRID_LEDGER_FUNCTIONS = frozenset(
     str(item["name"]) for item in GRID_LEDGER_ABI if item["type"] == "function"
 )

@@ -28,7 +28,13 @@ from web3.exceptions import (
 )
 from web3.types import BlockIdentifier, LogReceipt
 
-from .abi import ERC20_ABI, ERRORS, EVENTS, GRID_LEDGER_ABI, GRID_LEDGER_FUNCTIONS
+from .abi import (
+    ERC20_ABI,
+    ERRORS,
+    EVENTS,
+    GRID_LEDGER_ABI,
+    GRID_LEDGER_FUNCTIONS,
+)
 from .errors import (
     CannotConnectError,
     GridLedgerError,
@@ -425,25 +431,41 @@ class GridLedgerClient:
         return [event for event in events if event.tx_hash.lower() == receipt.tx_hash.lower()]
 
     async def logs(
-        self, from_block: int, to_block: int, topics: list[str | None]
+        self,
+        from_block: int,
+        to_block: int,
+        topics: list[str | None],
+        contract: AsyncContract | None = None,
+        events: dict[bytes, str] | None = None,
     ) -> list[LedgerEvent]:
-        """The contract's decoded logs in a block range, filtered by topics."""
+        """A contract's decoded logs in a block range, filtered by topics: the ledger's, or
+        another `contract` on the same node (the energy auction) with its `events` by topic."""
         await self._open()
         params: dict[str, Any] = {
-            "address": self.address,
+            "address": (contract or self._contract).address,
             "fromBlock": from_block,
             "toBlock": to_block,
             "topics": topics,
         }
         raw = await self.guard(lambda: self._w3.eth.get_logs(cast(Any, params)))
-        return [event for log in raw if (event := self.decode_log(log)) is not None]
+        return [
+            event for log in raw if (event := self.decode_log(log, contract, events)) is not None
+        ]
 
-    def decode_log(self, log: LogReceipt) -> LedgerEvent | None:
-        """Decode one of the contract's logs; None for logs it does not declare."""
+    def decode_log(
+        self,
+        log: LogReceipt,
+        contract: AsyncContract | None = None,
+        events: dict[bytes, str] | None = None,
+    ) -> LedgerEvent | None:
+        """Decode one of a contract's logs (the ledger's unless `contract` and its `events` are
+        given); None for logs it does not declare."""
+        table = EVENTS if events is None else events
+        contract = contract or self._contract
         topics = log["topics"]
-        if not topics or (name := EVENTS.get(bytes(topics[0]))) is None:
+        if not topics or (name := table.get(bytes(topics[0]))) is None:
             return None
-        data = self._contract.events[name]().process_log(log)
+        data = contract.events[name]().process_log(log)
         return LedgerEvent(
             name=name,
             args=dict(data["args"]),

@@ -143,3 +143,21 @@ class InsufficientTokensError(GridLedgerError):
 
 class NoEnergyTokenError(GridLedgerError):
     """The ledger this meter is on mints no energy tokens."""
+
+
+class OverSpendingCapError(GridLedgerError):
+    """A bid would take the period's spending (payments and standing bids) over the cap."""
+
+    def __init__(self, payment: int, spent: int, cap: int) -> None:
+        super().__init__(f"a bid of {payment} with {spent} spent is over the cap of {cap}")
+        self.payment = payment
+        self.spent = spent
+        self.cap = cap
+
+
+class NoMarketError(GridLedgerError):
+    """The household has not chosen an energy market (the auction's address)."""
+
+
+class NothingToWithdrawError(GridLedgerError):
+    """The wallet has neither refunds nor proceeds in the market."""

@@ -1,7 +1,8 @@
 """Energy-token transactions of one meter's payer, each carried out at most once.
 
 Claiming pending tokens, redeeming them against the bill, selling them back to the operator,
-withdrawing the proceeds and choosing whether tokens pay bills first are *intents*: the wallet's
+withdrawing the proceeds and choosing whether tokens pay bills first, and the energy market's
+offers, bids, cancellations, finalizations and withdrawals (`send`), are *intents*: the wallet's
 transaction is recorded in a `PaymentStore` before the node sees it, and a recorded intent is
 settled from the chain alone (its receipt, or its nonce taken by another transaction) before
 anything new is signed. A revert the node predicts while estimating the gas is raised before
@@ -11,6 +12,7 @@ anything is recorded, decoded by the ledger's custom errors.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 import contextlib
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,6 +25,9 @@ from .payments import PaymentStore
 from .wallet import Wallet
 
 STORE_VERSION = 1
+
+# The events of a mined transaction that its result reports.
+type Events = Callable[[Receipt], Awaitable[list[LedgerEvent]]]
 
 
 class TokenAction(StrEnum):
@@ -44,7 +49,7 @@ class TokenIntent:
     """A decided token transaction and the wallet's record of it."""
 
     id: str
-    action: TokenAction
+    action: str  # a `TokenAction`, or the market function it calls
     meter_id: int
     args: list[Any]
     tx: WalletTx
@@ -62,7 +67,7 @@ class TokenIntent:
     def from_dict(cls, data: dict[str, Any]) -> TokenIntent:
         return cls(
             id=str(data["id"]),
-            action=TokenAction(data["action"]),
+            action=str(data["action"]),
             meter_id=int(data["meter_id"]),
             args=list(data["args"]),
             tx=WalletTx.from_dict(data["tx"]),
@@ -80,7 +85,7 @@ class TokenIntent:
 class TokenResult:
     """A mined token transaction and the meter's events it emitted."""
 
-    action: TokenAction
+    action: str
     receipt: Receipt
     events: list[LedgerEvent]
 
@@ -116,22 +121,30 @@ class TokenEngine:
     async def run(self, action: TokenAction, *args: Any) -> TokenResult:
         """Call `action(meter_id, *args)` (no meter for `withdrawProceeds`) once, after any
         recorded intent is settled."""
+        fn_args = [*args] if action is TokenAction.WITHDRAW_PROCEEDS else [self.meter_id, *args]
+        call: ContractCall = self.client.ledger_call(str(action), *fn_args)
+        return await self.send(str(action), call, list(args))
+
+    async def send(
+        self, action: str, call: ContractCall, args: list[Any], events: Events | None = None
+    ) -> TokenResult:
+        """Send `call` once from the wallet, after any recorded intent is settled; its result
+        carries the events `events` finds in the receipt (the meter's ledger events unless
+        given)."""
         async with self._lock:
             if (left := await self.pending()) is not None:
                 # A dropped one never happened: the new intent is decided on the chain's state.
                 with contextlib.suppress(TokenIntentDroppedError):
                     await self._finish(left)
-            fn_args = [*args] if action is TokenAction.WITHDRAW_PROCEEDS else [self.meter_id, *args]
-            call: ContractCall = self.client.ledger_call(str(action), *fn_args)
             async with self.wallet.nonce_lock:
-                tx = await self.wallet.prepare(str(action), call, retry=True)
+                tx = await self.wallet.prepare(action, call, retry=True)
                 await self.wallet.sign(tx)
-                intent = TokenIntent(uuid.uuid4().hex, action, self.meter_id, list(args), tx)
+                intent = TokenIntent(uuid.uuid4().hex, action, self.meter_id, args, tx)
                 await self._save(intent)  # durable before the node sees it
                 await self.wallet.first_broadcast([tx], lambda: self._save(intent))
-            return await self._finish(intent)
+            return await self._finish(intent, events)
 
-    async def _finish(self, intent: TokenIntent) -> TokenResult:
+    async def _finish(self, intent: TokenIntent, events: Events | None = None) -> TokenResult:
         try:
             settled = await self.wallet.settle([intent.tx], lambda: self._save(intent))
         except TransactionRejectedError as err:
@@ -143,10 +156,13 @@ class TokenEngine:
         if not receipt.succeeded:
             raise await self.wallet.revert_reason(intent.tx, receipt.block_number)
         try:
-            events = await self.client.receipt_events(receipt, intent.meter_id)
+            if events is None:
+                found = await self.client.receipt_events(receipt, intent.meter_id)
+            else:
+                found = await events(receipt)
         except GridLedgerError:  # mined all the same; the event follower still sees its logs
-            events = []
-        return TokenResult(intent.action, receipt, events)
+            found = []
+        return TokenResult(intent.action, receipt, found)
 
     async def _save(self, intent: TokenIntent | None) -> None:
         pending = None if intent is None else intent.as_dict()

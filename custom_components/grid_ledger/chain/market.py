@@ -1,0 +1,184 @@
+"""The energy market beside a ledger (`EnergyAuction`): its lots read in one call, its calls
+encoded for the wallet, its logs decoded, and the ERC-2612 permits an offer or a bid carries.
+
+Nothing here sends a transaction: the wallet engine does (see `tokens.TokenEngine.send`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from enum import IntEnum
+from functools import partial
+from typing import Any
+
+from eth_utils.address import is_address, to_checksum_address
+from web3.contract import AsyncContract
+from web3.types import LogReceipt
+
+from .abi import AUCTION_ABI, AUCTION_EVENTS, ERC20_ABI
+from .client import ZERO_ADDRESS, GridLedgerClient
+from .errors import NotGridLedgerError, RevertedError
+from .models import ContractCall, LedgerEvent, Receipt
+from .payments import permit_digest
+from .wallet import Wallet
+
+LOT_WINDOW = 256  # the newest lots read per refresh (one `lots` call)
+PERMIT_LIFETIME = 3_600  # seconds an offer's or a bid's permit is valid
+
+
+class LotStatus(IntEnum):
+    NONE = 0
+    OPEN = 1
+    SOLD = 2
+    UNSOLD = 3
+    CANCELLED = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Lot:
+    """One lot; `price_per_kwh` is the start price while no bid stands, then the highest bid."""
+
+    lot_id: int
+    seller: str
+    amount_wh: int
+    deadline: int
+    fee_bps: int
+    status: LotStatus
+    bidder: str | None
+    price_per_kwh: int
+
+    @classmethod
+    def from_tuple(cls, lot_id: int, raw: tuple[Any, ...]) -> Lot:
+        seller, amount_wh, deadline, fee_bps, status, bidder, price = raw
+        return cls(
+            lot_id=lot_id,
+            seller=to_checksum_address(seller),
+            amount_wh=int(amount_wh),
+            deadline=int(deadline),
+            fee_bps=int(fee_bps),
+            status=LotStatus(int(status)),
+            bidder=None if bidder == ZERO_ADDRESS else to_checksum_address(bidder),
+            price_per_kwh=int(price),
+        )
+
+    def open_at(self, timestamp: int) -> bool:
+        """Taking bids at `timestamp`."""
+        return self.status is LotStatus.OPEN and timestamp < self.deadline
+
+
+@dataclass(frozen=True, slots=True)
+class MarketState:
+    """The newest lots and one account's withdrawable money, read at one block."""
+
+    block_number: int
+    block_timestamp: int
+    lots: list[Lot]
+    refund: int  # the account's refunds of outbid payments
+    proceeds: int  # the account's proceeds of sales
+
+
+def payment_for(amount_wh: int, price_per_kwh: int) -> int:
+    """The auction's payment of a bid: amountWh * pricePerKWh / 1000, rounded up."""
+    return -(-amount_wh * price_per_kwh // 1_000)
+
+
+class AuctionClient:
+    """One `EnergyAuction` on the ledger client's node; checked to trade that ledger's tokens."""
+
+    def __init__(self, client: GridLedgerClient, address: str) -> None:
+        if not is_address(address):
+            raise NotGridLedgerError(f"{address!r} is not an address")
+        self.client = client
+        self.address = to_checksum_address(address)
+        self._contract: AsyncContract = client.w3.eth.contract(
+            address=self.address, abi=AUCTION_ABI
+        )
+        self.payment_token: str | None = None
+        self.energy_token: str = ZERO_ADDRESS
+
+    async def connect(self) -> None:
+        """Check that the contract is an auction of the client's ledger; learn its tokens."""
+        functions = self._contract.functions
+        try:
+            ledger = str(await self.client.guard(functions.ledger().call))
+            self.energy_token = str(await self.client.guard(functions.energyToken().call))
+            payment = str(await self.client.guard(functions.paymentToken().call))
+        except (RevertedError, NotGridLedgerError) as err:
+            raise NotGridLedgerError(f"{self.address} is not an energy auction") from err
+        if ledger.lower() != self.client.address.lower():
+            raise NotGridLedgerError(f"{self.address} trades the tokens of another ledger")
+        self.payment_token = None if payment == ZERO_ADDRESS else payment
+
+    # -------------------------------------------------------------------- reads
+
+    async def state(self, account: str) -> MarketState:
+        """The newest `LOT_WINDOW` lots and `account`'s refunds and proceeds at one block."""
+        w3 = self.client.w3
+        block = await self.client.guard(lambda: w3.eth.get_block("latest"))
+        number = int(block["number"])
+        functions = self._contract.functions
+        next_id = int(
+            await self.client.guard(partial(functions.nextLotId().call, block_identifier=number))
+        )
+        first = max(1, next_id - LOT_WINDOW)
+        account = to_checksum_address(account)
+        raw_lots, refund, proceeds = await asyncio.gather(
+            *(
+                self.client.guard(partial(fn.call, block_identifier=number))
+                for fn in (
+                    functions.lots(first, LOT_WINDOW),
+                    functions.refundOf(account),
+                    functions.proceedsOf(account),
+                )
+            )
+        )
+        return MarketState(
+            block_number=number,
+            block_timestamp=int(block["timestamp"]),
+            lots=[Lot.from_tuple(first + i, tuple(raw)) for i, raw in enumerate(raw_lots)],
+            refund=int(refund),
+            proceeds=int(proceeds),
+        )
+
+    async def lot(self, lot_id: int) -> Lot:
+        raw = await self.client.guard(self._contract.functions.lot(lot_id).call)
+        return Lot.from_tuple(lot_id, tuple(raw))
+
+    async def token_balance(self, token: str, account: str) -> int:
+        erc20 = self.client.w3.eth.contract(address=to_checksum_address(token), abi=ERC20_ABI)
+        return int(await self.client.guard(erc20.functions.balanceOf(account).call))
+
+    # -------------------------------------------------------------------- calls
+
+    def call(self, function: str, *args: Any, value: int = 0) -> ContractCall:
+        """A call of one of the auction's functions, for the wallet to send."""
+        return ContractCall(self.address, self._contract.encode_abi(function, list(args)), value)
+
+    async def permit(
+        self, wallet: Wallet, token: str, amount: int
+    ) -> tuple[int, int, bytes, bytes]:
+        """(deadline, v, r, s) of an ERC-2612 permit for this auction to take `amount` of
+        `token` from the wallet."""
+        erc20 = self.client.w3.eth.contract(address=to_checksum_address(token), abi=ERC20_ABI)
+        separator = bytes(await self.client.guard(erc20.functions.DOMAIN_SEPARATOR().call))
+        nonce = int(await self.client.guard(erc20.functions.nonces(wallet.address).call))
+        deadline = await self.client.latest_block_timestamp() + PERMIT_LIFETIME
+        digest = permit_digest(separator, wallet.address, self.address, amount, nonce, deadline)
+        v, r, s = wallet.sign_digest(digest)
+        return deadline, v, r, s
+
+    # -------------------------------------------------------------------- logs
+
+    async def logs(
+        self, from_block: int, to_block: int, topics: list[str | None]
+    ) -> list[LedgerEvent]:
+        return await self.client.logs(from_block, to_block, topics, self._contract, AUCTION_EVENTS)
+
+    def decode_log(self, log: LogReceipt) -> LedgerEvent | None:
+        return self.client.decode_log(log, self._contract, AUCTION_EVENTS)
+
+    async def receipt_events(self, receipt: Receipt) -> list[LedgerEvent]:
+        """The auction's events that one mined transaction emitted."""
+        events = await self.logs(receipt.block_number, receipt.block_number, [])
+        return [event for event in events if event.tx_hash.lower() == receipt.tx_hash.lower()]

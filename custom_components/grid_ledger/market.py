@@ -1,0 +1,282 @@
+"""The household in the energy market (`EnergyAuction`, its address an option of the entry):
+offers of its tokens, bids with its money, cancellations, finalizations and withdrawals, all
+sent by the wallet's intent engine (at most once each); the market's lots read in one call; the
+auction's events announced on the bus, each once, also those emitted while Home Assistant was
+down.
+
+A bid's escrowed payment counts against the period's spending cap, as an automatic payment
+does: it is reserved before the bid is sent, and released when the bid fails or is outbid (its
+money then waits as a refund).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+
+from .billing import Billing, HassPaymentStore
+from .chain import EventFollower, GridLedgerError, LedgerEvent, Wallet
+from .chain.errors import InsufficientTokensError, NothingToWithdrawError
+from .chain.market import AuctionClient, Lot, MarketState, payment_for
+from .chain.tokens import TokenEngine, TokenResult
+from .const import (
+    DOMAIN,
+    EVENT_LOT_EXPIRED,
+    EVENT_LOT_SOLD,
+    EVENT_LOT_WON,
+    EVENT_OUTBID,
+    LOGGER,
+    REFRESH_INTERVAL,
+)
+from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator, update_failed
+from .units import display_amount
+
+
+@dataclass(frozen=True, slots=True)
+class MarketOutcome:
+    """What a market action did, for its response."""
+
+    tx_hash: str
+    block_number: int
+    lot_id: int | None = None
+    wh: int | None = None
+    price_per_kwh: int | None = None
+    payment: int | None = None  # escrowed by a bid, paid by a finalized lot
+    deadline: int | None = None
+    refund: int | None = None  # withdrawn refunds
+    proceeds: int | None = None  # withdrawn proceeds
+
+
+class MarketCoordinator(DataUpdateCoordinator[MarketState]):
+    """The newest lots (one `lots` call over a fixed window) and the wallet's refunds and
+    proceeds, read at one block on the auction's events and on the slow timer."""
+
+    def __init__(
+        self, hass: HomeAssistant, entry: GridLedgerConfigEntry, auction: AuctionClient, wallet: str
+    ) -> None:
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} market {auction.address}",
+            update_interval=REFRESH_INTERVAL,
+        )
+        self.auction = auction
+        self.wallet = wallet
+
+    async def _async_update_data(self) -> MarketState:
+        try:
+            return await self.auction.state(self.wallet)
+        except GridLedgerError as err:
+            raise update_failed(err) from err
+
+
+class Market:
+    """One household's side of the auction."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: GridLedgerConfigEntry,
+        wallet: Wallet,
+        coordinator: GridLedgerCoordinator,
+        billing: Billing,
+        engine: TokenEngine,
+        auction: AuctionClient,
+    ) -> None:
+        self.hass = hass
+        self.entry = entry
+        self.wallet = wallet
+        self.coordinator = coordinator
+        self.billing = billing
+        self.engine = engine  # the producer's: one recorded intent per wallet and meter
+        self.auction = auction
+        self.market = MarketCoordinator(hass, entry, auction, wallet.address)
+        self.follower = EventFollower(
+            coordinator.client,
+            [],
+            self.async_on_events,
+            source=auction,
+            store=HassPaymentStore(hass, f"{DOMAIN}.{entry.entry_id}.market_events"),
+        )
+
+    @property
+    def address(self) -> str:
+        return self.wallet.address
+
+    async def async_load(self) -> None:
+        await self.follower.async_load()
+        await self.market.async_config_entry_first_refresh()
+
+    def async_start(self) -> None:
+        """Follow the auction's events (from where the last run stopped) until unloaded."""
+        self.follower.start()
+        self.entry.async_on_unload(self.follower.stop)
+
+    # ------------------------------------------------------------------ reads
+
+    def own_open_lots(self) -> list[Lot]:
+        """The household's lots still taking bids or waiting to be finalized."""
+        data = self.market.data
+        return [lot for lot in data.lots if lot.seller == self.address and lot.status == 1]
+
+    def best_price(self) -> int | None:
+        """The highest current price per kWh among lots taking bids (start price or bid)."""
+        data = self.market.data
+        prices = [lot.price_per_kwh for lot in data.lots if lot.open_at(data.block_timestamp)]
+        return max(prices, default=None)
+
+    def last_traded(self) -> Lot | None:
+        """The newest sold lot the household sold or bought."""
+        return next(
+            (
+                lot
+                for lot in reversed(self.market.data.lots)
+                if lot.status == 2 and self.address in (lot.seller, lot.bidder)
+            ),
+            None,
+        )
+
+    # ------------------------------------------------------------------ actions
+
+    async def async_offer(self, wh: int, start_price: int, duration: int) -> MarketOutcome:
+        """Escrow `wh` tokens in a new lot with an ERC-2612 permit: one transaction."""
+        held = await self.auction.token_balance(self.auction.energy_token, self.address)
+        if wh > held:
+            raise InsufficientTokensError(wh, held)
+        deadline, v, r, s = await self.auction.permit(self.wallet, self.auction.energy_token, wh)
+        call = self.auction.call("offerWithPermit", wh, start_price, duration, deadline, v, r, s)
+        result = await self._send("offerWithPermit", call, [wh, start_price, duration])
+        offered = result.event("LotOffered")
+        args: dict[str, Any] = {} if offered is None else offered.args
+        return MarketOutcome(
+            result.receipt.tx_hash,
+            result.receipt.block_number,
+            lot_id=_int(args.get("lotId")),
+            wh=wh,
+            price_per_kwh=start_price,
+            deadline=_int(args.get("deadline")),
+        )
+
+    async def async_bid(self, lot_id: int, price: int) -> MarketOutcome:
+        """Bid `price` per kWh for the whole lot, escrowing its payment, within the cap."""
+        lot = await self.auction.lot(lot_id)
+        payment = payment_for(lot.amount_wh, price)
+        previous = await self.billing.async_reserve_bid(lot_id, payment)
+        try:
+            if (token := self.auction.payment_token) is None:
+                call = self.auction.call("bid", lot_id, price, value=payment)
+                result = await self._send("bid", call, [lot_id, price])
+            else:
+                deadline, v, r, s = await self.auction.permit(self.wallet, token, payment)
+                call = self.auction.call("bidWithPermit", lot_id, price, deadline, v, r, s)
+                result = await self._send("bidWithPermit", call, [lot_id, price])
+        except GridLedgerError:
+            if await self.engine.pending() is None:  # not recorded, or provably not mined
+                await self.billing.async_release_bid(lot_id, previous)
+            raise
+        placed = result.event("BidPlaced")
+        return MarketOutcome(
+            result.receipt.tx_hash,
+            result.receipt.block_number,
+            lot_id=lot_id,
+            wh=lot.amount_wh,
+            price_per_kwh=price,
+            payment=payment if placed is None else int(placed.args["payment"]),
+        )
+
+    async def async_cancel(self, lot_id: int) -> MarketOutcome:
+        """Take back an own lot while no bid stands."""
+        result = await self._send("cancel", self.auction.call("cancel", lot_id), [lot_id])
+        return MarketOutcome(result.receipt.tx_hash, result.receipt.block_number, lot_id=lot_id)
+
+    async def async_finalize(self, lot_id: int) -> MarketOutcome:
+        """End a lot after its deadline (anyone may)."""
+        result = await self._send("finalize", self.auction.call("finalize", lot_id), [lot_id])
+        ended = result.event("LotFinalized")
+        args: dict[str, Any] = {} if ended is None else ended.args
+        return MarketOutcome(
+            result.receipt.tx_hash,
+            result.receipt.block_number,
+            lot_id=lot_id,
+            price_per_kwh=_int(args.get("pricePerKWh")),
+            payment=_int(args.get("payment")),
+        )
+
+    async def async_withdraw(self) -> MarketOutcome:
+        """Withdraw the wallet's refunds and proceeds (each only when there is some)."""
+        await self.market.async_refresh()
+        if not self.market.last_update_success:
+            raise self.market.last_exception or GridLedgerError("no market state")
+        data = self.market.data
+        if data.refund == 0 and data.proceeds == 0:
+            raise NothingToWithdrawError(self.address)
+        last: TokenResult | None = None
+        for function, amount in (
+            ("withdrawRefund", data.refund),
+            ("withdrawProceeds", data.proceeds),
+        ):
+            if amount:
+                last = await self._send(function, self.auction.call(function), [])
+        assert last is not None
+        await self.market.async_request_refresh()
+        return MarketOutcome(
+            last.receipt.tx_hash,
+            last.receipt.block_number,
+            refund=data.refund,
+            proceeds=data.proceeds,
+        )
+
+    async def _send(self, function: str, call: Any, args: list[Any]) -> TokenResult:
+        result = await self.engine.send(function, call, args, self.auction.receipt_events)
+        self.entry.async_create_background_task(
+            self.hass, self.market.async_request_refresh(), f"{DOMAIN} market refresh"
+        )
+        return result
+
+    # ------------------------------------------------------------------ events
+
+    async def async_on_events(self, events: list[LedgerEvent]) -> None:
+        """Announce what the auction's events mean to the household; read the market again."""
+        for event in events:
+            args = event.args
+            if event.name == "BidPlaced" and args["previousBidder"] == self.address:
+                await self.billing.async_release_bid(int(args["lotId"]))
+                self._fire(EVENT_OUTBID, event, price_per_kwh=self._amount(args["pricePerKWh"]))
+            elif event.name == "LotFinalized":
+                winner, seller = args["winner"], args["seller"]
+                price = self._amount(args["pricePerKWh"])
+                if winner == self.address:
+                    self._fire(EVENT_LOT_WON, event, price_per_kwh=price)
+                if seller == self.address and int(args["payment"]) > 0:
+                    payment = int(args["payment"]) - int(args["fee"])
+                    self._fire(
+                        EVENT_LOT_SOLD, event, price_per_kwh=price, proceeds=self._amount(payment)
+                    )
+                elif seller == self.address:
+                    self._fire(EVENT_LOT_EXPIRED, event)
+        await self.market.async_request_refresh()
+        if any(event.name == "LotFinalized" for event in events):
+            await self.coordinator.async_request_refresh()  # tokens moved
+
+    def _amount(self, value: Any) -> float:
+        return display_amount(int(value), self.coordinator.info.token_decimals)
+
+    def _fire(self, event_type: str, event: LedgerEvent, **data: Any) -> None:
+        self.hass.bus.async_fire(
+            event_type,
+            {
+                "device_id": self.coordinator.device_id,
+                "lot_id": int(event.args["lotId"]),
+                "currency": self.coordinator.info.token_symbol,
+                "tx_hash": event.tx_hash,
+                **data,
+            },
+        )
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)

@@ -1,0 +1,406 @@
+"""Households in the energy market on anvil: a prosumer offers its tokens from Home Assistant,
+a consumer bids, is outbid by a neighbour, withdraws its refund, bids again and wins; the lot is
+finalized and the bought tokens pay the consumer's bill. Each step's response, entities and bus
+events, and the translated refusals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_account import Account
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+
+from custom_components.grid_ledger.chain.abi import ERC20_ABI
+from custom_components.grid_ledger.const import (
+    CONF_AUCTION,
+    CONF_REDEEM_TOKENS,
+    CONF_SPENDING_CAP,
+    DOMAIN,
+    EVENT_LOT_EXPIRED,
+    EVENT_LOT_SOLD,
+    EVENT_LOT_WON,
+    EVENT_OUTBID,
+    EVENT_TOKENS_MINTED,
+)
+
+from .conftest import (
+    Ledger,
+    LocalChain,
+    MeterSetup,
+    call,
+    deploy,
+    entry_data,
+    register_meter,
+    set_up_entry,
+)
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+MAX_EXPORT_W = 2**20 - 1
+PRICE = 10**15  # wei per kWh: 0.001 ETH
+NEIGHBOUR = 3  # the anvil account that bids straight on the chain
+
+
+def auction_of(ledger: Ledger) -> Any:
+    auction = ledger.deployment.auction
+    assert auction is not None
+    return auction
+
+
+def energy_balance(ledger: Ledger, address: str) -> int:
+    token = ledger.contract.functions.energyToken().call()
+    erc20 = ledger.w3.eth.contract(address=token, abi=ERC20_ABI)
+    return int(erc20.functions.balanceOf(address).call())
+
+
+def export_and_claim(ledger: Ledger, meter: MeterSetup, export_wh: int) -> None:
+    """The meter's signed export of `export_wh`, relayed, and its tokens claimed to the payer."""
+    ledger.deployment.enable_export(meter.meter_id, MAX_EXPORT_W, 0)
+    last_wh = int(ledger.contract.functions.meter(meter.meter_id).call()[7])
+    ledger.anvil.increase_time(20)
+    timestamp = ledger.anvil.timestamp() + 1
+    signer = Account.from_key(meter.meter_key)
+    signature = ledger.deployment.sign_bidirectional_reading(
+        signer, meter.meter_id, last_wh + 1, export_wh, timestamp
+    )
+    ledger.transact(
+        ledger.contract.functions.submitBidirectionalReading(
+            (meter.meter_id, last_wh + 1, export_wh, timestamp), signature
+        )
+    )
+    ledger.transact(ledger.contract.functions.claimTokens(meter.meter_id))
+
+
+def bill(ledger: Ledger, meter: MeterSetup, kwh: int) -> int:
+    """Import `kwh` more in a signed reading ten minutes on, end the period and settle: the
+    bill is issued. Returns the amount due."""
+    last_wh = int(ledger.contract.functions.meter(meter.meter_id).call()[7])
+    ledger.anvil.increase_time(600)
+    timestamp = ledger.anvil.timestamp() + 1
+    wh = last_wh + kwh * 1_000
+    signer = Account.from_key(meter.meter_key)
+    signature = ledger.deployment.sign_reading(signer, meter.meter_id, wh, timestamp)
+    ledger.transact(
+        ledger.contract.functions.submitReading((meter.meter_id, wh, timestamp), signature)
+    )
+    ledger.anvil.increase_time(ledger.deployment.config.period_length)
+    ledger.transact(ledger.contract.functions.settle(meter.meter_id))
+    return int(ledger.contract.functions.amountDue(meter.meter_id).call())
+
+
+async def household(
+    hass: HomeAssistant, ledger: Ledger, payer_index: int, **options: Any
+) -> tuple[MeterSetup, MockConfigEntry]:
+    meter = register_meter(ledger, payer_index=payer_index)
+    return meter, await set_up(hass, ledger, meter, **options)
+
+
+async def set_up(
+    hass: HomeAssistant, ledger: Ledger, meter: MeterSetup, **options: Any
+) -> MockConfigEntry:
+    """An entry in the market, whose spending cap is 0.01 ETH, unless the options say else."""
+    market = {CONF_AUCTION: auction_of(ledger).address, CONF_SPENDING_CAP: 0.01}
+    return await set_up_entry(hass, ledger, meter, **{**market, **options})
+
+
+async def prosumer_with_tokens(
+    hass: HomeAssistant, ledger: Ledger, wh: int
+) -> tuple[MeterSetup, MockConfigEntry]:
+    """Payer 1's meter, which exported and claimed `wh` tokens, and its entry."""
+    meter = register_meter(ledger, payer_index=1)
+    export_and_claim(ledger, meter, wh)
+    return meter, await set_up(hass, ledger, meter)
+
+
+async def follow(hass: HomeAssistant, *entries: MockConfigEntry) -> None:
+    """Each entry's market follower reads the chain now (as its next poll would), and the
+    market is read again."""
+    for entry in entries:
+        market = entry.runtime_data.market
+        assert market is not None
+        await market.follower.async_step()
+        await market.market.async_refresh()
+    await hass.async_block_till_done()
+
+
+def sensor(hass: HomeAssistant, meter: MeterSetup, name: str) -> Any:
+    found = hass.states.get(f"sensor.grid_ledger_meter_{meter.meter_id}_{name}")
+    assert found is not None, name
+    return found
+
+
+def neighbour_bid(ledger: Ledger, lot_id: int) -> int:
+    """The neighbour bids the lot's minimum straight on the chain; returns its price."""
+    auction = auction_of(ledger).functions
+    price, payment = auction.minimumBid(lot_id).call()
+    _, key = ledger.anvil.accounts[NEIGHBOUR]
+    ledger.deployment.send(auction.bid(lot_id, price), Account.from_key(key), value=payment)
+    return int(price)
+
+
+async def test_a_whole_auction_between_two_households(
+    hass: HomeAssistant, local_chain: LocalChain
+) -> None:
+    ledger = local_chain.ledger
+    auction = auction_of(ledger).functions
+    seller, seller_entry = await prosumer_with_tokens(hass, ledger, 1_500)
+    # The buyer's meter is bidirectional (the ledger redeems tokens only for such meters); it
+    # exports nothing.
+    buyer = register_meter(ledger, payer_index=2)
+    ledger.deployment.enable_export(buyer.meter_id, MAX_EXPORT_W, 0)
+    buyer_entry = await set_up(hass, ledger, buyer, **{CONF_REDEEM_TOKENS: True})
+    outbid = async_capture_events(hass, EVENT_OUTBID)
+    won = async_capture_events(hass, EVENT_LOT_WON)
+    sold = async_capture_events(hass, EVENT_LOT_SOLD)
+
+    # Offer: escrowed with a permit, in one transaction.
+    offer = await call(
+        hass, seller_entry, "offer_energy", amount=1.0, start_price=0.001, duration={"minutes": 2}
+    )
+    lot_id = offer["lot_id"]
+    assert offer["kwh"] == 1.0
+    assert offer["price_per_kwh"] == 0.001
+    assert offer["currency"] == "ETH"
+    assert energy_balance(ledger, seller.wallet_address) == 500
+    assert energy_balance(ledger, auction_of(ledger).address) == 1_000
+    await follow(hass, seller_entry, buyer_entry)
+    offers = sensor(hass, seller, "open_market_offers")
+    assert offers.state == "1"
+    assert offers.attributes["lots"][0]["lot_id"] == lot_id
+    assert offers.attributes["lots"][0]["bidder"] is None
+    assert float(sensor(hass, seller, "energy_tokens_offered").state) == 1.0
+    assert sensor(hass, seller, "auction_end").state == offer["ends_at"]
+    assert float(sensor(hass, buyer, "best_market_price").state) == 0.001
+
+    # The seller cannot bid on its own lot; a bid under the start price is refused.
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, seller_entry, "bid_energy", lot_id=lot_id, price=0.002)
+    assert err.value.translation_key == "contract_seller_cannot_bid"
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, buyer_entry, "bid_energy", lot_id=lot_id, price=0.0005)
+    assert err.value.translation_key == "contract_bid_too_low"
+    assert err.value.translation_placeholders == {
+        "lot_id": str(lot_id),
+        "price": "0.0005",
+        "minimum": "0.001",
+        "currency": "ETH",
+    }
+
+    # First bid: the buyer's payment is escrowed.
+    first = await call(hass, buyer_entry, "bid_energy", lot_id=lot_id, price=0.001)
+    assert (first["lot_id"], first["payment"], first["kwh"]) == (lot_id, 0.001, 1.0)
+    assert auction.lot(lot_id).call()[5] == buyer.wallet_address
+
+    # The neighbour outbids it: the buyer is told once, and its money waits as a refund.
+    neighbour_price = neighbour_bid(ledger, lot_id)
+    await follow(hass, seller_entry, buyer_entry)
+    await follow(hass, buyer_entry)
+    assert [event.data["lot_id"] for event in outbid] == [lot_id]
+    assert outbid[0].data["device_id"] == buyer_entry.runtime_data.coordinator.device_id
+    assert outbid[0].data["price_per_kwh"] == neighbour_price / 10**18
+    assert float(sensor(hass, buyer, "market_refunds_and_proceeds").state) == 0.001
+    before = ledger.w3.eth.get_balance(buyer.wallet_address)
+    refund = await call(hass, buyer_entry, "withdraw_refunds")
+    assert (refund["refund"], refund["proceeds"]) == (0.001, 0)
+    receipt = ledger.w3.eth.get_transaction_receipt(refund["tx_hash"])
+    gas = receipt["gasUsed"] * receipt["effectiveGasPrice"]
+    assert ledger.w3.eth.get_balance(buyer.wallet_address) == before + PRICE - gas
+    assert int(auction.refundOf(buyer.wallet_address).call()) == 0
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, buyer_entry, "withdraw_refunds")
+    assert err.value.translation_key == "nothing_to_withdraw"
+
+    # The second bid beats the neighbour's by the increment.
+    minimum, payment = auction.minimumBid(lot_id).call()
+    second = await call(hass, buyer_entry, "bid_energy", lot_id=lot_id, price=minimum / 10**18)
+    assert second["payment"] == payment / 10**18
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, seller_entry, "cancel_offer", lot_id=lot_id)
+    assert err.value.translation_key == "contract_lot_has_bid"
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, buyer_entry, "finalize_lot", lot_id=lot_id)
+    assert err.value.translation_key == "contract_lot_still_open"
+
+    # After the deadline (extended by the late bids) the seller finalizes.
+    ledger.anvil.increase_time(600)
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, buyer_entry, "bid_energy", lot_id=lot_id, price=0.002)
+    assert err.value.translation_key == "contract_lot_ended"
+    final = await call(hass, seller_entry, "finalize_lot", lot_id=lot_id)
+    assert (final["price_per_kwh"], final["payment"]) == (minimum / 10**18, payment / 10**18)
+    assert energy_balance(ledger, buyer.wallet_address) == 1_000
+    await follow(hass, seller_entry, buyer_entry)
+    assert [event.data["lot_id"] for event in won] == [lot_id]
+    assert won[0].data["device_id"] == buyer_entry.runtime_data.coordinator.device_id
+    assert [event.data["proceeds"] for event in sold] == [payment / 10**18]
+    assert sold[0].data["device_id"] == seller_entry.runtime_data.coordinator.device_id
+    assert len(outbid) == 1  # the neighbour's outbid is not the buyer's
+    assert float(sensor(hass, seller, "last_market_price").state) == minimum / 10**18
+    assert float(sensor(hass, buyer, "last_market_price").state) == minimum / 10**18
+    assert sensor(hass, seller, "open_market_offers").state == "0"
+    proceeds = await call(hass, seller_entry, "withdraw_refunds")
+    assert (proceeds["refund"], proceeds["proceeds"]) == (0, payment / 10**18)
+
+    # The bought tokens pay the buyer's next bill first.
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert ledger.contract.functions.producerInfo(buyer.meter_id).call()[1]  # redeem on
+    due = bill(ledger, buyer, kwh=2)
+    assert due > 0
+    await buyer_entry.runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    (redeemed,) = ledger.contract.events.TokensRedeemed().get_logs(
+        from_block=0, argument_filters={"meterId": buyer.meter_id}
+    )
+    assert redeemed["args"]["wh"] == 1_000
+    assert energy_balance(ledger, buyer.wallet_address) == 0
+    assert int(ledger.contract.functions.amountDue(buyer.meter_id).call()) == (
+        due - redeemed["args"]["amount"]
+    )
+
+
+async def test_an_unsold_lot_returns_and_a_cancelled_one_too(
+    hass: HomeAssistant, local_chain: LocalChain
+) -> None:
+    ledger = local_chain.ledger
+    seller, entry = await prosumer_with_tokens(hass, ledger, 2_000)
+    expired = async_capture_events(hass, EVENT_LOT_EXPIRED)
+
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, entry, "offer_energy", amount=3, start_price=0.001, duration=60)
+    assert err.value.translation_key == "more_than_held"
+    kept = await call(hass, entry, "offer_energy", amount=1, start_price=0.001, duration=60)
+    taken = await call(hass, entry, "offer_energy", amount=1, start_price=0.001, duration=60)
+    assert taken["lot_id"] == kept["lot_id"] + 1
+    cancelled = await call(hass, entry, "cancel_offer", lot_id=taken["lot_id"])
+    assert cancelled["lot_id"] == taken["lot_id"]
+    assert energy_balance(ledger, seller.wallet_address) == 1_000
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, entry, "cancel_offer", lot_id=taken["lot_id"])
+    assert err.value.translation_key == "contract_lot_closed"
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, entry, "finalize_lot", lot_id=99)
+    assert err.value.translation_key == "contract_unknown_lot"
+
+    ledger.anvil.increase_time(120)
+    await call(hass, entry, "finalize_lot", lot_id=kept["lot_id"])
+    assert energy_balance(ledger, seller.wallet_address) == 2_000
+    await follow(hass, entry)
+    assert [event.data["lot_id"] for event in expired] == [kept["lot_id"]]
+    assert sensor(hass, seller, "auction_end").state == "unknown"
+    assert sensor(hass, seller, "best_market_price").state == "unknown"
+
+
+async def test_a_bid_over_the_spending_cap_is_refused_and_an_outbid_frees_it(
+    hass: HomeAssistant, local_chain: LocalChain
+) -> None:
+    ledger = local_chain.ledger
+    _, seller_entry = await prosumer_with_tokens(hass, ledger, 2_000)
+    buyer, buyer_entry = await household(hass, ledger, 2, **{CONF_SPENDING_CAP: 0.0015})
+    first = await call(hass, seller_entry, "offer_energy", amount=1, start_price=0.001, duration=60)
+    other = await call(hass, seller_entry, "offer_energy", amount=1, start_price=0.001, duration=60)
+
+    await call(hass, buyer_entry, "bid_energy", lot_id=first["lot_id"], price=0.001)
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, buyer_entry, "bid_energy", lot_id=other["lot_id"], price=0.001)
+    assert err.value.translation_key == "over_spending_cap"
+    assert err.value.translation_placeholders == {
+        "payment": "0.001",
+        "spent": "0.001",
+        "cap": "0.0015",
+        "currency": "ETH",
+    }
+    assert auction_of(ledger).functions.lot(other["lot_id"]).call()[5] == "0x" + "00" * 20
+
+    neighbour_bid(ledger, first["lot_id"])
+    await follow(hass, buyer_entry)
+    await call(hass, buyer_entry, "bid_energy", lot_id=other["lot_id"], price=0.001)
+    assert auction_of(ledger).functions.lot(other["lot_id"]).call()[5] == buyer.wallet_address
+
+
+async def test_market_actions_need_a_market(hass: HomeAssistant, local_chain: LocalChain) -> None:
+    ledger = local_chain.ledger
+    _, entry = await household(hass, ledger, 1, **{CONF_AUCTION: ""})
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, entry, "withdraw_refunds")
+    assert err.value.translation_key == "no_market"
+
+
+@pytest.mark.parametrize(
+    ("market", "reason"),
+    [
+        ("not an address", "is not an address"),
+        ("ledger", "is not an energy auction"),  # a contract, but no auction
+        ("other ledger's", "trades the tokens of another ledger"),
+    ],
+)
+async def test_a_market_that_is_not_this_ledgers_is_a_configuration_error(
+    hass: HomeAssistant, local_chain: LocalChain, market: str, reason: str
+) -> None:
+    ledger = local_chain.ledger
+    address = {
+        "not an address": "0x1234",
+        "ledger": ledger.address,
+        "other ledger's": auction_of(deploy(local_chain.node)).address,
+    }[market]
+    meter = register_meter(ledger)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=f"Meter {meter.meter_id}",
+        data=entry_data(ledger, meter),
+        options={CONF_AUCTION: address},
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert entry.reason is not None
+    assert reason in entry.reason
+
+
+async def test_a_price_finer_than_the_currency_is_refused(
+    hass: HomeAssistant, local_chain: LocalChain
+) -> None:
+    ledger = local_chain.ledger
+    _, entry = await prosumer_with_tokens(hass, ledger, 1_000)
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, entry, "bid_energy", lot_id=1, price=1e-19)
+    assert err.value.translation_key == "invalid_amount"
+    assert err.value.translation_placeholders == {"amount": "1e-19", "decimals": "18"}
+
+
+async def test_events_while_stopped_are_announced_once_after_a_restart(
+    hass: HomeAssistant, local_chain: LocalChain
+) -> None:
+    """Tokens minted and a bid outbid while the entry was unloaded: both announced once."""
+    ledger = local_chain.ledger
+    _, seller_entry = await prosumer_with_tokens(hass, ledger, 1_000)
+    buyer, buyer_entry = await household(hass, ledger, 2)
+    offer = await call(hass, seller_entry, "offer_energy", amount=1, start_price=0.001, duration=60)
+    await call(hass, buyer_entry, "bid_energy", lot_id=offer["lot_id"], price=0.001)
+    ledger.deployment.enable_export(buyer.meter_id, MAX_EXPORT_W, 0)
+    await buyer_entry.runtime_data.coordinator.async_refresh()
+    minted = async_capture_events(hass, EVENT_TOKENS_MINTED)
+    outbid = async_capture_events(hass, EVENT_OUTBID)
+
+    assert await hass.config_entries.async_unload(buyer_entry.entry_id)
+    await hass.async_block_till_done()
+    export_and_claim(ledger, buyer, 700)  # TokensClaimed while Home Assistant is down
+    neighbour_bid(ledger, offer["lot_id"])
+    assert await hass.config_entries.async_setup(buyer_entry.entry_id)
+    await hass.async_block_till_done()
+    for _ in range(2):  # read again: nothing comes twice
+        follower = buyer_entry.runtime_data.coordinator.follower
+        assert follower is not None
+        await follower.async_step()
+        await follow(hass, buyer_entry)
+    assert [event.data["kwh"] for event in minted] == [0.7]
+    assert [event.data["lot_id"] for event in outbid] == [offer["lot_id"]]
+
+    assert await hass.config_entries.async_reload(buyer_entry.entry_id)
+    await hass.async_block_till_done()
+    await follow(hass, buyer_entry)
+    assert len(minted) == 1
+    assert len(outbid) == 1
