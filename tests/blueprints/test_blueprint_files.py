@@ -40,13 +40,15 @@ def _load(name: str) -> Blueprint:
     return Blueprint(data, expected_domain="automation", schema=AUTOMATION_BLUEPRINT_SCHEMA)
 
 
-def test_the_five_blueprints_are_there() -> None:
+def test_the_seven_blueprints_are_there() -> None:
     assert BLUEPRINT_FILES == [
         "announce_trip_and_restore.yaml",
         "approve_payment.yaml",
         "feeder_loss_alert.yaml",
         "low_credit_warning.yaml",
         "notify_before_trip.yaml",
+        "notify_when_outbid.yaml",
+        "sell_surplus.yaml",
     ]
 
 
@@ -145,6 +147,8 @@ def test_events_contract_names_every_event_the_blueprints_use() -> None:
         "grid_ledger_payment_approval_requested",
         "grid_ledger_payment_confirmed",
         "grid_ledger_loss_detected",
+        "grid_ledger_outbid",
+        "grid_ledger_tokens_minted",
     ):
         assert f"event_type: {event}" in text
         assert f"`{event}`" in contract
