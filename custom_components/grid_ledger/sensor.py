@@ -1,7 +1,7 @@
 """Sensors: attested energy, price, money, bill and permit times, wallet balances; a producer's
 export, its compensation and its energy tokens; the household's offers in the energy market,
 their end, its last trade, its tokens in escrow, its withdrawable money, the market's best
-price. A feeder's: its energy and its children's this
+price; the wallet's pending transactions. A feeder's: its energy and its children's this
 period, the loss the ledger compares, its key's gas."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from .chain import ProducerState
+from .chain import ProducerState, Wallet
 from .chain.market import Lot
 from .const import NATIVE_COIN_UNIT
 from .coordinator import (
@@ -361,6 +361,7 @@ async def async_setup_entry(
 
     add_sensors()
     entry.async_on_unload(coordinator.async_add_listener(add_sensors))
+    async_add_entities([PendingTransactionsSensor(coordinator, entry.runtime_data.wallet)])
     if (market := entry.runtime_data.market) is not None:
         async_add_entities(MarketSensor(market, description) for description in MARKET_SENSORS)
 
@@ -387,6 +388,34 @@ class GridLedgerSensor(GridLedgerEntity, SensorEntity):
         if (last_reset_fn := self.entity_description.last_reset_fn) is None:
             return None
         return last_reset_fn(self.coordinator)
+
+
+PENDING_TRANSACTIONS = SensorEntityDescription(
+    key="wallet_pending",
+    translation_key="wallet_pending",
+    state_class=SensorStateClass.MEASUREMENT,
+)
+
+
+class PendingTransactionsSensor(GridLedgerEntity, SensorEntity):
+    """The wallet's transactions sent and not settled yet (readings, payments, tokens, market):
+    their count, and their hashes as an attribute; updated as the wallet sends and settles."""
+
+    def __init__(self, coordinator: GridLedgerCoordinator, wallet: Wallet) -> None:
+        super().__init__(coordinator, PENDING_TRANSACTIONS)
+        self._wallet = wallet
+
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        self.async_on_remove(self._wallet.add_pending_listener(self.async_write_ha_state))
+
+    @property
+    def native_value(self) -> int:
+        return len(self._wallet.pending_hashes)
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any]:
+        return {"transactions": self._wallet.pending_hashes}
 
 
 def _lot_view(market: Market, lot: Lot) -> dict[str, Any]:

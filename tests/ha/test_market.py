@@ -5,6 +5,7 @@ events, and the translated refusals."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from eth_account import Account
@@ -404,3 +405,34 @@ async def test_events_while_stopped_are_announced_once_after_a_restart(
     await follow(hass, buyer_entry)
     assert len(minted) == 1
     assert len(outbid) == 1
+
+
+async def test_the_pending_transactions_sensor_follows_the_wallet(
+    hass: HomeAssistant, local_chain: LocalChain
+) -> None:
+    ledger = local_chain.ledger
+    seller, entry = await prosumer_with_tokens(hass, ledger, 1_000)
+    wallet = entry.runtime_data.wallet
+    pending = f"sensor.grid_ledger_meter_{seller.meter_id}_pending_transactions"
+    assert hass.states.get(pending).state == "0"
+    offer = await call(hass, entry, "offer_energy", amount=1, start_price=0.001, duration=60)
+
+    sent = asyncio.Event()
+    remove = wallet.add_pending_listener(sent.set)
+    ledger.anvil.rpc("evm_setAutomine", False)
+    try:
+        cancel = hass.async_create_task(call(hass, entry, "cancel_offer", lot_id=offer["lot_id"]))
+        async with asyncio.timeout(30):
+            await sent.wait()
+        state = hass.states.get(pending)
+        assert state.state == "1"
+        assert state.attributes["transactions"] == wallet.pending_hashes
+        assert state.attributes["transactions"][0].startswith("0x")
+    finally:
+        ledger.anvil.rpc("evm_setAutomine", True)
+        remove()
+    ledger.anvil.rpc("evm_mine")
+    response = await cancel
+    assert response["tx_hash"] == state.attributes["transactions"][0]
+    assert hass.states.get(pending).state == "0"
+    assert hass.states.get(pending).attributes["transactions"] == []

@@ -110,9 +110,38 @@ class Wallet:
         self._bump_after = bump_after
         self._bump_percent = bump_percent
         self._lock = asyncio.Lock()
+        self._in_flight: dict[int, WalletTx] = {}  # sent and not settled yet, by nonce
+        self._listeners: list[Callable[[], None]] = []
 
     def __repr__(self) -> str:
         return f"Wallet(address={self.address})"
+
+    # -------------------------------------------------------------------- pending view
+
+    @property
+    def pending_hashes(self) -> list[str]:
+        """The newest hash of each transaction sent and not settled yet, in nonce order."""
+        return [
+            variant.hash
+            for _, tx in sorted(self._in_flight.items())
+            if (variant := tx.newest) is not None
+        ]
+
+    def add_pending_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` when the pending transactions change; returns its remover."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _track(self, txs: list[WalletTx], *, pending: bool) -> None:
+        before = self.pending_hashes
+        for tx in txs:
+            if pending and tx.variants:
+                self._in_flight[tx.nonce] = tx
+            elif not pending and self._in_flight.get(tx.nonce) is tx:
+                del self._in_flight[tx.nonce]
+        if self.pending_hashes != before:
+            for listener in list(self._listeners):
+                listener()
 
     @property
     def nonce_lock(self) -> asyncio.Lock:
@@ -276,6 +305,7 @@ class Wallet:
     async def first_broadcast(self, txs: list[WalletTx], save: Save, step: Step = _no_step) -> None:
         """Hand recorded transactions to the node before the nonce lock is released; a failure
         here is met again, and settled, by `settle`."""
+        self._track(txs, pending=True)
         with contextlib.suppress(CannotConnectError, TransactionRejectedError):
             await self.broadcast(txs, save, step, fresh=True)
 
@@ -348,6 +378,16 @@ class Wallet:
         """
         if not any(tx.variants for tx in txs):
             return Settled(None, 0)  # never signed: nothing can have reached the node
+        self._track(txs, pending=True)  # also what a previous run left
+        try:
+            settled = await self._settle(txs, save, step)
+        except TransactionRejectedError:
+            self._track(txs, pending=False)  # the node holds none: none can be mined
+            raise
+        self._track(txs, pending=False)
+        return settled
+
+    async def _settle(self, txs: list[WalletTx], save: Save, step: Step) -> Settled:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.receipt_timeout
         next_bump = loop.time() + self._bump_after
