@@ -36,7 +36,9 @@ from .chain import (
 )
 from .const import (
     CONF_AUCTION,
+    CONF_AUTO_BID_CEILING,
     CONF_AUTO_PAY,
+    CONF_AUTO_SELL_FLOOR,
     CONF_BAUDRATE,
     CONF_CHAIN_ID,
     CONF_CONTRACT,
@@ -523,6 +525,11 @@ class GridLedgerConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
 
+PRICE_SELECTOR = selector.NumberSelector(  # per kWh, in the payment currency
+    selector.NumberSelectorConfig(min=0, step="any", mode=selector.NumberSelectorMode.BOX)
+)
+
+
 class GridLedgerOptionsFlow(OptionsFlow):
     """Reading interval, payments and the permit's fail-safe and warnings; a feeder's reading
     interval."""
@@ -556,6 +563,8 @@ class GridLedgerOptionsFlow(OptionsFlow):
                     )
                 ),
                 vol.Optional(CONF_AUCTION): selector.TextSelector(),
+                vol.Optional(CONF_AUTO_SELL_FLOOR): PRICE_SELECTOR,
+                vol.Optional(CONF_AUTO_BID_CEILING): PRICE_SELECTOR,
             }
         )
         suggested = {
@@ -565,6 +574,8 @@ class GridLedgerOptionsFlow(OptionsFlow):
             CONF_REDEEM_TOKENS: False,
             CONF_SPENDING_CAP: DEFAULT_SPENDING_CAP,
             CONF_AUCTION: "",
+            CONF_AUTO_SELL_FLOOR: 0.0,
+            CONF_AUTO_BID_CEILING: 0.0,
             CONF_WARNING_LEADS: [str(minutes) for minutes in DEFAULT_WARNING_LEADS],
             **self.config_entry.options,
         }

@@ -88,3 +88,6 @@ EVENT_OUTBID: Final = "grid_ledger_outbid"
 EVENT_LOT_WON: Final = "grid_ledger_lot_won"
 EVENT_LOT_SOLD: Final = "grid_ledger_lot_sold"
 EVENT_LOT_EXPIRED: Final = "grid_ledger_lot_expired"
+CONF_AUTO_SELL_FLOOR: Final = "auto_sell_floor"  # per kWh; 0: no automatic offers
+CONF_AUTO_BID_CEILING: Final = "auto_bid_ceiling"  # per kWh; 0: no automatic bids
+AUTO_OFFER_DURATION: Final = 7_200  # seconds an automatic offer takes bids

@@ -7,22 +7,38 @@ down.
 A bid's escrowed payment counts against the period's spending cap, as an automatic payment
 does: it is reserved before the bid is sent, and released when the bid fails or is outbid (its
 money then waits as a refund).
+
+Auto-trading (options): held tokens are offered at no less than a floor price while the
+household has no open lot (and no unpaid bill they are to pay first), and the cheapest lot
+whose next bid is at or below a ceiling is bid for, within the spending cap. Each decision is
+taken on the chain's state read after the previous one was mined, under one lock, and sent by
+the same intents as the actions: nothing is sent twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from decimal import ROUND_FLOOR
 from typing import Any
 
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from .billing import Billing, HassPaymentStore
 from .chain import EventFollower, GridLedgerError, LedgerEvent, Wallet
-from .chain.errors import InsufficientTokensError, NothingToWithdrawError
+from .chain.errors import (
+    InsufficientTokensError,
+    NothingToWithdrawError,
+    OverSpendingCapError,
+)
 from .chain.market import AuctionClient, Lot, MarketState, payment_for
 from .chain.tokens import TokenEngine, TokenResult
 from .const import (
+    AUTO_OFFER_DURATION,
+    CONF_AUTO_BID_CEILING,
+    CONF_AUTO_SELL_FLOOR,
+    CONF_REDEEM_TOKENS,
     DOMAIN,
     EVENT_LOT_EXPIRED,
     EVENT_LOT_SOLD,
@@ -32,7 +48,7 @@ from .const import (
     REFRESH_INTERVAL,
 )
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator, update_failed
-from .units import display_amount
+from .units import base_units, display_amount
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +118,7 @@ class Market:
             source=auction,
             store=HassPaymentStore(hass, f"{DOMAIN}.{entry.entry_id}.market_events"),
         )
+        self._auto_lock = asyncio.Lock()
 
     @property
     def address(self) -> str:
@@ -112,9 +129,88 @@ class Market:
         await self.market.async_config_entry_first_refresh()
 
     def async_start(self) -> None:
-        """Follow the auction's events (from where the last run stopped) until unloaded."""
+        """Follow the auction's events (from where the last run stopped) until unloaded, and
+        trade automatically on each fresh read of the market when the options say so."""
         self.follower.start()
         self.entry.async_on_unload(self.follower.stop)
+        if self._auto_sell_floor or self._auto_bid_ceiling:
+            self.entry.async_on_unload(self.market.async_add_listener(self._schedule_auto_trade))
+            self._schedule_auto_trade()
+
+    # ------------------------------------------------------------------ auto-trading
+
+    def _price_option(self, key: str) -> int:
+        value = self.entry.options.get(key) or 0
+        return base_units(value, self.coordinator.info.token_decimals, rounding=ROUND_FLOOR) or 0
+
+    @property
+    def _auto_sell_floor(self) -> int:
+        return self._price_option(CONF_AUTO_SELL_FLOOR)
+
+    @property
+    def _auto_bid_ceiling(self) -> int:
+        return self._price_option(CONF_AUTO_BID_CEILING)
+
+    @callback
+    def _schedule_auto_trade(self) -> None:
+        if not self._auto_lock.locked():
+            self.entry.async_create_background_task(
+                self.hass, self.async_auto_trade(), f"{DOMAIN} auto-trade"
+            )
+
+    async def async_auto_trade(self) -> None:
+        """One round of automatic offers and bids, each decided on fresh chain state."""
+        async with self._auto_lock:
+            try:
+                await self._async_auto_sell()
+                await self._async_auto_bid()
+            except GridLedgerError as err:
+                LOGGER.warning("Automatic trade not made: %s", err)
+
+    async def _async_auto_sell(self) -> None:
+        if not (floor := self._auto_sell_floor) or self.own_open_lots():
+            return
+        await self.coordinator.async_refresh()
+        data = self.coordinator.data
+        if data is None or (producer := data.producer) is None or not producer.token_balance_wh:
+            return
+        owed = data.bill.energy_wh - producer.info.bill_redeemed_wh
+        if self.entry.options.get(CONF_REDEEM_TOKENS) and data.amount_due and owed > 0:
+            return  # the tokens pay the bill first
+        price = max(floor, self.best_price() or 0)
+        await self.async_offer(producer.token_balance_wh, price, AUTO_OFFER_DURATION)
+        await self._async_reread()
+
+    async def _async_auto_bid(self) -> None:
+        if not (ceiling := self._auto_bid_ceiling):
+            return
+        data = self.market.data
+        lots = sorted(
+            (
+                lot
+                for lot in data.lots
+                if lot.open_at(data.block_timestamp)
+                and self.address not in (lot.seller, lot.bidder)
+                and lot.price_per_kwh <= ceiling
+            ),
+            key=lambda lot: lot.price_per_kwh,
+        )
+        for lot in lots:
+            price = await self.auction.minimum_bid(lot.lot_id)
+            if price > ceiling:
+                continue
+            try:
+                await self.async_bid(lot.lot_id, price)
+            except OverSpendingCapError as err:
+                LOGGER.info("Automatic bid on lot %s over the spending cap: %s", lot.lot_id, err)
+                return
+            await self._async_reread()
+            return  # one bid a round: the next round decides on the state it left
+
+    async def _async_reread(self) -> None:
+        """The state the trade left, before anything else is decided."""
+        await self.market.async_refresh()
+        await self.coordinator.async_refresh()
 
     # ------------------------------------------------------------------ reads
 

@@ -18,6 +18,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.grid_ledger.chain.abi import ERC20_ABI
 from custom_components.grid_ledger.const import (
     CONF_AUCTION,
+    CONF_AUTO_BID_CEILING,
+    CONF_AUTO_SELL_FLOOR,
     CONF_REDEEM_TOKENS,
     CONF_SPENDING_CAP,
     DOMAIN,
@@ -436,3 +438,64 @@ async def test_the_pending_transactions_sensor_follows_the_wallet(
     assert response["tx_hash"] == state.attributes["transactions"][0]
     assert hass.states.get(pending).state == "0"
     assert hass.states.get(pending).attributes["transactions"] == []
+
+
+async def test_auto_trading_offers_surplus_and_bids_up_to_the_ceiling(
+    hass: HomeAssistant, local_chain: LocalChain
+) -> None:
+    ledger = local_chain.ledger
+    auction = auction_of(ledger).functions
+    seller = register_meter(ledger, payer_index=1)
+    export_and_claim(ledger, seller, 1_500)
+    # The seller offers what it holds, at its floor (no better price on the market).
+    await set_up(hass, ledger, seller, **{CONF_AUTO_SELL_FLOOR: 0.001})
+    await hass.async_block_till_done(wait_background_tasks=True)
+    lot_id = int(auction.nextLotId().call()) - 1
+    lot = auction.lot(lot_id).call()
+    assert (lot[0], lot[1], lot[6]) == (seller.wallet_address, 1_500, PRICE)
+    assert energy_balance(ledger, seller.wallet_address) == 0
+
+    # The buyer bids the lot's minimum, up to its ceiling, within its cap.
+    buyer, buyer_entry = await household(hass, ledger, 2, **{CONF_AUTO_BID_CEILING: 0.0012})
+    await hass.async_block_till_done(wait_background_tasks=True)
+    lot = auction.lot(lot_id).call()
+    assert (lot[5], lot[6]) == (buyer.wallet_address, PRICE)
+
+    # Outbid once, it bids again (0.00105 x 1.05 is within the ceiling) exactly once.
+    neighbour_bid(ledger, lot_id)
+    await follow(hass, buyer_entry)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    lot = auction.lot(lot_id).call()
+    assert (lot[5], lot[6]) == (buyer.wallet_address, 1_102_500_000_000_000)
+    await follow(hass, buyer_entry)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    bids = auction_of(ledger).events.BidPlaced().get_logs(from_block=0)
+    assert [event["args"]["bidder"] == buyer.wallet_address for event in bids] == [
+        True,
+        False,
+        True,
+    ]
+
+    # Above the ceiling: it stops.
+    neighbour_bid(ledger, lot_id)
+    await follow(hass, buyer_entry)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert auction.lot(lot_id).call()[5] != buyer.wallet_address
+    assert len(auction_of(ledger).events.BidPlaced().get_logs(from_block=0)) == 4
+
+
+async def test_auto_bids_stop_at_the_spending_cap(
+    hass: HomeAssistant, local_chain: LocalChain
+) -> None:
+    ledger = local_chain.ledger
+    _, seller_entry = await prosumer_with_tokens(hass, ledger, 2_000)
+    first = await call(hass, seller_entry, "offer_energy", amount=1, start_price=0.001, duration=60)
+    await call(hass, seller_entry, "offer_energy", amount=1, start_price=0.001, duration=60)
+    buyer, _ = await household(
+        hass, ledger, 2, **{CONF_AUTO_BID_CEILING: 0.002, CONF_SPENDING_CAP: 0.0015}
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    bids = auction_of(ledger).events.BidPlaced().get_logs(from_block=0)
+    assert [(e["args"]["lotId"], e["args"]["bidder"]) for e in bids] == [
+        (first["lot_id"], buyer.wallet_address)
+    ]

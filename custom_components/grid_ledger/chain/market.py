@@ -145,6 +145,11 @@ class AuctionClient:
         raw = await self.client.guard(self._contract.functions.lot(lot_id).call)
         return Lot.from_tuple(lot_id, tuple(raw))
 
+    async def minimum_bid(self, lot_id: int) -> int:
+        """The lowest price per kWh a bid on the lot may have now."""
+        price, _payment = await self.client.guard(self._contract.functions.minimumBid(lot_id).call)
+        return int(price)
+
     async def token_balance(self, token: str, account: str) -> int:
         erc20 = self.client.w3.eth.contract(address=to_checksum_address(token), abi=ERC20_ABI)
         return int(await self.client.guard(erc20.functions.balanceOf(account).call))
