@@ -499,3 +499,29 @@ async def test_auto_bids_stop_at_the_spending_cap(
     assert [(e["args"]["lotId"], e["args"]["bidder"]) for e in bids] == [
         (first["lot_id"], buyer.wallet_address)
     ]
+
+
+async def test_on_a_token_ledger_a_bid_escrows_dollars_with_a_permit(
+    hass: HomeAssistant, local_chain: LocalChain
+) -> None:
+    ledger = deploy(local_chain.node, token=True)
+    token = ledger.deployment.token
+    assert token is not None
+    seller, seller_entry = await prosumer_with_tokens(hass, ledger, 1_000)
+    buyer = register_meter(ledger, payer_index=2)
+    ledger.deployment.mint(buyer.wallet_address, 10**6)  # 1 tUSD
+    # Auto-selling with no tokens held offers nothing.
+    buyer_entry = await set_up(
+        hass, ledger, buyer, **{CONF_SPENDING_CAP: 1.0, CONF_AUTO_SELL_FLOOR: 0.1}
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    offer = await call(hass, seller_entry, "offer_energy", amount=1, start_price=0.2, duration=60)
+    assert offer["currency"] == "tUSD"
+
+    bid = await call(hass, buyer_entry, "bid_energy", lot_id=offer["lot_id"], price=0.2)
+    assert (bid["payment"], bid["currency"]) == (0.2, "tUSD")
+    balance = token.functions.balanceOf
+    assert balance(buyer.wallet_address).call() == 800_000
+    assert balance(auction_of(ledger).address).call() == 200_000
+    assert auction_of(ledger).functions.nextLotId().call() == offer["lot_id"] + 1
+    assert seller.wallet_address != buyer.wallet_address
