@@ -9,7 +9,8 @@ Fixtures (session scope; tests that use them also request `socket_enabled`):
 - `ledger_native`: a `Deployment` paid in the native coin.
 - `ledger_token`: a `Deployment` paid in the test stablecoin (6 decimals, ERC-2612).
 Both start with tariff 1 (flat, `DEFAULT_PRICE` per kWh) and feeder 1 registered, and an
-`EnergyAuction` on the ledger (`deployment.auction`: `AUCTION_INCREMENT_BPS`, `AUCTION_EXTENSION`).
+`EnergyAuction` on the ledger (`deployment.auction`: `AUCTION_INCREMENT_BPS`, `AUCTION_EXTENSION`)
+and a `Settlement` on it (`deployment.settlement`: `SETTLEMENT_CUTOFF`).
 Tests make their own meters with `deployment.new_meter(...)`, which hands out fresh ids and keys.
 """
 
@@ -50,6 +51,8 @@ AUCTION_INCREMENT_BPS = 500  # a bid beats the highest by 5 %
 AUCTION_EXTENSION = (
     300  # a bid in an auction's last 5 minutes extends it to 5 minutes after the bid
 )
+
+SETTLEMENT_CUTOFF = 600  # a period may be settled 10 minutes after its end
 
 READING_TYPES = {
     "Reading": [
@@ -130,6 +133,7 @@ class Deployment:
     config: LedgerConfig
     energy_token: Contract | None = None
     auction: Contract | None = None
+    settlement: Contract | None = None
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
 
     @property
@@ -163,10 +167,11 @@ class Deployment:
         return "no revert on replay"
 
     def error_name(self, data: str) -> str:
-        """`Name(args)` of a custom error's revert data, from the ledger's or the auction's ABI."""
+        """`Name(args)` of a custom error's revert data, from the ledger's, the auction's or the
+        settlement's ABI."""
         raw = bytes.fromhex(data.removeprefix("0x"))
-        auction_abi = self.auction.abi if self.auction is not None else []
-        for entry in [*self.ledger.abi, *auction_abi]:
+        others = [c.abi for c in (self.auction, self.settlement) if c is not None]
+        for entry in [*self.ledger.abi, *itertools.chain.from_iterable(others)]:
             if entry["type"] != "error":
                 continue
             types = [p["type"] for p in entry["inputs"]]
@@ -440,7 +445,7 @@ def deploy_ledger(
     treasury: str | None = None,
 ) -> Deployment:
     """Deploy GridLedger (its modules and energy token, + test stablecoin when `token`), the
-    EnergyAuction on it, tariff 1, feeder 1.
+    EnergyAuction and the Settlement on it, tariff 1, feeder 1.
 
     The operator holds every role; the treasury defaults to the operator.
     """
@@ -487,6 +492,7 @@ def deploy_ledger(
         energy_token=energy_token,
     )
     deployment.auction = deploy_auction(w3, operator, str(ledger.address))
+    deployment.settlement = deploy_settlement(w3, operator, str(ledger.address))
     deployment.set_tariff(1, DEFAULT_PRICE)
     deployment.register_feeder(1, operator.address)
     return deployment
@@ -501,6 +507,13 @@ def deploy_auction(
 ) -> Contract:
     """Deploy an EnergyAuction trading `ledger`'s energy token for its payment token."""
     return _deploy(w3, deployer, "EnergyAuction", ledger, min_increment_bps, extension_window)
+
+
+def deploy_settlement(
+    w3: Web3, deployer: LocalAccount, ledger: str, cutoff: int = SETTLEMENT_CUTOFF
+) -> Contract:
+    """Deploy a Settlement paying `ledger`'s plants and distributors from the operator's deposit."""
+    return _deploy(w3, deployer, "Settlement", ledger, cutoff)
 
 
 def _create_address(sender: str, nonce: int) -> str:

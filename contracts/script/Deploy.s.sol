@@ -7,14 +7,15 @@ import {GridLedgerExtension} from "../src/GridLedgerExtension.sol";
 import {GridLedgerFeedersAndViews} from "../src/GridLedgerFeedersAndViews.sol";
 import {GridLedgerProducers} from "../src/GridLedgerProducers.sol";
 import {EnergyAuction} from "../src/market/EnergyAuction.sol";
+import {Settlement} from "../src/settlement/Settlement.sol";
 import {EnergyToken} from "../src/token/EnergyToken.sol";
 import {TestStablecoin} from "../test/mocks/TestStablecoin.sol";
 import {LedgerScript} from "./LedgerScript.sol";
 
 /// @notice Deploys GridLedger (its modules, its energy token, and the test stablecoin if asked), then the
-/// EnergyAuction on it, and records the addresses. The energy token is deployed before the ledger, naming the ledger's
+/// EnergyAuction and the Settlement on it, and records the addresses. The energy token is deployed before the ledger, naming the ledger's
 /// predicted address as its minter; the ledger's constructor checks it. The auction starts without a fee (the ledger's
-/// admin sets one with `setFee`).
+/// admin sets one with `setFee`); the settlement without terms (the ledger's tariff setter sets them) or deposit.
 /// @dev Environment (all optional):
 /// - PAYMENT: "native" (default), "token" (deploy the test stablecoin) or the address of an existing ERC-20.
 /// - MINT_AMOUNT: test stablecoin base units minted to the deployer (PAYMENT=token only; default 0).
@@ -24,6 +25,7 @@ import {LedgerScript} from "./LedgerScript.sol";
 /// - ADMIN, TREASURY: default the deployer. ADMIN_TRANSFER_DELAY: seconds (default 0).
 /// - AUCTION_INCREMENT_BPS (500): how much a bid must beat the highest by. AUCTION_EXTENSION (300): seconds of the
 ///   auction's anti-sniping window.
+/// - SETTLEMENT_CUTOFF (600): seconds after a period's end before it may be settled.
 /// - DEPLOYMENTS_PATH: JSON output (default deployments/<chain id>.json).
 contract Deploy is LedgerScript {
     /// @dev The test stablecoin this run deployed (PAYMENT=token), else zero.
@@ -57,8 +59,9 @@ contract Deploy is LedgerScript {
             uint16(vm.envOr("AUCTION_INCREMENT_BPS", uint256(500))),
             uint32(vm.envOr("AUCTION_EXTENSION", uint256(300)))
         );
+        Settlement settlement = new Settlement(address(gridLedger), uint32(vm.envOr("SETTLEMENT_CUTOFF", uint256(600))));
         vm.stopBroadcast();
-        _record(gridLedger, address(extension), address(energy), address(auction), token, c);
+        _record(gridLedger, address(extension), address(energy), address(auction), address(settlement), token, c);
     }
 
     function _paymentToken(address deployer) private returns (address) {
@@ -79,6 +82,7 @@ contract Deploy is LedgerScript {
         address extension,
         address energyToken,
         address auction,
+        address settlement,
         address token,
         GridLedgerBase.Config memory c
     ) private {
@@ -87,6 +91,7 @@ contract Deploy is LedgerScript {
         vm.serializeAddress(key, "extension", extension);
         vm.serializeAddress(key, "energyToken", energyToken);
         vm.serializeAddress(key, "energyAuction", auction);
+        vm.serializeAddress(key, "settlement", settlement);
         vm.serializeAddress(key, "paymentToken", token);
         vm.serializeBool(key, "testStablecoin", token != address(0) && token == _deployedToken);
         vm.serializeAddress(key, "admin", c.admin);

@@ -1,8 +1,8 @@
 """Export the ABIs the integration uses to custom_components/grid_ledger/abi/.
 
 GridLedger serves its producer accounts and its extension's functions through `fallback`, and the
-extension its views the same way, so its ABI is the four merged. The energy token and the energy
-auction have their own.
+extension its views the same way, so its ABI is the four merged. The energy token, the energy
+auction and the settlement have their own.
 Entries are sorted and printed with a fixed layout so a diff shows only real changes.
 
     python contracts/script/export_abi.py          # build and write
@@ -36,6 +36,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     "IGridLedgerProducers.json": ("IGridLedgerProducers",),
     "EnergyToken.json": ("EnergyToken",),
     "EnergyAuction.json": ("EnergyAuction",),
+    "Settlement.json": ("Settlement",),
     "TestStablecoin.json": ("TestStablecoin",),
 }
 _KIND_ORDER = {"constructor": 0, "fallback": 1, "receive": 2, "function": 3, "event": 4, "error": 5}

@@ -39,6 +39,8 @@ BATCH = 50
 START = 1_767_268_800
 AUCTION_DURATION = 600
 
+SEED_LOT = "seed lot, total (plant + distributor + household reading, top-up / 12, settlement / 50)"
+
 # metric -> (must, aim); None: measured for the record, no target.
 TARGETS: dict[str, tuple[int, int] | None] = {
     "reading, single, cold meter (postpaid, flat)": (50_000, 38_000),
@@ -78,7 +80,18 @@ TARGETS: dict[str, tuple[int, int] | None] = {
     "feeder reading, plant": None,
     "claim plant tokens, first claim of the owner": None,
     "meter exchange of both registers, final bill in the open period (postpaid, flat)": None,
+    "seed lot: plant feeder reading": None,
+    "seed lot: distributor feeder reading": None,
+    "seed lot: prepaid household reading": None,
+    "seed lot: top-up, native coin (one per 12 lots)": None,
+    "seed lot: settlement, per household (one period for 50 households)": None,
+    SEED_LOT: None,
+    "settlement: settle one period for one distributor": (225_000, 150_000),
+    "settlement: withdraw, native coin": (40_000, 32_000),
 }
+# A seed lot's top-up covers 12 lots; a period's settlement is shared by 50 households.
+LOTS_PER_TOP_UP = 12
+HOUSEHOLDS_PER_SETTLEMENT = 50
 
 
 def pinned_anvil() -> Anvil:
@@ -217,6 +230,7 @@ def measure(anvil: Anvil) -> dict[str, int]:
     )
     _measure_producers(d, clock, gas)
     _measure_auction(d, t, clock, gas)
+    _measure_seed_lot(d, clock, gas)
     return gas
 
 
@@ -450,3 +464,75 @@ def run() -> list[Row]:
 if __name__ == "__main__":
     for row in run():
         print(f"{row.metric:<60} {int(row.value):>9,} {row.unit}  {row.target}")
+
+
+def _feeder_tx(d: Deployment, signer: LocalAccount, feeder_id: int, wh: int, ts: int) -> int:
+    sig = d.sign_feeder_reading(signer, feeder_id, wh, ts)
+    call = d.ledger.functions.submitFeederReading((feeder_id, wh, ts), sig)
+    return int(d.transact(call)["gasUsed"])
+
+
+def _measure_seed_lot(d: Deployment, clock: _Clock, gas: dict[str, int]) -> None:
+    """The seed's 5-minute lot in prepaid mode: a plant's reading, its distributor's reading, one
+    prepaid household's reading below them, the household's top-up (one per 12 lots) and the
+    period's settlement (shared by 50 households); then the settlement's withdrawal."""
+    settlement = d.settlement
+    assert settlement is not None
+    period = d.config.period_length
+    plant_signer, distributor_signer = _account("seed plant"), _account("seed distributor")
+    plant_owner, payee = _account("seed plant owner"), _account("seed distributor payee")
+    d.fund(plant_owner.address)
+    d.register_feeder(6, plant_signer.address)
+    d.register_feeder(7, distributor_signer.address, parent_id=6)
+    household = _new_meter(d, "seed household", mode=PREPAID, feeder_id=7)
+    ts = clock.advance(60)
+    _feeder_tx(d, plant_signer, 6, 0, ts)
+    _feeder_tx(d, distributor_signer, 7, 0, ts)
+    d.transact(d.ledger.functions.enablePlant(6, plant_owner.address))
+    d.transact(settlement.functions.setPlantPrice(6, 100_000))
+    d.transact(settlement.functions.setDistributorTerms(7, 500, 1_000, 20_000, 1, payee.address))
+    d.transact(settlement.functions.addDeposit(10**15), value=10**15)
+    d.transact(d.ledger.functions.topUp(household.meter_id, 10**16), household.payer, value=10**16)
+    _reading_tx(d, household, 0, ts)
+
+    # The next period, when the terms apply: a first lot, then the measured one 5 minutes later.
+    genesis = int(d.ledger.functions.genesis().call())
+    start = genesis + ((clock.at - genesis) // period + 1) * period
+    ts = clock.advance(start + 60 - clock.at)
+    _feeder_tx(d, plant_signer, 6, 1_000, ts)
+    _feeder_tx(d, distributor_signer, 7, 980, ts)
+    _reading_tx(d, household, 100, ts)
+    ts = clock.advance(300)
+    lot = {
+        "seed lot: plant feeder reading": _feeder_tx(d, plant_signer, 6, 2_000, ts),
+        "seed lot: distributor feeder reading": _feeder_tx(d, distributor_signer, 7, 1_960, ts),
+        "seed lot: prepaid household reading": _reading_tx(d, household, 200, ts),
+    }
+    receipt = d.transact(
+        d.ledger.functions.topUp(household.meter_id, 10**15), household.payer, value=10**15
+    )
+    lot["seed lot: top-up, native coin (one per 12 lots)"] = int(receipt["gasUsed"])
+
+    # The household's first reading of the next period closes its bill; after the cut-off anyone
+    # settles the period.
+    ts = clock.advance(start + period + 60 - clock.at)
+    _reading_tx(d, household, 200, ts)
+    clock.advance(int(settlement.functions.cutoff().call()))
+    current = int(d.ledger.functions.currentPeriod().call())
+    receipt = d.transact(settlement.functions.settle(current - 1, 7))
+    settle_gas = int(receipt["gasUsed"])
+    gas["settlement: settle one period for one distributor"] = settle_gas
+    lot["seed lot: settlement, per household (one period for 50 households)"] = (
+        settle_gas // HOUSEHOLDS_PER_SETTLEMENT
+    )
+    gas.update(lot)
+    gas[SEED_LOT] = (
+        lot["seed lot: plant feeder reading"]
+        + lot["seed lot: distributor feeder reading"]
+        + lot["seed lot: prepaid household reading"]
+        + lot["seed lot: top-up, native coin (one per 12 lots)"] // LOTS_PER_TOP_UP
+        + lot["seed lot: settlement, per household (one period for 50 households)"]
+    )
+    owed = int(settlement.functions.owedTo(plant_owner.address).call())
+    receipt = d.transact(settlement.functions.withdraw(owed), plant_owner)
+    gas["settlement: withdraw, native coin"] = int(receipt["gasUsed"])

@@ -63,6 +63,12 @@ def test_scripts_deploy_and_configure(anvil: Anvil, chain_w3: Web3, deployments_
     )
     assert auction.functions.ledger().call() == record["gridLedger"]
     assert auction.functions.minIncrementBps().call() == 500
+    settlement = chain_w3.eth.contract(
+        address=record["settlement"], abi=artifact("Settlement")["abi"]
+    )
+    assert settlement.functions.ledger().call() == record["gridLedger"]
+    assert settlement.functions.paymentToken().call() == record["paymentToken"]
+    assert settlement.functions.cutoff().call() == 600
 
     feeder_signer = Account.create().address
     meter_signer = Account.create().address
