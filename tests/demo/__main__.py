@@ -8,7 +8,16 @@ import sys
 import threading
 
 from tests.demo.configure import configure_home_assistant
-from tests.demo.stack import HA_USER, DemoKeys, DemoStack, timeline
+from tests.demo.stack import (
+    FEEDER_LOSS_TOLERANCE_BPS,
+    HA_USER,
+    PERIOD_LENGTH,
+    TAP_POWER_W,
+    TECHNICAL_LOSS_PERCENT,
+    DemoKeys,
+    DemoStack,
+    timeline,
+)
 
 
 def main() -> int:
@@ -27,7 +36,14 @@ def main() -> int:
             f"\nGrid Ledger demo is running.\n"
             f"  Home Assistant  {stack.hass.url}/grid-ledger/0\n"
             f"  login           {HA_USER['username']} / {HA_USER['password']}\n"
+            f"  transformer     {stack.hass.url}/grid-ledger/2 (feeder 1)\n"
             f"  chain (anvil)   {stack.anvil.rpc_url if stack.anvil else ''}\n"
+            f"The transformer's meter sees the households' import and its technical loss "
+            f"({TECHNICAL_LOSS_PERCENT} %), under the feeder's tolerance "
+            f"({FEEDER_LOSS_TOLERANCE_BPS / 100:g} %). Switch its illegal tap on "
+            f"({TAP_POWER_W} W): the ledger checks a period when the feeder's first reading two "
+            f"periods later arrives, so the loss alert comes within three periods and a reading "
+            f"({3 * PERIOD_LENGTH // 60 + 1} minutes), usually two ({2 * PERIOD_LENGTH // 60}).\n"
             f"Press Ctrl-C to stop.\n",
             flush=True,
         )

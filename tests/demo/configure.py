@@ -1,5 +1,7 @@
 """Configure the demo's Home Assistant the way a household would: through the real config flows
-(ESPHome, then Grid Ledger), then a dashboard and the Energy dashboard's grid source."""
+(ESPHome, then Grid Ledger), then a dashboard and the Energy dashboard's grid source; and the
+way the operator would for the transformer above them: its meter through ESPHome, the
+automation that feeds it the households' import, and its Grid Ledger feeder entry."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import yaml
 
 from tests.demo.stack import (
     CONSUMER,
+    FEEDER_ID,
     HA_CURRENCY,
     HISTORY_HOURS,
     HOUSEHOLDS,
@@ -23,6 +26,7 @@ from tests.demo.stack import (
     PROSUMER,
     READING_INTERVAL_MINUTES,
     SPENDING_CAP,
+    TRANSFORMER,
     WARNING_LEAD_MINUTES,
     DemoKeys,
     DemoStack,
@@ -34,6 +38,7 @@ from tests.esphome.simulator import SIMULATOR_YAML
 DASHBOARD_FILE = "grid_ledger_dashboard.yaml"
 HISTORY = "grid_ledger_demo:simulated_history"
 HISTORY_COST = "grid_ledger_demo:simulated_history_cost"
+TRANSFORMER_AUTOMATION = "grid_ledger_demo_transformer_downstream"
 
 
 async def wait_for_entity(stack: DemoStack, predicate: Any, what: str, within: float = 60) -> str:
@@ -61,15 +66,20 @@ class HouseholdInHA:
     exported: str
 
 
+async def add_esphome_device(stack: DemoStack, friendly_name: str, port: int, whose: str) -> None:
+    """A simulator through ESPHome's config flow, unless added before."""
+    hass = stack.hass
+    assert hass is not None
+    if friendly_name not in {e["title"] for e in hass.config_entries("esphome")}:
+        await asyncio.to_thread(hass.run_flow, "esphome", {"host": "127.0.0.1", "port": port})
+        timeline(f"ESPHome integration added the {whose} meter simulator")
+
+
 async def add_meter_device(stack: DemoStack, household: Household) -> tuple[str, str, str]:
     """The household's meter through ESPHome's config flow (unless added before); its import
     register, relay and export register entities."""
-    hass = stack.hass
-    assert hass is not None
-    if household.friendly_name not in {e["title"] for e in hass.config_entries("esphome")}:
-        port = stack.port_of(household)
-        await asyncio.to_thread(hass.run_flow, "esphome", {"host": "127.0.0.1", "port": port})
-        timeline(f"ESPHome integration added the {household.role}'s meter simulator")
+    port = stack.port_of(household)
+    await add_esphome_device(stack, household.friendly_name, port, f"{household.role}'s")
     device = household.device
     energy = await wait_for_entity(
         stack,
@@ -136,13 +146,131 @@ async def add_household(stack: DemoStack, keys: DemoKeys, household: Household) 
     return HouseholdInHA(household, entry_id, device_id, entities, energy, relay, exported)
 
 
-async def configure_home_assistant(stack: DemoStack, keys: DemoKeys) -> dict[str, HouseholdInHA]:
-    """Both households, the dashboard and the Energy dashboard; the households by role."""
+@dataclass
+class FeederInHA:
+    """The transformer as Home Assistant knows it: its Grid Ledger feeder entry, our entities
+    by translation key, and its ESPHome meter's entities by object id."""
+
+    entry_id: str
+    device_id: str  # the feeder's device: `grid_ledger_loss_detected` names it
+    entities: dict[str, str]
+    meter: dict[str, str]
+
+
+@dataclass
+class DemoInHA:
+    """What `configure_home_assistant` set up: the households by role, and the feeder."""
+
+    homes: dict[str, HouseholdInHA]
+    feeder: FeederInHA
+
+
+async def add_transformer(stack: DemoStack, keys: DemoKeys) -> FeederInHA:
+    """The transformer's meter in ESPHome, the automation that keeps its downstream power equal
+    to the households' import, then its Grid Ledger feeder entry through the config flow with
+    the feeder's key (unless configured before), reading each minute, then a first reading."""
+    hass = stack.hass
+    assert hass is not None
+    assert stack.anvil is not None
+    await add_esphome_device(
+        stack, TRANSFORMER.friendly_name, stack.transformer_port, "transformer"
+    )
+    device = TRANSFORMER.device
+    meter = {}
+    for object_id, domain in TRANSFORMER_ENTITIES.items():
+        entity = f"{domain}.{device}_{object_id}"
+        meter[object_id] = await wait_for_entity(
+            stack, lambda e, _, wanted=entity: e == wanted, f"transformer's {object_id}"
+        )
+    await add_downstream_automation(stack, meter["downstream_power"])
+    entries = {e["title"]: e for e in hass.config_entries("grid_ledger")}
+    if TRANSFORMER.title not in entries:
+        await asyncio.to_thread(
+            hass.run_flow,
+            "grid_ledger",
+            {"next_step_id": "feeder"},
+            {"url": stack.anvil.rpc_url, "contract_address": stack.deployment["gridLedger"]},
+            {
+                "feeder_id": FEEDER_ID,
+                "feeder_key": keys.feeder,
+                "energy_source": "entity",
+                "energy_entity": meter["energy"],
+            },
+        )
+        timeline(f"Grid Ledger configured for feeder {FEEDER_ID} ({meter['energy']})")
+        entries = {e["title"]: e for e in hass.config_entries("grid_ledger")}
+        entry_id = str(entries[TRANSFORMER.title]["entry_id"])
+        options = {"reading_interval": READING_INTERVAL_MINUTES}
+        await asyncio.to_thread(hass.set_options, entry_id, **options)
+        timeline(f"feeder options: {options}")
+    entry_id = str(entries[TRANSFORMER.title]["entry_id"])
+    registry = await grid_ledger_registry(stack, entry_id)
+    entities = {key: entry["entity_id"] for key, entry in registry.items()}
+    device_id = str(registry["loss"]["device_id"])
+    await first_reading(stack, entities["submit_reading"], entities["last_reading"])
+    return FeederInHA(entry_id, device_id, entities, meter)
+
+
+# The transformer's ESPHome entities by object id, and their domains.
+TRANSFORMER_ENTITIES = {
+    "energy": "sensor",
+    "power": "sensor",
+    "downstream_power": "number",
+    "illegal_tap": "switch",
+    "illegal_tap_power": "number",
+    "technical_loss": "number",
+}
+
+
+def downstream_automation(downstream: str) -> dict[str, Any]:
+    """The automation that keeps the transformer's "Downstream power" equal to what the
+    households import: each meter's power, export (negative) counted as 0, as the ledger adds
+    only their import to the feeder's children."""
+    powers = [f"sensor.{household.device}_power" for household in HOUSEHOLDS]
+    imports = " + ".join(f"[states('{power}') | float(0), 0] | max" for power in powers)
+    return {
+        "alias": "Transformer: downstream power follows the households' import",
+        "description": (
+            "Grid Ledger demo: the transformer (feeder) meter above the households sees what "
+            "they draw from the grid; a household's export is not subtracted."
+        ),
+        "mode": "queued",
+        "max": 2,
+        "max_exceeded": "silent",
+        "triggers": [{"trigger": "state", "entity_id": powers}],
+        "actions": [
+            {
+                "action": "number.set_value",
+                "target": {"entity_id": downstream},
+                "data": {"value": "{{ (" + imports + ") | round(1) }}"},
+            }
+        ],
+    }
+
+
+async def add_downstream_automation(stack: DemoStack, downstream: str) -> None:
+    """Through the automation editor's API, as a user saving it there (rewritten on a resumed
+    demo: the same id)."""
+    assert stack.hass is not None
+    await asyncio.to_thread(
+        stack.hass.request,
+        "POST",
+        f"/api/config/automation/config/{TRANSFORMER_AUTOMATION}",
+        downstream_automation(downstream),
+    )
+    timeline(f"automation {TRANSFORMER_AUTOMATION}: {downstream} = the households' import")
+
+
+async def configure_home_assistant(stack: DemoStack, keys: DemoKeys) -> DemoInHA:
+    """Both households, the transformer, the dashboard and the Energy dashboard."""
     hass = stack.hass
     assert hass is not None
     fresh = not hass.config_entries("grid_ledger")
     homes = {h.role: await add_household(stack, keys, h) for h in HOUSEHOLDS}
-    write_dashboard(stack, list(homes.values()))
+    # After the households: the feeder's first period then holds no energy of theirs that
+    # they did not read themselves.
+    feeder = await add_transformer(stack, keys)
+    write_dashboard(stack, list(homes.values()), feeder)
     if fresh:
         await import_energy_history(stack)
     consumer, prosumer = homes[CONSUMER.role], homes[PROSUMER.role]
@@ -180,7 +308,7 @@ async def configure_home_assistant(stack: DemoStack, keys: DemoKeys) -> dict[str
         "Energy dashboard: both households' attested registers from the grid, priced by tariff;"
         " the prosumer's export to it"
     )
-    return homes
+    return DemoInHA(homes, feeder)
 
 
 def return_to_grid(prosumer: HouseholdInHA) -> dict[str, Any]:
@@ -386,10 +514,62 @@ def household_view(home: HouseholdInHA, path: str) -> dict[str, Any]:
     return {"title": title, "path": path, "cards": cards}
 
 
-def write_dashboard(stack: DemoStack, homes: list[HouseholdInHA]) -> None:
+FEEDER_CARD = {
+    "feeder_energy": "Feeder energy this period",
+    "children_energy": "Households' energy this period",
+    "loss": "Actual loss (last period compared)",
+    "loss_tolerance": "Loss tolerance",
+    "loss_above_tolerance": "Loss above tolerance",
+    "last_reading": "Last reading submitted",
+    "submit_reading": "Submit a reading now",
+}
+TRANSFORMER_ROWS = {
+    "illegal_tap": "Illegal tap",
+    "illegal_tap_power": "Illegal tap power",
+    "power": "Feeder power",
+    "downstream_power": "Households' import power",
+    "technical_loss": "Technical loss",
+    "energy": "Feeder meter register",
+}
+
+
+def feeder_view(feeder: FeederInHA, path: str) -> dict[str, Any]:
+    """The operator's view of the transformer: the ledger's balance of the feeder, its meter
+    and the tap to switch."""
+    ledger = [(feeder.entities[k], name) for k, name in FEEDER_CARD.items() if k in feeder.entities]
+    meter = [(feeder.meter[k], name) for k, name in TRANSFORMER_ROWS.items()]
+    return {
+        "title": f"Transformer (feeder {FEEDER_ID})",
+        "path": path,
+        "cards": [
+            {"type": "entities", "title": "Transformer meter", "entities": rows(meter)},
+            {"type": "entities", "title": "Feeder on the ledger", "entities": rows(ledger)},
+            {
+                "type": "history-graph",
+                "title": "Feeder power against the households' import",
+                "hours_to_show": 1,
+                "entities": [feeder.meter["power"], feeder.meter["downstream_power"]],
+            },
+            {
+                "type": "markdown",
+                "title": "How the tap is caught",
+                "content": (
+                    "The ledger compares each period's feeder energy with what the households' "
+                    "meters billed in it, when the feeder's first reading two periods later "
+                    "arrives (the households have closed it by then). Switch the illegal tap "
+                    "on: the loss alert comes two to three periods later."
+                ),
+            },
+        ],
+    }
+
+
+def write_dashboard(stack: DemoStack, homes: list[HouseholdInHA], feeder: FeederInHA) -> None:
     """A YAML dashboard (HA rereads it on every load) with a view per household and short
-    names for our entities: the consumer's at /grid-ledger/0, the prosumer's at /1."""
+    names for our entities: the consumer's at /grid-ledger/0, the prosumer's at /1, the
+    transformer's at /2."""
     assert stack.hass is not None
     views = [household_view(home, str(number)) for number, home in enumerate(homes)]
+    views.append(feeder_view(feeder, str(len(views))))
     dashboard = {"title": "Grid Ledger", "views": views}
     (stack.hass.config_dir / DASHBOARD_FILE).write_text(yaml.safe_dump(dashboard, sort_keys=False))

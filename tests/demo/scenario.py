@@ -1,10 +1,13 @@
-"""`make demo-scenario`: the demo's two households on its real parts, headless.
+"""`make demo-scenario`: the demo's two households and their transformer on its real parts,
+headless.
 
 The consumer lives one billing cycle: readings → bill → auto-pay → permit extended → auto-pay
 off → unpaid bill → warnings → trip (the meter's relay opens) → pay → restore. Beside it the
 prosumer lives the producer's: export accepted → tokens minted (earned, lazily) → tokens pay part
-of its own bill → the rest claimed and sold back at feed-in. Each step is awaited within a bound
-and put on a timeline with its figures on-chain.
+of its own bill → the rest claimed and sold back at feed-in. Then the transformer above them
+lives a theft: illegal tap on → the feeder's readings → loss detected (event and repair) → tap
+off → a period within the tolerance again (the repair closes). Each step is awaited within a
+bound and put on a timeline with its figures on-chain.
 
 Home Assistant and the meter firmware keep wall-clock time, and a reading's timestamp (which
 decides its billing period) is Home Assistant's clock, so jumping the chain's clock ahead would
@@ -17,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import json
 import os
@@ -29,15 +32,20 @@ from typing import Any
 
 from web3 import Web3
 
-from tests.demo.configure import HouseholdInHA, configure_home_assistant
+from custom_components.grid_ledger.chain.abi import GRID_LEDGER_ABI
+from tests.demo.configure import FeederInHA, HouseholdInHA, configure_home_assistant
 from tests.demo.home_assistant import ActionError, HomeAssistant
 from tests.demo.stack import (
     CONSUMER,
     CONTRACTS,
+    FEEDER_ID,
+    FEEDER_LOSS_TOLERANCE_BPS,
+    HOUSEHOLDS,
     METER_ID,
     PROSUMER,
     PROSUMER_METER_ID,
     SPENDING_CAP,
+    TAP_POWER_W,
     DemoKeys,
     DemoStack,
     timeline,
@@ -67,10 +75,17 @@ class EventLog:
     """Grid Ledger's bus events of one household's meter (its device), as a WebSocket client of
     Home Assistant sees them."""
 
-    def __init__(self, hass: HomeAssistant, device_id: str, label: str) -> None:
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        device_id: str,
+        label: str,
+        event_types: tuple[str, ...] = EVENTS,
+    ) -> None:
         self.hass = hass
         self.device_id = device_id
         self.label = label
+        self.event_types = event_types
         self.events: list[tuple[str, dict[str, Any]]] = []
         self._subscribed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -90,7 +105,7 @@ class EventLog:
 
     async def _follow(self) -> None:
         async with self.hass.connect() as ws:
-            for number, event_type in enumerate(EVENTS, start=1):
+            for number, event_type in enumerate(self.event_types, start=1):
                 await ws.send_json(
                     {"id": number, "type": "subscribe_events", "event_type": event_type}
                 )
@@ -251,22 +266,36 @@ class Household:
         await wait_until(shows, f"{entity} showing {iso(permit)}", STEP_WITHIN)
 
 
+async def set_meter_number(home: Household, device: str, object_id: str, value: float) -> None:
+    """One of a simulated meter's numbers, set from Home Assistant as a person would."""
+    entity = f"number.{device}_{object_id}"
+    await asyncio.to_thread(
+        home.hass.request,
+        "POST",
+        "/api/services/number/set_value",
+        {"entity_id": entity, "value": value},
+    )
+    await home.meter.wait_value(object_id, value)
+
+
 async def lifecycle(stack: DemoStack, keys: DemoKeys) -> Outcome:
     """Configure HA as the households would, then live the consumer's cycle and the producer's
     side by side; returns the steps seen and the producer's figures."""
     assert stack.hass is not None
     assert stack.genesis is not None
-    homes = await configure_home_assistant(stack, keys)
-    consumer, prosumer = homes[CONSUMER.role], homes[PROSUMER.role]
+    demo = await configure_home_assistant(stack, keys)
+    consumer, prosumer = demo.homes[CONSUMER.role], demo.homes[PROSUMER.role]
     permit_entity = consumer.entities["permit_until"]
     events = EventLog(stack.hass, consumer.device_id, CONSUMER.role)
     producer_events = EventLog(stack.hass, prosumer.device_id, PROSUMER.role)
-    await events.start()
-    await producer_events.start()
+    feeder_events = EventLog(stack.hass, demo.feeder.device_id, "feeder", FEEDER_EVENTS)
+    for log in (events, producer_events, feeder_events):
+        await log.start()
     try:
         async with (
             SimulatorClient(stack.meter_port) as meter,
             SimulatorClient(stack.prosumer_port) as prosumer_meter,
+            SimulatorClient(stack.transformer_port) as transformer,
         ):
             home = Household(stack, consumer.entry_id, meter, events)
             producer = Producer(
@@ -275,10 +304,14 @@ async def lifecycle(stack: DemoStack, keys: DemoKeys) -> Outcome:
             await asyncio.gather(
                 cycle(home, stack.genesis, permit_entity), producer.story(stack.genesis)
             )
+            # The theft after both stories: the households' loads steady again (the consumer
+            # pays automatically, so no trip cuts its load in the middle of a period).
+            theft = Theft(stack, demo.feeder, transformer, feeder_events)
+            await theft.story((home, producer.home))
     finally:
-        await events.stop()
-        await producer_events.stop()
-    return Outcome(home.steps, producer.home.steps, producer.figures)
+        for log in (events, producer_events, feeder_events):
+            await log.stop()
+    return Outcome(home.steps, producer.home.steps, producer.figures, theft.steps, theft.figures)
 
 
 def first_period(genesis: int, left: float) -> int:
@@ -389,6 +422,8 @@ class Outcome:
     steps: list[str]
     producer_steps: list[str]
     figures: dict[str, int]  # the producer's, on-chain, in Wh and payment-token base units
+    theft_steps: list[str]
+    theft_figures: dict[str, int]  # the feeder's, on-chain: periods, Wh and bps
 
 
 PRODUCER_EVENTS = (
@@ -448,15 +483,7 @@ class Producer:
         return await self.home.action(service, **data)
 
     async def set_number(self, object_id: str, value: float) -> None:
-        """One of the simulated meter's numbers, set from Home Assistant as a person would."""
-        entity = f"number.{PROSUMER.device}_{object_id}"
-        await asyncio.to_thread(
-            self.home.hass.request,
-            "POST",
-            "/api/services/number/set_value",
-            {"entity_id": entity, "value": value},
-        )
-        await self.home.meter.wait_value(object_id, value)
+        await set_meter_number(self.home, PROSUMER.device, object_id, value)
 
     def state(self, key: str) -> str:
         return str(self.home.hass.states().get(self.ha.entities[key], {}).get("state"))
@@ -584,6 +611,186 @@ class Producer:
         )
 
 
+FEEDER_EVENTS = ("grid_ledger_loss_detected",)
+THEFT_STEPS = ("tap on", "loss detected", "tap off", "within tolerance")
+# The households draw more during the theft (within their meters' 16 A): a period's energy is
+# then large against the one Wh to which each register is read, so the technical loss stays
+# clearly under the tolerance.
+THEFT_LOAD_FACTOR = 2.0
+
+
+@dataclass
+class Theft:
+    """The transformer's side: the illegal tap switched from Home Assistant, the ledger's loss
+    checks of the feeder's periods, the event and the repair Home Assistant raises."""
+
+    stack: DemoStack
+    feeder: FeederInHA
+    transformer: SimulatorClient  # the transformer's meter, as the tests' API client sees it
+    events: EventLog  # the feeder device's `grid_ledger_loss_detected`
+    steps: list[str] = field(default_factory=list)
+    figures: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        anvil, hass, genesis = self.stack.anvil, self.stack.hass, self.stack.genesis
+        if anvil is None or hass is None or genesis is None:
+            raise RuntimeError("the theft needs the stack up and deployed")
+        self.hass, self.genesis = hass, genesis
+        w3 = Web3(Web3.HTTPProvider(anvil.rpc_url))
+        self.ledger = w3.eth.contract(
+            address=self.stack.deployment["gridLedger"], abi=GRID_LEDGER_ABI
+        )
+
+    def step(self, name: str, detail: str) -> None:
+        self.steps.append(name)
+        timeline(f"STEP {name}: {detail}")
+
+    def period_of(self, epoch: float) -> int:
+        return 1 + int(epoch - self.genesis) // PERIOD_LENGTH
+
+    def period_start(self, period: int) -> int:
+        return self.genesis + (period - 1) * PERIOD_LENGTH
+
+    def logs(self, event: str) -> list[dict[str, Any]]:
+        """The ledger's `event` logs of the demo's feeder."""
+        found = self.ledger.events[event]().get_logs(
+            from_block=0, argument_filters={"feederId": FEEDER_ID}
+        )
+        return [dict(log["args"]) for log in found]
+
+    async def repair(self, shown: bool, what: str) -> None:
+        """Until Home Assistant shows the feeder entry's loss repair (or no longer does)."""
+        issue = f"loss_detected_{self.feeder.entry_id}"
+        deadline = time.monotonic() + STEP_WITHIN
+        while True:
+            (reply,) = await self.hass.websocket({"type": "repairs/list_issues"})
+            issues = {(i["domain"], i["issue_id"]) for i in reply["issues"]}
+            if (("grid_ledger", issue) in issues) == shown:
+                return
+            if time.monotonic() > deadline:
+                raise StepMissedError(f"{what}: not seen within {STEP_WITHIN:.0f} s")
+            await asyncio.sleep(1)
+
+    async def switch_tap(self, on: bool) -> int:
+        """The tap switched from Home Assistant, as a person would; returns the second from
+        which the transformer's meter has it."""
+        service = "turn_on" if on else "turn_off"
+        await asyncio.to_thread(
+            self.hass.request,
+            "POST",
+            f"/api/services/switch/{service}",
+            {"entity_id": self.feeder.meter["illegal_tap"]},
+        )
+        await self.transformer.wait_value("illegal_tap", on)
+        return int(time.time()) + 1
+
+    async def next_reading(self, after: int) -> int:
+        """The timestamp of the feeder's first reading on-chain stamped after `after`."""
+        return int(
+            await wait_until(
+                lambda: next(
+                    (
+                        r["timestamp"]
+                        for r in self.logs("FeederReadingAccepted")
+                        if r["timestamp"] > after
+                    ),
+                    None,
+                ),
+                f"a feeder reading after {iso(after)}",
+                PERIOD_LENGTH + STEP_WITHIN,
+            )
+        )
+
+    def checked_by(self, period: int) -> float:
+        """Seconds until the feeder's first reading of `period` + 2 (which checks it) is due."""
+        return self.period_start(period + 2) + PERIOD_LENGTH + STEP_WITHIN - time.time()
+
+    async def story(self, homes: tuple[Household, Household]) -> None:
+        await homes[0].set_options(auto_pay=True)  # the consumer's
+        for home, household in zip(homes, HOUSEHOLDS, strict=True):
+            await set_meter_number(
+                home, household.device, "simulated_load_factor", THEFT_LOAD_FACTOR
+            )
+        timeline(
+            f"the consumer pays automatically again; both households draw {THEFT_LOAD_FACTOR:g}x "
+            "their simulated load"
+        )
+        await self.tap_on()
+        await self.tap_off()
+
+    async def tap_on(self) -> None:
+        on = await self.switch_tap(True)
+        self.step(
+            "tap on",
+            f"{self.feeder.meter['illegal_tap']} on at {iso(on)} (period {self.period_of(on)}): "
+            f"{TAP_POWER_W} W behind the transformer that no household meter sees",
+        )
+        # The period after the one of the first reading with the tap on is tapped throughout.
+        reading = await self.next_reading(on)
+        tapped = self.period_of(reading) + 1
+        timeline(
+            f"feeder reading at {iso(reading)} with the tap on: period {tapped} is tapped "
+            f"throughout; the ledger checks it at the feeder's first reading of period "
+            f"{tapped + 2} (from {iso(self.period_start(tapped + 2))})"
+        )
+        event = await self.events.wait(
+            "grid_ledger_loss_detected",
+            f"loss detected for period {self.period_of(on)} or later",
+            lambda e: e["period"] >= self.period_of(on),
+            within=self.checked_by(tapped),
+        )
+        period = int(event["period"])
+        (detected,) = [log for log in self.logs("LossDetected") if log["period"] == period]
+        await self.repair(True, "the loss repair in Home Assistant")
+        self.figures |= {
+            "tapped_period": period,
+            "tapped_feeder_wh": int(detected["feederWh"]),
+            "tapped_children_wh": int(detected["childrenWh"]),
+            "tapped_loss_bps": int(detected["lossBps"]),
+        }
+        self.step(
+            "loss detected",
+            f"period {period}: feeder {detected['feederWh']} Wh, households "
+            f"{detected['childrenWh']} Wh, loss {event['loss_percent']} % above the tolerance "
+            f"{event['tolerance_percent']} % (LossDetected {detected['lossBps']} bps); "
+            f"event grid_ledger_loss_detected, repair loss_detected raised",
+        )
+
+    async def tap_off(self) -> None:
+        off = await self.switch_tap(False)
+        self.step("tap off", f"{self.feeder.meter['illegal_tap']} off at {iso(off)}")
+        reading = await self.next_reading(off)
+        clean = self.period_of(reading) + 1
+        timeline(
+            f"feeder reading at {iso(reading)} with the tap off: period {clean} is clean "
+            f"throughout, checked from {iso(self.period_start(clean + 2))}"
+        )
+        (checked,) = await wait_until(
+            lambda: [log for log in self.logs("LossChecked") if log["period"] == clean],
+            f"the ledger's check of period {clean}",
+            self.checked_by(clean),
+        )
+        if any(log["period"] == clean for log in self.logs("LossDetected")):
+            raise StepMissedError(f"loss detected in period {clean} with the tap off: {checked}")
+        feeder_wh, children_wh = int(checked["feederWh"]), int(checked["childrenWh"])
+        loss_bps = (feeder_wh - children_wh) * 10_000 // feeder_wh if feeder_wh else 0
+        if loss_bps > FEEDER_LOSS_TOLERANCE_BPS:
+            raise StepMissedError(f"period {clean} lost {loss_bps} bps, yet no LossDetected")
+        await self.repair(False, "the loss repair closed")
+        self.figures |= {
+            "clean_period": clean,
+            "clean_feeder_wh": feeder_wh,
+            "clean_children_wh": children_wh,
+            "clean_loss_bps": loss_bps,
+        }
+        self.step(
+            "within tolerance",
+            f"period {clean}: feeder {feeder_wh} Wh, households {children_wh} Wh, loss "
+            f"{loss_bps / 100:g} % (technical) within the tolerance "
+            f"{FEEDER_LOSS_TOLERANCE_BPS / 100:g} %; the repair closed",
+        )
+
+
 STEPS = (
     "readings",
     "bill",
@@ -636,19 +843,21 @@ def run_scenario(workdir: Path) -> Outcome:
 
 def main() -> int:
     started = time.monotonic()
-    timeline("Grid Ledger scenario: a consumer's billing cycle and a prosumer's tokens on anvil,")
-    timeline("two meter simulators and Home Assistant")
+    timeline("Grid Ledger scenario: a consumer's billing cycle, a prosumer's tokens and a theft")
+    timeline("below their transformer, on anvil, three meter simulators and Home Assistant")
     with tempfile.TemporaryDirectory(prefix="grid-ledger-scenario-") as workdir:
         try:
             outcome = run_scenario(Path(workdir))
         except StepMissedError as failure:
             timeline(f"FAILED: {failure}")
             return 1
-    if tuple(outcome.steps) != STEPS or tuple(outcome.producer_steps) != PRODUCER_STEPS:
-        expected = [*STEPS, *PRODUCER_STEPS]
-        timeline(f"FAILED: steps {outcome.steps + outcome.producer_steps}, expected {expected}")
+    seen = [*outcome.steps, *outcome.producer_steps, *outcome.theft_steps]
+    expected = [*STEPS, *PRODUCER_STEPS, *THEFT_STEPS]
+    if seen != expected:
+        timeline(f"FAILED: steps {seen}, expected {expected}")
         return 1
     timeline(f"the prosumer's figures: {json.dumps(outcome.figures)}")
+    timeline(f"the feeder's figures: {json.dumps(outcome.theft_figures)}")
     timeline(f"every step happened, in {time.monotonic() - started:.0f} s")
     return 0
 

@@ -1,6 +1,7 @@
 """The demo stack: anvil, the contracts deployed by the operator's forge scripts, two ESPHome
-meter simulators (a consumer's and a prosumer's with rooftop solar) and Home Assistant with
-Grid Ledger, all on loopback and all stopped by PID.
+meter simulators (a consumer's and a prosumer's with rooftop solar), the transformer (feeder)
+meter simulator above them and Home Assistant with Grid Ledger, all on loopback and all
+stopped by PID.
 
 `python -m tests.demo` runs it until Ctrl-C. State (the chain, the keys, HA's config) lives in
 `.demo/`, so a second start resumes where the first one stopped.
@@ -24,7 +25,12 @@ from eth_account import Account
 
 from tests.anvil import REPO, Anvil, free_port
 from tests.demo.home_assistant import HomeAssistant
-from tests.esphome.simulator import SimulatorClient, SimulatorProcess, compile_simulator
+from tests.esphome.simulator import (
+    CONFIG_DIR,
+    SimulatorClient,
+    SimulatorProcess,
+    compile_simulator,
+)
 
 DEMO_DIR = REPO / ".demo"
 CONTRACTS = REPO / "contracts"
@@ -63,10 +69,30 @@ FEED_IN_PER_KWH = 80_000  # 0.08 test-dollars
 NETWORK_CHARGE_PER_KWH = 100_000  # 0.10 test-dollars
 FEED_IN_FUNDS = 100 * 10**6  # what the operator deposits to pay for tokens sold back
 MAX_EXPORT_W = 5_000  # the prosumer's export rating (its inverter)
+# The transformer above both households (feeder 1): its meter measures what they import plus
+# its technical loss, and the illegal tap's load when that is switched on. The ledger compares
+# each period's feeder energy with what the households' meters billed in it; the tolerance sits
+# between the technical loss (with the readings' rounding to whole Wh on top) and the tap's
+# share (800 W against the households' 1-2 kW: a quarter of the feeder's energy or more).
+TRANSFORMER_YAML = CONFIG_DIR / "transformer-simulator.yaml"
+TECHNICAL_LOSS_PERCENT = 3
+FEEDER_LOSS_TOLERANCE_BPS = 800
+TAP_POWER_W = 800
+
+
+class SimulatedDevice:
+    """A simulator as Home Assistant's ESPHome integration names it (by its friendly name)."""
+
+    friendly_name: str
+
+    @property
+    def device(self) -> str:
+        """How Home Assistant's entity ids of its ESPHome device begin."""
+        return self.friendly_name.lower().replace(" ", "_")
 
 
 @dataclass(frozen=True)
-class Household:
+class Household(SimulatedDevice):
     """One household of the demo: its meter on the ledger, its keys (attributes of `DemoKeys`)
     and the firmware its simulated meter is built with."""
 
@@ -77,11 +103,6 @@ class Household:
     device_name: str
     friendly_name: str
     firmware: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def device(self) -> str:
-        """How Home Assistant's entity ids of its ESPHome device begin."""
-        return self.friendly_name.lower().replace(" ", "_")
 
     @property
     def title(self) -> str:
@@ -116,6 +137,25 @@ PROSUMER = Household(
     ),
 )
 HOUSEHOLDS = (CONSUMER, PROSUMER)
+
+
+@dataclass(frozen=True)
+class Transformer(SimulatedDevice):
+    """The feeder's meter: its Grid Ledger entry's title and its firmware."""
+
+    title: str = f"Feeder {FEEDER_ID}"
+    friendly_name: str = "Grid Ledger transformer"
+    firmware: tuple[tuple[str, str], ...] = (
+        ("name", "grid-ledger-transformer"),
+        ("technical_loss_percent", str(TECHNICAL_LOSS_PERCENT)),
+        ("tap_power_w", str(TAP_POWER_W)),
+    )
+
+    def substitutions(self) -> dict[str, str]:
+        return {"friendly_name": self.friendly_name, **dict(self.firmware)}
+
+
+TRANSFORMER = Transformer()
 
 
 def port_is_free(port: int) -> bool:
@@ -169,6 +209,7 @@ class DemoStack:
     ha_port: int = int(os.environ.get("DEMO_HA_PORT", "8123"))
     meter_port: int = int(os.environ.get("DEMO_METER_PORT", "6053"))
     prosumer_port: int = int(os.environ.get("DEMO_PROSUMER_PORT", "6054"))
+    transformer_port: int = int(os.environ.get("DEMO_TRANSFORMER_PORT", "6055"))
     state_dir: Path = DEMO_DIR
     deployment_file: str = DEPLOYMENT_FILE
     period_length: int = PERIOD_LENGTH
@@ -178,6 +219,7 @@ class DemoStack:
     anvil: Anvil | None = None
     meter: SimulatorProcess | None = None  # the consumer's
     prosumer_meter: SimulatorProcess | None = None
+    transformer: SimulatorProcess | None = None  # the feeder's meter
     hass: HomeAssistant | None = None
     deployment: dict[str, Any] = field(default_factory=dict)
     _stack: ExitStack = field(default_factory=ExitStack)
@@ -198,6 +240,7 @@ class DemoStack:
             ha_port=free_port(),
             meter_port=free_port(),
             prosumer_port=free_port(),
+            transformer_port=free_port(),
             state_dir=state_dir,
             deployment_file=f"deployments/{name}.json",
             period_length=period_length,
@@ -287,6 +330,7 @@ class DemoStack:
             if code not in ("0x", "0x0"):
                 self.deployment = deployment
                 timeline(f"GridLedger already at {deployment['gridLedger']} (kept chain)")
+                self.keep_feeder(keys)
                 self.register_households(keys)
                 self.enable_producer()
                 return
@@ -304,11 +348,44 @@ class DemoStack:
         timeline(f"GridLedger deployed at {self.deployment['gridLedger']}")
         self.forge_script("SetTariff", TARIFF_ID=TARIFF_ID, PRICE_PER_KWH=PRICE_PER_KWH)
         self.forge_script(
-            "RegisterFeeder", FEEDER_ID=FEEDER_ID, FEEDER_SIGNER=keys.address("feeder")
+            "RegisterFeeder",
+            FEEDER_ID=FEEDER_ID,
+            FEEDER_SIGNER=keys.address("feeder"),
+            LOSS_TOLERANCE_BPS=FEEDER_LOSS_TOLERANCE_BPS,
         )
-        timeline(f"feeder {FEEDER_ID} registered, tariff {TARIFF_ID}")
+        timeline(
+            f"feeder {FEEDER_ID} registered with a loss tolerance of "
+            f"{FEEDER_LOSS_TOLERANCE_BPS / 100:g} %, tariff {TARIFF_ID}"
+        )
+        self.fund_feeder(keys)
         self.register_households(keys)
         self.enable_producer()
+
+    def fund_feeder(self, keys: DemoKeys) -> None:
+        """The feeder's key pays its readings' gas: the operator sends it coin."""
+        self.cast_send(keys.address("feeder"), value="1ether")
+        timeline(f"feeder {FEEDER_ID}'s key {keys.address('feeder')} funded: 1 ETH for gas")
+
+    def keep_feeder(self, keys: DemoKeys) -> None:
+        """A chain kept from a demo before the transformer has the feeder at the script's
+        default tolerance and its key without gas: the operator sets the demo's tolerance
+        (the signer stays) and funds the key."""
+        assert self.anvil is not None
+        if int(self.anvil.rpc("eth_getBalance", keys.address("feeder"), "latest"), 16) == 0:
+            self.fund_feeder(keys)
+        ledger = self.deployment["gridLedger"]
+        signer, _, tolerance, *_ = self.cast_decoded(
+            ledger, "feeder(uint32)((address,uint32,uint16,uint64,uint32,uint32))", str(FEEDER_ID)
+        )[0]
+        if int(tolerance) != FEEDER_LOSS_TOLERANCE_BPS:
+            self.cast_send(
+                ledger,
+                "updateFeeder(uint32,address,uint16)",
+                str(FEEDER_ID),
+                signer,
+                str(FEEDER_LOSS_TOLERANCE_BPS),
+            )
+            timeline(f"feeder {FEEDER_ID}: loss tolerance set to {FEEDER_LOSS_TOLERANCE_BPS} bps")
 
     def register_households(self, keys: DemoKeys) -> None:
         """Each household's meter on the ledger with its own key and wallet, unless the kept
@@ -408,6 +485,21 @@ class DemoStack:
                 f"{household.role}'s ESPHome meter simulator serving its API on "
                 f"127.0.0.1:{meter.port}"
             )
+        build = compile_simulator(TRANSFORMER.substitutions(), config=TRANSFORMER_YAML)
+        timeline(f"transformer meter firmware compiled in {build.seconds:.1f} s")
+        self.transformer = SimulatorProcess(
+            program=build.program,
+            prefdir=self.state_dir / "transformer",
+            log_path=self.state_dir / "transformer.log",
+            port=self.transformer_port,
+        )
+        self.transformer.start()
+        self._stack.callback(self.transformer.stop)
+        timeline(
+            f"transformer (feeder {FEEDER_ID}) meter simulator serving its API on "
+            f"127.0.0.1:{self.transformer.port}: technical loss {TECHNICAL_LOSS_PERCENT} %, "
+            f"illegal tap {TAP_POWER_W} W (off)"
+        )
 
     # ------------------------------------------------------------------ Home Assistant
 
@@ -421,17 +513,23 @@ class DemoStack:
         timeline(f"Home Assistant up on {self.hass.url}")
 
     def check_ports(self) -> None:
-        ports = (self.anvil_port, self.ha_port, self.meter_port, self.prosumer_port)
+        ports = (
+            self.anvil_port,
+            self.ha_port,
+            self.meter_port,
+            self.prosumer_port,
+            self.transformer_port,
+        )
         busy = [p for p in ports if not port_is_free(p)]
         if busy:
             raise SystemExit(
-                f"ports {busy} are in use; set DEMO_ANVIL_PORT, DEMO_HA_PORT, DEMO_METER_PORT "
-                "or DEMO_PROSUMER_PORT"
+                f"ports {busy} are in use; set DEMO_ANVIL_PORT, DEMO_HA_PORT, DEMO_METER_PORT, "
+                "DEMO_PROSUMER_PORT or DEMO_TRANSFORMER_PORT"
             )
 
     def stop(self) -> None:
         self._stack.close()
-        timeline("stopped: Home Assistant, meter simulators and anvil")
+        timeline("stopped: Home Assistant, meter simulators (households', transformer) and anvil")
 
 
 def read_meter_value(port: int, object_id: str) -> float:
@@ -473,6 +571,9 @@ http:
 frontend:
 api:
 config:
+# The demo's automations (the transformer's downstream power follows the households' import):
+# written through the automation editor's API, shown and editable there.
+automation: !include automations.yaml
 energy:
 history:
 logbook:
@@ -490,6 +591,9 @@ lovelace:
       show_in_sidebar: true
 """
     )
+    automations = config_dir / "automations.yaml"
+    if not automations.exists():
+        automations.write_text("[]\n")
     storage = config_dir / ".storage"
     storage.mkdir(exist_ok=True)
     onboarding = storage / "onboarding"

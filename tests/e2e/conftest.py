@@ -9,15 +9,13 @@ from pathlib import Path
 import pytest
 
 from tests.anvil import REPO
-from tests.demo.configure import HouseholdInHA, configure_home_assistant
+from tests.demo.configure import DemoInHA, configure_home_assistant
 from tests.demo.stack import DemoKeys, DemoStack
 
 
 @pytest.fixture
-def demo(
-    tmp_path: Path, socket_enabled: None
-) -> Iterator[tuple[DemoStack, dict[str, HouseholdInHA]]]:
-    """The stack and its households in Home Assistant, by role."""
+def demo(tmp_path: Path, socket_enabled: None) -> Iterator[tuple[DemoStack, DemoInHA]]:
+    """The stack, and its households (by role) and transformer in Home Assistant."""
     stack = DemoStack.beside_others(tmp_path / "demo", f"e2e-{tmp_path.name}")
     deployment = REPO / "contracts" / stack.deployment_file
     try:
@@ -27,10 +25,10 @@ def demo(
         # A private loop: asyncio.run() would clear the current loop the HA harness relies on.
         loop = asyncio.new_event_loop()
         try:
-            homes = loop.run_until_complete(configure_home_assistant(stack, keys))
+            configured = loop.run_until_complete(configure_home_assistant(stack, keys))
         finally:
             loop.close()
-        yield stack, homes
+        yield stack, configured
     finally:
         stack.stop()
         deployment.unlink(missing_ok=True)

@@ -1,5 +1,5 @@
 """The demo stack on real parts, seen by a person: Chromium logs into HA and reads the dashboard,
-the consumer's view and the prosumer's."""
+the consumer's view, the prosumer's and the transformer's."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import shutil
 import pytest
 
 from tests.anvil import REPO
-from tests.demo.configure import HouseholdInHA
+from tests.demo.configure import DemoInHA
 from tests.demo.stack import (
+    FEEDER_LOSS_TOLERANCE_BPS,
     HOUSEHOLDS,
     PROSUMER,
     PV_PEAK_W,
@@ -32,12 +33,23 @@ PROSUMER_TEXTS = (
     "Export compensation",
     "Permit active",
 )
+TRANSFORMER_TEXTS = (
+    "Transformer meter",
+    "Illegal tap",
+    "Households' import power",
+    "Feeder on the ledger",
+    "Feeder energy this period",
+    "Households' energy this period",
+    "Actual loss",
+    "Loss tolerance",
+)
 
 
 def test_demo_dashboard_shows_both_households_in_a_browser(
-    demo: tuple[DemoStack, dict[str, HouseholdInHA]], tmp_path: Path
+    demo: tuple[DemoStack, DemoInHA], tmp_path: Path
 ) -> None:
-    stack, homes = demo
+    stack, configured = demo
+    homes, feeder = configured.homes, configured.feeder
     assert stack.hass is not None
     states = stack.hass.states()
     for household in HOUSEHOLDS:
@@ -59,12 +71,22 @@ def test_demo_dashboard_shows_both_households_in_a_browser(
     assert float(states[f"number.{PROSUMER.device}_simulated_pv_peak"]["state"]) == PV_PEAK_W
     assert float(states["number.grid_ledger_simulator_simulated_pv_peak"]["state"]) == 0
 
+    # The transformer: its feeder entry live with the demo's tolerance, its tap off.
+    assert float(states[feeder.entities["loss_tolerance"]]["state"]) == pytest.approx(
+        FEEDER_LOSS_TOLERANCE_BPS / 100
+    )
+    assert states[feeder.meter["illegal_tap"]]["state"] == "off"
+    assert states[feeder.entities["loss_above_tolerance"]]["state"] == "off"
+
     screenshot = tmp_path / "dashboard.png"
     browse(stack.hass.url, "grid-ledger/0", screenshot, *DASHBOARD_TEXTS)
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     prosumer_screenshot = tmp_path / "prosumer.png"
     browse(stack.hass.url, "grid-ledger/1", prosumer_screenshot, *PROSUMER_TEXTS)
     assert prosumer_screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    transformer_screenshot = tmp_path / "transformer.png"
+    browse(stack.hass.url, "grid-ledger/2", transformer_screenshot, *TRANSFORMER_TEXTS)
+    assert transformer_screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if target := os.environ.get("SCREENSHOT_TO"):  # `make screenshot` refreshes docs/
         shutil.copyfile(screenshot, REPO / target)
         prosumer_target = Path(target).with_name(f"{Path(target).stem}-prosumer.png")

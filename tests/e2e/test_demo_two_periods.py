@@ -1,5 +1,6 @@
-"""`make demo` as it ships, watched through two full billing periods: a healthy household, and
-the prosumer beside it reading, exporting and billed as well.
+"""`make demo` as it ships, watched through two full billing periods: a healthy household, the
+prosumer beside it reading, exporting and billed as well, and their transformer reading each
+interval with its loss within the tolerance.
 
 The stack is the demo's own (anvil mining every 2 s, nothing mined by the test, the household's
 options as the demo sets them). Every few seconds the test reads Home Assistant as the dashboard
@@ -20,10 +21,12 @@ import pytest
 from web3 import Web3
 
 from custom_components.grid_ledger.chain.abi import GRID_LEDGER_ABI
-from tests.demo.configure import HouseholdInHA
+from tests.demo.configure import DemoInHA
 from tests.demo.scenario import EventLog
 from tests.demo.stack import (
     CONSUMER,
+    FEEDER_ID,
+    FEEDER_LOSS_TOLERANCE_BPS,
     GRACE,
     METER_ID,
     PAYMENT_WINDOW,
@@ -31,6 +34,7 @@ from tests.demo.stack import (
     PROSUMER,
     PROSUMER_METER_ID,
     READING_INTERVAL_MINUTES,
+    TECHNICAL_LOSS_PERCENT,
     DemoStack,
 )
 from tests.e2e.browser import browse
@@ -102,21 +106,25 @@ async def watch(stack: DemoStack, device_id: str, shots: Path) -> tuple[Watch, E
     return seen, events
 
 
-def ledger_logs(stack: DemoStack, event: str, meter_id: int = METER_ID) -> list[dict[str, Any]]:
+def ledger_logs(
+    stack: DemoStack, event: str, meter_id: int = METER_ID, key: str = "meterId"
+) -> list[dict[str, Any]]:
+    """The ledger's `event` logs of one meter (or, with `key="feederId"`, one feeder)."""
     assert stack.anvil is not None
     w3 = Web3(Web3.HTTPProvider(stack.anvil.rpc_url))
     ledger = w3.eth.contract(address=stack.deployment["gridLedger"], abi=GRID_LEDGER_ABI)
-    logs = ledger.events[event]().get_logs(from_block=0, argument_filters={"meterId": meter_id})
+    logs = ledger.events[event]().get_logs(from_block=0, argument_filters={key: meter_id})
     return [dict(log["args"]) for log in logs]
 
 
 @pytest.mark.timeout(2 * PERIOD_LENGTH + SETTLE + 600)  # start-up and screenshots: minutes
 def test_demo_lives_two_healthy_billing_periods(
-    demo: tuple[DemoStack, dict[str, HouseholdInHA]],
+    demo: tuple[DemoStack, DemoInHA],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    stack, homes = demo
+    stack, configured = demo
+    homes = configured.homes
     assert stack.genesis is not None
     assert stack.meter is not None
     shots = tmp_path / "screenshots"
@@ -181,9 +189,37 @@ def test_demo_lives_two_healthy_billing_periods(
     for bill in (*bills, *prosumer_bills):
         assert int(bill["energyWh"]) > 0, bill
 
+    # The transformer above them: its feeder reads each interval through both periods; the
+    # ledger checked period 1 at its first reading of period 3 and found no loss beyond the
+    # tolerance; period 2, which every meter read throughout, lost the technical loss (its
+    # readings rounded to whole Wh), more than nothing and within the tolerance.
+    feeder_readings = ledger_logs(stack, "FeederReadingAccepted", FEEDER_ID, "feederId")
+    feeder_stamps = [int(log["timestamp"]) for log in feeder_readings]
+    feeder_gaps = [b - a for a, b in itertools.pairwise(feeder_stamps)]
+    assert max(feeder_gaps) <= interval + READING_SLACK, feeder_gaps
+    assert feeder_stamps[-1] >= end, "the feeder's readings stopped before period 2 ended"
+    checked = ledger_logs(stack, "LossChecked", FEEDER_ID, "feederId")
+    checked_periods = [int(log["period"]) for log in checked]
+    assert checked_periods == list(range(1, len(checked_periods) + 1)), checked
+    assert checked_periods[:1] == [1], checked
+    assert ledger_logs(stack, "LossDetected", FEEDER_ID, "feederId") == []
+    ((feeder_wh, children_wh, _),) = stack.cast_decoded(
+        stack.deployment["gridLedger"],
+        "feederPeriod(uint32,uint32)((uint64,uint64,bool))",
+        str(FEEDER_ID),
+        "2",
+    )
+    feeder_wh, children_wh = int(feeder_wh), int(children_wh)
+    assert children_wh > 0
+    loss_bps = (feeder_wh - children_wh) * 10_000 // feeder_wh
+    assert 0 < loss_bps < FEEDER_LOSS_TOLERANCE_BPS, (feeder_wh, children_wh)
+    assert loss_bps == pytest.approx(TECHNICAL_LOSS_PERCENT * 100, abs=300)
+
     assert [path.read_bytes()[:8] for path in seen.screenshots] == [b"\x89PNG\r\n\x1a\n"] * 4
     with capsys.disabled():
         print(f"\n{len(seen.samples)} samples, {len(stamps)} readings, bills {bills}")
         print(f"prosumer: {len(prosumer_stamps)} readings, bills {prosumer_bills}")
         print(f"prosumer's export register {exported[0]:.1f} -> {exported[-1]:.1f} Wh")
+        print(f"feeder: {len(feeder_stamps)} readings, period 2 {feeder_wh} Wh against")
+        print(f"  the households' {children_wh} Wh: loss {loss_bps} bps; checked {checked}")
         print("screenshots:", *seen.screenshots, sep="\n  ")

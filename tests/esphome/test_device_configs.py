@@ -1,4 +1,5 @@
-"""Every device YAML validates with `esphome config`, offline, against the example secrets."""
+"""Every device YAML validates with `esphome config`, offline, against the example secrets: the
+household meters with the permit logic, the transformer (feeder) meter simulator without it."""
 
 from __future__ import annotations
 
@@ -15,8 +16,12 @@ import yaml
 
 from tests.esphome.simulator import CONFIG_DIR, esphome_executable
 
+# Feeder meters sign a register only: no relay, no permit.
+FEEDER_FILES = ["transformer-simulator.yaml"]
 DEVICE_FILES = sorted(
-    path.name for path in CONFIG_DIR.glob("*.yaml") if path.name != "secrets.example.yaml"
+    path.name
+    for path in CONFIG_DIR.glob("*.yaml")
+    if path.name != "secrets.example.yaml" and path.name not in FEEDER_FILES
 )
 # Meters that return energy to the grid: they carry the export register as well.
 BIDIRECTIONAL = {"grid-ledger-atm90e32.yaml", "grid-ledger-dsmr-p1.yaml", "simulator.yaml"}
@@ -38,7 +43,7 @@ def test_every_required_device_has_a_config() -> None:
 def config_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The configs with secrets.example.yaml as secrets.yaml, leaving the real ones alone."""
     target = tmp_path_factory.mktemp("esphome_configs")
-    for name in DEVICE_FILES:
+    for name in DEVICE_FILES + FEEDER_FILES:
         shutil.copy(CONFIG_DIR / name, target / name)
     shutil.copytree(CONFIG_DIR / "packages", target / "packages")
     shutil.copy(CONFIG_DIR / "secrets.example.yaml", target / "secrets.yaml")
@@ -122,6 +127,39 @@ def test_registers_follow_the_meters_direction(
         assert is_restored(config, register), f"{name} of {device} is not restored"
 
 
+def named(config: dict[str, Any], domain: str, name: str) -> dict[str, Any]:
+    (entity,) = (entity for entity in config[domain] if entity.get("name") == name)
+    return entity
+
+
+def test_transformer_simulator_is_a_feeder_meter(
+    esphome_config: Callable[[str], Validated],
+) -> None:
+    """Its one register is restored and integrates its power; Home Assistant sets what the
+    households draw below it and switches the tap; nothing in it cuts a supply."""
+    validated = esphome_config("transformer-simulator.yaml")
+    assert "Configuration is valid!" in validated.output
+    config = validated.config
+    (register,) = named_sensors(config, IMPORT_REGISTER)
+    assert register["platform"] == "integration"
+    assert register["sensor"] == "feeder_power"
+    assert (register["unit_of_measurement"], register["device_class"]) == ("Wh", "energy")
+    assert register["state_class"] == "total_increasing"
+    assert is_restored(config, register)
+    assert named_sensors(config, EXPORT_REGISTER) == []
+    downstream = named(config, "number", "Downstream power")
+    assert (downstream["min_value"], downstream["unit_of_measurement"]) == (0, "W")
+    tap = named(config, "switch", "Illegal tap")
+    assert tap["restore_mode"] == "RESTORE_DEFAULT_OFF"  # a tap is never on after flashing
+    assert float(named(config, "number", "Illegal tap power")["initial_value"]) == 800
+    # The loss is a share of what enters the feeder, as the ledger's loss % is.
+    (power,) = named_sensors(config, "Power")
+    assert "delivered / kept" in power["lambda"]
+    assert "tap" in power["lambda"]
+    for fragment in ("set_permit_until", "gl_enforce", "relay"):
+        assert fragment not in validated.output, fragment
+
+
 def counter_followers(config: dict[str, Any]) -> dict[str, str]:
     """Counter id -> the lambda that adds its growth to a register."""
     return {
@@ -178,7 +216,7 @@ def test_dsmr_delivered_and_returned_tariffs_feed_import_and_export(
 
 
 def test_credentials_only_through_secrets() -> None:
-    for name in DEVICE_FILES:
+    for name in DEVICE_FILES + FEEDER_FILES:
         text = (CONFIG_DIR / name).read_text()
         for key in ("password:", "key:", "ssid:"):
             for line in text.splitlines():
