@@ -12,14 +12,12 @@ from enum import IntEnum
 from functools import partial
 from typing import Any
 
-from eth_utils.address import is_address, to_checksum_address
-from web3.contract import AsyncContract
-from web3.types import LogReceipt
+from eth_utils.address import to_checksum_address
 
 from .abi import AUCTION_ABI, AUCTION_EVENTS, ERC20_ABI
+from .beside import BesideLedger
 from .client import ZERO_ADDRESS, GridLedgerClient
 from .errors import NotGridLedgerError, RevertedError
-from .models import ContractCall, LedgerEvent, Receipt
 from .payments import permit_digest
 from .wallet import Wallet
 
@@ -83,17 +81,11 @@ def payment_for(amount_wh: int, price_per_kwh: int) -> int:
     return -(-amount_wh * price_per_kwh // 1_000)
 
 
-class AuctionClient:
+class AuctionClient(BesideLedger):
     """One `EnergyAuction` on the ledger client's node; checked to trade that ledger's tokens."""
 
     def __init__(self, client: GridLedgerClient, address: str) -> None:
-        if not is_address(address):
-            raise NotGridLedgerError(f"{address!r} is not an address")
-        self.client = client
-        self.address = to_checksum_address(address)
-        self._contract: AsyncContract = client.w3.eth.contract(
-            address=self.address, abi=AUCTION_ABI
-        )
+        super().__init__(client, address, AUCTION_ABI, AUCTION_EVENTS)
         self.payment_token: str | None = None
         self.energy_token: str = ZERO_ADDRESS
 
@@ -156,10 +148,6 @@ class AuctionClient:
 
     # -------------------------------------------------------------------- calls
 
-    def call(self, function: str, *args: Any, value: int = 0) -> ContractCall:
-        """A call of one of the auction's functions, for the wallet to send."""
-        return ContractCall(self.address, self._contract.encode_abi(function, list(args)), value)
-
     async def permit(
         self, wallet: Wallet, token: str, amount: int
     ) -> tuple[int, int, bytes, bytes]:
@@ -172,18 +160,3 @@ class AuctionClient:
         digest = permit_digest(separator, wallet.address, self.address, amount, nonce, deadline)
         v, r, s = wallet.sign_digest(digest)
         return deadline, v, r, s
-
-    # -------------------------------------------------------------------- logs
-
-    async def logs(
-        self, from_block: int, to_block: int, topics: list[str | None]
-    ) -> list[LedgerEvent]:
-        return await self.client.logs(from_block, to_block, topics, self._contract, AUCTION_EVENTS)
-
-    def decode_log(self, log: LogReceipt) -> LedgerEvent | None:
-        return self.client.decode_log(log, self._contract, AUCTION_EVENTS)
-
-    async def receipt_events(self, receipt: Receipt) -> list[LedgerEvent]:
-        """The auction's events that one mined transaction emitted."""
-        events = await self.logs(receipt.block_number, receipt.block_number, [])
-        return [event for event in events if event.tx_hash.lower() == receipt.tx_hash.lower()]
