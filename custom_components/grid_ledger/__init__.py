@@ -3,6 +3,7 @@ a feeder meter's readings so the contract finds the losses below it."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +31,7 @@ from .chain import (
 )
 from .chain.client import meter_topic
 from .chain.market import AuctionClient
+from .chain.settlement import SettlementClient
 from .const import (
     CONF_AUCTION,
     CONF_CHAIN_ID,
@@ -38,6 +40,7 @@ from .const import (
     CONF_KEYSTORE,
     CONF_METER_KEY,
     CONF_READING_INTERVAL,
+    CONF_SETTLEMENT,
     CONF_WALLET_KEY,
     CONF_WALLET_TYPE,
     DEFAULT_READING_INTERVAL,
@@ -62,15 +65,15 @@ from .producer import Producer
 from .readings import MeterReadings, ReadingPipeline
 from .repairs import async_check_wallet_backup, async_watch_entities
 from .services import async_setup_services
+from .settlement import FeederSettlement
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.CALENDAR, Platform.SENSOR]
 FEEDER_PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 STORAGE_VERSION = 1
 # The entry's stores: the reading outbox, payment and token intents, billing, enforcement and
-# export totals; a feeder's losses announced.
 # export totals; a feeder's losses announced; the last block of events delivered, the ledger's
-# and the market's.
+# and the market's; a feeder's settlement intent and the last block of its events delivered.
 ENTRY_STORES = (
     "",
     ".payment",
@@ -81,6 +84,8 @@ ENTRY_STORES = (
     ".loss",
     ".events",
     ".market_events",
+    ".settlement",
+    ".settlement_events",
 )
 
 
@@ -225,9 +230,26 @@ async def _async_market(
     tokens; None when it chose none. A market that is not one is a configuration error."""
     if not (address := entry.options.get(CONF_AUCTION)):
         return None
+    auction = await _async_check_beside(
+        lambda: _async_connected(AuctionClient(coordinator.client, address)),
+        translation_key="market_unusable",
+    )
+    market = Market(hass, entry, wallet, coordinator, billing, producer.engine, auction)
+    await market.async_load()
+    return market
+
+
+async def _async_connected[C: AuctionClient | SettlementClient](contract: C) -> C:
+    await contract.connect()
+    return contract
+
+
+async def _async_check_beside[C](make: Callable[[], Awaitable[C]], *, translation_key: str) -> C:
+    """A contract beside the ledger (an option), checked: an unreachable node is retried; an
+    address that is none, or a contract that is not the one asked for or is another ledger's,
+    is a configuration error."""
     try:
-        auction = AuctionClient(coordinator.client, address)
-        await auction.connect()
+        return await make()
     except CannotConnectError as err:
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN, translation_key="cannot_connect"
@@ -235,20 +257,33 @@ async def _async_market(
     except GridLedgerError as err:
         raise ConfigEntryError(
             translation_domain=DOMAIN,
-            translation_key="market_unusable",
+            translation_key=translation_key,
             translation_placeholders={"error": str(err)},
         ) from err
-    market = Market(hass, entry, wallet, coordinator, billing, producer.engine, auction)
-    await market.async_load()
-    return market
+
+
+async def _async_settlement_client(
+    client: GridLedgerClient, entry: FeederConfigEntry
+) -> SettlementClient | None:
+    """The settlement the feeder entry names (an option), checked to settle its ledger."""
+    if not (address := entry.options.get(CONF_SETTLEMENT)):
+        return None
+    return await _async_check_beside(
+        lambda: _async_connected(SettlementClient(client, address)),
+        translation_key="settlement_unusable",
+    )
 
 
 async def _async_setup_feeder(hass: HomeAssistant, entry: FeederConfigEntry) -> bool:
-    """A feeder meter: its key signs its readings and pays their gas (it holds no money)."""
+    """A feeder meter: its key signs its readings and pays their gas, and withdraws what the
+    settlement owes its party (when the entry names the settlement)."""
     client, info = await _async_connect(hass, entry)
     key = entry.data[CONF_FEEDER_KEY]
     wallet = Wallet(client, key, receipt_timeout=RECEIPT_TIMEOUT)
-    coordinator = FeederCoordinator(hass, entry, client, info, wallet.address)
+    settlement_client = await _async_settlement_client(client, entry)
+    coordinator = FeederCoordinator(
+        hass, entry, client, info, wallet.address, settlement=settlement_client
+    )
     await coordinator.async_config_entry_first_refresh()
     signer = FeederReadingSigner(key, info.chain_id, info.address)
     readings = FeederReadings(client, coordinator.feeder_id, signer)
@@ -256,13 +291,24 @@ async def _async_setup_feeder(hass: HomeAssistant, entry: FeederConfigEntry) -> 
     await pipeline.async_load()
     losses = LossWatch(hass, entry, coordinator)
     await losses.async_load()
+    settlement = None
+    if settlement_client is not None:
+        settlement = FeederSettlement(hass, entry, wallet, coordinator, settlement_client)
+        await settlement.async_load()
     entry.runtime_data = FeederRuntimeData(
-        client=client, wallet=wallet, coordinator=coordinator, pipeline=pipeline, losses=losses
+        client=client,
+        wallet=wallet,
+        coordinator=coordinator,
+        pipeline=pipeline,
+        losses=losses,
+        settlement=settlement,
     )
 
     _async_follow(hass, entry, pipeline)
     await hass.config_entries.async_forward_entry_setups(entry, FEEDER_PLATFORMS)
     entry.async_on_unload(losses.async_start())  # after the platforms: events name the device
+    if settlement is not None:
+        settlement.async_start()
     await _async_follow_events(hass, entry, coordinator)
     _async_retry_outbox(hass, entry, pipeline)
     return True

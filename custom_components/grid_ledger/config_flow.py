@@ -55,6 +55,7 @@ from .const import (
     CONF_REDEEM_TOKENS,
     CONF_RELAY_ENTITY,
     CONF_SERIAL_PORT,
+    CONF_SETTLEMENT,
     CONF_SPENDING_CAP,
     CONF_WALLET_KEY,
     CONF_WALLET_TYPE,
@@ -542,12 +543,21 @@ class GridLedgerOptionsFlow(OptionsFlow):
             return self.async_create_entry(
                 data={**user_input, CONF_READING_INTERVAL: int(user_input[CONF_READING_INTERVAL])}
             )
-        if is_feeder(self.config_entry):  # neither bills nor a relay: only its readings
+        if is_feeder(self.config_entry):  # neither bills nor a relay: its readings, its share
             return self.async_show_form(
                 step_id="init",
                 data_schema=self.add_suggested_values_to_schema(
-                    vol.Schema({vol.Required(CONF_READING_INTERVAL): INTERVAL_SELECTOR}),
-                    {CONF_READING_INTERVAL: DEFAULT_READING_INTERVAL, **self.config_entry.options},
+                    vol.Schema(
+                        {
+                            vol.Required(CONF_READING_INTERVAL): INTERVAL_SELECTOR,
+                            vol.Optional(CONF_SETTLEMENT): selector.TextSelector(),
+                        }
+                    ),
+                    {
+                        CONF_READING_INTERVAL: DEFAULT_READING_INTERVAL,
+                        CONF_SETTLEMENT: "",
+                        **self.config_entry.options,
+                    },
                 ),
             )
         schema = vol.Schema(

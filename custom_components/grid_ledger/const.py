@@ -91,3 +91,4 @@ EVENT_LOT_EXPIRED: Final = "grid_ledger_lot_expired"
 CONF_AUTO_SELL_FLOOR: Final = "auto_sell_floor"  # per kWh; 0: no automatic offers
 CONF_AUTO_BID_CEILING: Final = "auto_bid_ceiling"  # per kWh; 0: no automatic bids
 AUTO_OFFER_DURATION: Final = 7_200  # seconds an automatic offer takes bids
+CONF_SETTLEMENT: Final = "settlement_address"  # a feeder's settlement contract (`Settlement`)

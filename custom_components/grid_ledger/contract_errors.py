@@ -80,6 +80,19 @@ CONTRACT_ERRORS: Final[dict[str, str]] = {
     "NotLedgerAdmin": NOT_ALLOWED,
     "NotFeeRecipient": NOT_ALLOWED,
     "FeeTooHigh": OPERATOR_SETUP,
+    # The settlement (`Settlement`).
+    "PeriodAlreadySettled": "contract_period_already_settled",
+    "SettlementTooEarly": "contract_settlement_too_early",
+    "NotADistributor": "contract_not_a_distributor",
+    "ZeroPlantEnergy": "contract_zero_plant_energy",
+    "LossOutOfRange": "contract_loss_out_of_range",
+    "DepositShortfall": "contract_deposit_shortfall",
+    "WithdrawalExceedsOwed": "contract_withdrawal_exceeds_owed",
+    "FeederWithoutParent": OPERATOR_SETUP,
+    "NoPlantPrice": OPERATOR_SETUP,
+    "TermsOutOfRange": OPERATOR_SETUP,
+    "CutoffOutOfRange": OPERATOR_SETUP,
+    "MissingLedgerRole": NOT_ALLOWED,
     # The operator's plants.
     "NotAPlant": OPERATOR_SETUP,
     "PlantExists": OPERATOR_SETUP,
@@ -136,6 +149,10 @@ VALIDATION: Final = frozenset(
         "LotHasBid",
         "InsufficientBalance",
         "NothingToWithdraw",
+        "PeriodAlreadySettled",
+        "SettlementTooEarly",
+        "NotADistributor",
+        "WithdrawalExceedsOwed",
     }
 )
 
@@ -180,6 +197,33 @@ PLACEHOLDERS: Final[dict[str, Placeholders]] = {
     "InsufficientBalance": lambda args, decimals, currency: {
         "balance": _amount(args["balance"], decimals),
         "payment": _amount(args["payment"], decimals),
+        "currency": currency,
+    },
+    "PeriodAlreadySettled": lambda args, _decimals, _currency: {
+        "period": str(args["period"]),
+        "feeder_id": str(args["distributorId"]),
+    },
+    "SettlementTooEarly": lambda args, _decimals, _currency: {
+        "period": str(args["period"]),
+        "feeder_id": str(args["distributorId"]),
+        "not_before": _when(args["notBefore"]),
+    },
+    "NotADistributor": lambda args, _decimals, _currency: {
+        "period": str(args["period"]),
+        "feeder_id": str(args["feederId"]),
+    },
+    "ZeroPlantEnergy": lambda args, _decimals, _currency: {
+        "period": str(args["period"]),
+        "plant_id": str(args["plantId"]),
+    },
+    "DepositShortfall": lambda args, decimals, currency: {
+        "needed": _amount(args["needed"], decimals),
+        "available": _amount(args["available"], decimals),
+        "currency": currency,
+    },
+    "WithdrawalExceedsOwed": lambda args, decimals, currency: {
+        "requested": _amount(args["requested"], decimals),
+        "owed": _amount(args["owed"], decimals),
         "currency": currency,
     },
     "FeedInFundsExhausted": lambda args, decimals, currency: {

@@ -4,7 +4,7 @@ and on a slow timer."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, TypeIs
 
 from homeassistant.config_entries import ConfigEntry
@@ -25,6 +25,7 @@ from .chain import (
     MeterState,
     Wallet,
 )
+from .chain.settlement import SettlementClient
 from .const import (
     CONF_FEEDER_ID,
     CONF_METER_ID,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from .market import Market
     from .producer import Producer
     from .readings import ReadingPipeline
+    from .settlement import FeederSettlement
 
 PERMIT_EVENTS = frozenset({"PaymentReceived", "PermitChanged", "ProtectionSet"})
 STORAGE_VERSION = 1
@@ -109,9 +111,8 @@ type GridLedgerConfigEntry = ConfigEntry[GridLedgerRuntimeData]
 class FeederRuntimeData:
     """What a set-up feeder entry holds: its key's wallet pays the gas of the readings it signs.
 
-    Settlement joins here: its client, which reads the feeder party's markup, amount owed and
-    last settlement into the coordinator's state, and withdraws what is owed for the
-    `withdraw_settlement` action through this wallet.
+    `settlement`: the Settlement the entry names (an option), whose figures the coordinator
+    reads and whose actions this wallet sends; None when it names none.
     """
 
     client: GridLedgerClient
@@ -119,6 +120,7 @@ class FeederRuntimeData:
     coordinator: FeederCoordinator
     pipeline: ReadingPipeline
     losses: LossWatch
+    settlement: FeederSettlement | None = None
 
 
 type FeederConfigEntry = ConfigEntry[FeederRuntimeData]
@@ -357,13 +359,21 @@ class FeederCoordinator(LedgerCoordinator[FeederState]):
         client: GridLedgerClient,
         info: LedgerInfo,
         wallet: str,
+        settlement: SettlementClient | None = None,
     ) -> None:
         self.feeder_id: int = entry.data[CONF_FEEDER_ID]
         super().__init__(hass, entry, client, info, wallet, party="feeder", party_id=self.feeder_id)
+        self.settlement = settlement  # the Settlement the entry names, if any
 
     @property
     def identifier(self) -> str:
         return f"{self.info.chain_id}-{self.info.address.lower()}-feeder-{self.feeder_id}"
 
     async def _async_read(self) -> FeederState:
-        return await self.client.feeder_state(self.feeder_id, self.wallet)
+        state = await self.client.feeder_state(self.feeder_id, self.wallet)
+        if self.settlement is None:
+            return state
+        settled = await self.settlement.state(
+            self.feeder_id, self.wallet, state.open.period, state.block_number
+        )
+        return replace(state, settlement=settled)

@@ -1,5 +1,6 @@
 """Diagnostics: entry, contract state (with the producer's), outbox, export totals and token
-intents; a feeder's state, outbox and losses announced. Every key, signature, raw transaction
+intents; a feeder's state (with its settlement's), outbox, losses announced and settlement
+intent. Every key, signature, raw transaction
 and the RPC URL is redacted."""
 
 from __future__ import annotations
@@ -34,7 +35,15 @@ async def async_get_config_entry_diagnostics(
         "outbox": async_redact_data(runtime.pipeline.outbox.as_dict(), TO_REDACT),
     }
     if is_feeder(entry):
-        return common | {"losses": dict(entry.runtime_data.losses.state)}
+        feeder = entry.runtime_data
+        settlement = None
+        if feeder.settlement is not None:
+            intent = await feeder.settlement.engine.pending()
+            settlement = {
+                "address": feeder.settlement.settlement.address,
+                "intent": None if intent is None else intent.redacted(),
+            }
+        return common | {"losses": dict(feeder.losses.state), "settlement": settlement}
     household = entry.runtime_data
     token_intent = await household.producer.engine.pending()
     return common | {

@@ -24,6 +24,7 @@ from homeassistant.util import dt as dt_util
 
 from .chain import ProducerState, Wallet
 from .chain.market import Lot
+from .chain.settlement import Statement
 from .const import NATIVE_COIN_UNIT
 from .coordinator import (
     FeederConfigEntry,
@@ -334,8 +335,72 @@ FEEDER_SENSORS: tuple[FeederSensorDescription, ...] = (
         value_fn=lambda c: c.wallet,  # the feeder key's address: where its gas is sent
     ),
 )
-"""A feeder's sensors. Settlement adds the feeder party's markup (bps), the amount owed to it
-and its last settled period here, valued from the settlement figures it adds to `FeederState`."""
+"""A feeder's sensors; with the settlement named, also `SETTLEMENT_SENSORS`."""
+
+
+def _settled(coordinator: FeederCoordinator) -> Statement | None:
+    settlement = coordinator.data.settlement
+    return None if settlement is None else settlement.last
+
+
+def _settled_figure(
+    fn: Callable[[Statement], StateValue],
+) -> Callable[[FeederCoordinator], StateValue]:
+    return lambda coordinator: None if (last := _settled(coordinator)) is None else fn(last)
+
+
+def _amount_owed(coordinator: FeederCoordinator) -> float | None:
+    settlement = coordinator.data.settlement
+    if settlement is None:  # pragma: no cover - created only with the settlement named
+        return None
+    return display_amount(settlement.owed, coordinator.info.token_decimals)
+
+
+def _statement(coordinator: FeederCoordinator) -> Mapping[str, Any]:
+    """The settled period's energies (Wh) and shares (the payment token's base units)."""
+    if (last := _settled(coordinator)) is None:
+        return {}
+    return {
+        "period": last.period,
+        "plant_wh": last.plant_wh,
+        "distributor_wh": last.distributor_wh,
+        "households_wh": last.households_wh,
+        "households_value": last.households_value,
+        "plant_owed": last.plant_owed,
+        "distributor_owed": last.distributor_owed,
+    }
+
+
+SETTLEMENT_SENSORS: tuple[FeederSensorDescription, ...] = (
+    FeederSensorDescription(
+        key="settled_markup",
+        translation_key="settled_markup",
+        native_unit_of_measurement="bps",
+        value_fn=_settled_figure(lambda last: last.markup_bps),
+        attributes_fn=_statement,
+    ),
+    FeederSensorDescription(
+        key="settled_loss",
+        translation_key="settled_loss",
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=2,
+        value_fn=_settled_figure(lambda last: percent(last.loss_bps)),
+        attributes_fn=_statement,
+    ),
+    FeederSensorDescription(
+        key="last_settlement",
+        translation_key="last_settlement",
+        value_fn=_settled_figure(lambda last: last.period),
+        attributes_fn=_statement,
+    ),
+    FeederSensorDescription(
+        key="settlement_owed",
+        translation_key="settlement_owed",
+        device_class=SensorDeviceClass.MONETARY,
+        suggested_display_precision=4,
+        value_fn=_amount_owed,
+    ),
+)
 
 
 async def async_setup_entry(
@@ -345,7 +410,10 @@ async def async_setup_entry(
 ) -> None:
     if is_feeder(entry):
         feeder = entry.runtime_data.coordinator
-        async_add_entities(FeederSensor(feeder, description) for description in FEEDER_SENSORS)
+        descriptions = FEEDER_SENSORS
+        if entry.runtime_data.settlement is not None:
+            descriptions += SETTLEMENT_SENSORS
+        async_add_entities(FeederSensor(feeder, description) for description in descriptions)
         return
     coordinator = entry.runtime_data.coordinator
     added: set[str] = set()
@@ -534,6 +602,13 @@ class FeederSensor(FeederEntity, SensorEntity):
     """A figure of a feeder read from the contract."""
 
     entity_description: FeederSensorDescription
+
+    def __init__(
+        self, coordinator: FeederCoordinator, description: FeederSensorDescription
+    ) -> None:
+        super().__init__(coordinator, description)
+        if description.device_class is SensorDeviceClass.MONETARY:
+            self._attr_native_unit_of_measurement = coordinator.info.token_symbol
 
     @property
     def native_value(self) -> StateValue:

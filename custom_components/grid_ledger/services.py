@@ -3,8 +3,8 @@ tokens, redeem them against the bill, sell them back to the operator; offer them
 market, bid for others' offers, cancel an offer, finalize a lot, withdraw refunds and proceeds.
 
 Each targets one meter by its device (`device_id`) or its entry (`config_entry_id`). A feeder
-meter takes `submit_reading` only; Settlement's `withdraw_settlement` will target a feeder the
-same way (`entry_of`), withdrawing the party's amount owed through the feeder entry's wallet.
+meter takes `submit_reading`, and, when its entry names the settlement, `withdraw_settlement`
+(the party's amount owed, through the feeder entry's wallet) and `settle_period`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 import contextlib
 from dataclasses import dataclass
 from decimal import ROUND_CEILING
+from functools import partial
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
@@ -34,6 +35,7 @@ from .chain import (
     CannotConnectError,
     GridLedgerError,
     InsufficientFundsError,
+    LedgerInfo,
     Receipt,
     RevertedError,
     TransactionTimeoutError,
@@ -44,6 +46,7 @@ from .chain.errors import (
     InsufficientTokensError,
     NoEnergyTokenError,
     NothingDueError,
+    NothingOwedError,
     NothingToRedeemError,
     NothingToWithdrawError,
     OverSpendingCapError,
@@ -54,7 +57,8 @@ from .contract_errors import contract_error
 from .coordinator import FeederConfigEntry, GridLedgerConfigEntry, is_feeder
 from .market import Market, MarketOutcome
 from .producer import TokenOutcome
-from .units import base_units, display_amount, kwh
+from .settlement import FeederSettlement, SettlementOutcome
+from .units import base_units, display_amount, kwh, percent
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_DEVICE_ID = "device_id"
@@ -70,6 +74,9 @@ SERVICE_BID_ENERGY = "bid_energy"
 SERVICE_CANCEL_OFFER = "cancel_offer"
 SERVICE_FINALIZE_LOT = "finalize_lot"
 SERVICE_WITHDRAW_REFUNDS = "withdraw_refunds"
+SERVICE_WITHDRAW_SETTLEMENT = "withdraw_settlement"
+SERVICE_SETTLE_PERIOD = "settle_period"
+ATTR_PERIOD = "period"
 ATTR_START_PRICE = "start_price"
 ATTR_PRICE = "price"
 ATTR_DURATION = "duration"
@@ -118,6 +125,11 @@ LOT_SCHEMA = vol.All(
     cv.has_at_least_one_key(ATTR_DEVICE_ID, ATTR_CONFIG_ENTRY_ID),
 )
 WITHDRAW_REFUNDS_SCHEMA = SUBMIT_READING_SCHEMA
+WITHDRAW_SETTLEMENT_SCHEMA = SUBMIT_READING_SCHEMA
+SETTLE_PERIOD_SCHEMA = vol.All(
+    vol.Schema({**TARGET, vol.Required(ATTR_PERIOD): vol.All(vol.Coerce(int), vol.Range(min=1))}),
+    cv.has_at_least_one_key(ATTR_DEVICE_ID, ATTR_CONFIG_ENTRY_ID),
+)
 
 
 def entry_of(hass: HomeAssistant, call: ServiceCall) -> GridLedgerConfigEntry | FeederConfigEntry:
@@ -195,6 +207,11 @@ TOKEN_ERRORS = ErrorKeys(
     no_gas="token_no_gas",
 )
 MARKET_ERRORS = TOKEN_ERRORS  # the same intents of the same wallet
+SETTLEMENT_ERRORS = ErrorKeys(
+    unreachable="cannot_connect",
+    pending="settlement_transaction_pending",
+    no_gas="settlement_no_gas",
+)
 
 
 def translated_error(
@@ -237,6 +254,8 @@ def translated_error(
             }
         case NothingToWithdrawError():
             error, key = ServiceValidationError, "nothing_to_withdraw"
+        case NothingOwedError():
+            error, key = ServiceValidationError, "nothing_owed"
         case InsufficientBalanceError():
             key = "insufficient_balance"
             placeholders = {
@@ -292,7 +311,7 @@ def payment_response(billing: Billing, result: PaymentResult) -> dict[str, Any]:
 
 
 async def async_in_entry[T](
-    entry: GridLedgerConfigEntry, work: Coroutine[Any, Any, T], name: str
+    entry: GridLedgerConfigEntry | FeederConfigEntry, work: Coroutine[Any, Any, T], name: str
 ) -> T:
     """Run a payment as a task of the entry: unloading it stops the wait for a receipt (the
     recorded intent is settled at the next start), and the caller is told so."""
@@ -347,18 +366,21 @@ def market_of(entry: GridLedgerConfigEntry) -> Market:
     return market
 
 
+def money(info: LedgerInfo, value: int) -> float:
+    """An amount of the payment token in its display unit."""
+    return display_amount(value, info.token_decimals)
+
+
+def sent_response(info: LedgerInfo, tx_hash: str, block_number: int) -> dict[str, Any]:
+    """Where an action's transaction was mined, and the currency its amounts are in."""
+    return {"tx_hash": tx_hash, "block_number": block_number, "currency": info.token_symbol}
+
+
 def market_response(entry: GridLedgerConfigEntry, outcome: MarketOutcome) -> dict[str, Any]:
     """What a market action did, in kWh and in the payment currency."""
     info = entry.runtime_data.coordinator.info
-
-    def amount(value: int) -> float:
-        return display_amount(value, info.token_decimals)
-
-    response: dict[str, Any] = {
-        "tx_hash": outcome.tx_hash,
-        "block_number": outcome.block_number,
-        "currency": info.token_symbol,
-    }
+    amount = partial(money, info)
+    response = sent_response(info, outcome.tx_hash, outcome.block_number)
     if outcome.lot_id is not None:
         response["lot_id"] = outcome.lot_id
     if outcome.wh is not None:
@@ -368,6 +390,42 @@ def market_response(entry: GridLedgerConfigEntry, outcome: MarketOutcome) -> dic
     for name in ("price_per_kwh", "payment", "refund", "proceeds"):
         if (value := getattr(outcome, name)) is not None:
             response[name] = amount(value)
+    return response
+
+
+def feeder_settlement_of(hass: HomeAssistant, call: ServiceCall) -> FeederSettlement:
+    """The settlement side of the feeder entry a call targets."""
+    entry = entry_of(hass, call)
+    if not is_feeder(entry):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="not_a_feeder_meter",
+            translation_placeholders={"action": f"{DOMAIN}.{call.service}", "entry": entry.title},
+        )
+    if (settlement := entry.runtime_data.settlement) is None:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="no_settlement",
+            translation_placeholders={"entry": entry.title},
+        )
+    return settlement
+
+
+def settlement_response(entry: FeederConfigEntry, outcome: SettlementOutcome) -> dict[str, Any]:
+    """What a settlement action did, in the payment currency (and bps for a markup)."""
+    info = entry.runtime_data.coordinator.info
+    amount = partial(money, info)
+    response = sent_response(info, outcome.tx_hash, outcome.block_number)
+    if outcome.amount is not None:
+        response["amount"] = amount(outcome.amount)
+    if (statement := outcome.statement) is not None:
+        response |= {
+            "period": statement.period,
+            "loss_percent": percent(statement.loss_bps),
+            "markup_bps": statement.markup_bps,
+            "plant_owed": amount(statement.plant_owed),
+            "distributor_owed": amount(statement.distributor_owed),
+        }
     return response
 
 
@@ -485,6 +543,23 @@ def async_setup_services(hass: HomeAssistant) -> None:
     async def _withdraw_refunds(call: ServiceCall) -> ServiceResponse:
         return await _market_action(call, lambda market: market.async_withdraw())
 
+    async def _settlement_action(
+        call: ServiceCall,
+        act: Callable[[FeederSettlement], Coroutine[Any, Any, SettlementOutcome]],
+    ) -> ServiceResponse:
+        settlement = feeder_settlement_of(hass, call)
+        entry = settlement.entry
+        async with translated_errors(entry, SETTLEMENT_ERRORS):
+            outcome = await async_in_entry(entry, act(settlement), f"{DOMAIN} {call.service}")
+        return settlement_response(entry, outcome)
+
+    async def _withdraw_settlement(call: ServiceCall) -> ServiceResponse:
+        return await _settlement_action(call, lambda settlement: settlement.async_withdraw())
+
+    async def _settle_period(call: ServiceCall) -> ServiceResponse:
+        period = call.data[ATTR_PERIOD]
+        return await _settlement_action(call, lambda settlement: settlement.async_settle(period))
+
     for name, handler, schema in (
         (SERVICE_SUBMIT_READING, _submit_reading, SUBMIT_READING_SCHEMA),
         (SERVICE_PAY_BILL, _pay_bill, PAY_BILL_SCHEMA),
@@ -497,6 +572,8 @@ def async_setup_services(hass: HomeAssistant) -> None:
         (SERVICE_CANCEL_OFFER, _cancel_offer, LOT_SCHEMA),
         (SERVICE_FINALIZE_LOT, _finalize_lot, LOT_SCHEMA),
         (SERVICE_WITHDRAW_REFUNDS, _withdraw_refunds, WITHDRAW_REFUNDS_SCHEMA),
+        (SERVICE_WITHDRAW_SETTLEMENT, _withdraw_settlement, WITHDRAW_SETTLEMENT_SCHEMA),
+        (SERVICE_SETTLE_PERIOD, _settle_period, SETTLE_PERIOD_SCHEMA),
     ):
         hass.services.async_register(
             DOMAIN, name, handler, schema=schema, supports_response=SupportsResponse.OPTIONAL

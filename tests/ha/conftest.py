@@ -135,13 +135,17 @@ class FeederSetup:
 
 
 def register_feeder(
-    ledger: Ledger, loss_tolerance_bps: int = 500, max_power_w: int = 1_000_000
+    ledger: Ledger, loss_tolerance_bps: int = 500, max_power_w: int = 1_000_000, parent_id: int = 0
 ) -> FeederSetup:
     feeder_id = next(_FEEDER_IDS)
     feeder_key = generate_private_key()
     address = Account.from_key(feeder_key).address
     ledger.deployment.register_feeder(
-        feeder_id, address, loss_tolerance_bps=loss_tolerance_bps, max_power_w=max_power_w
+        feeder_id,
+        address,
+        parent_id=parent_id,
+        loss_tolerance_bps=loss_tolerance_bps,
+        max_power_w=max_power_w,
     )
     ledger.deployment.fund(address)
     return FeederSetup(feeder_id, feeder_key, address)

@@ -19,7 +19,7 @@ from custom_components.grid_ledger.contract_errors import (
 
 COMPONENT = Path(__file__).resolve().parents[2] / "custom_components" / "grid_ledger"
 EXCEPTIONS = json.loads((COMPONENT / "translations" / "en.json").read_text())["exceptions"]
-LEDGER_ABIS = ("GridLedger.json", "IGridLedger.json", "EnergyAuction.json")
+LEDGER_ABIS = ("GridLedger.json", "IGridLedger.json", "EnergyAuction.json", "Settlement.json")
 
 
 def declared_errors() -> dict[str, list[str]]:

@@ -18,6 +18,7 @@ from custom_components.grid_ledger.const import (
     CONF_FEEDER_KEY,
     CONF_READING_INTERVAL,
     CONF_SERIAL_PORT,
+    CONF_SETTLEMENT,
     CONF_WALLET_KEY,
 )
 
@@ -180,19 +181,23 @@ async def test_reconfigure_a_feeder_changes_only_the_node(
     assert CONF_EXPORT_ENTITY not in entry.data
 
 
-async def test_a_feeder_options_are_its_reading_interval(
+async def test_a_feeder_options_are_its_reading_interval_and_settlement(
     hass: HomeAssistant, ledger: Ledger, feeder: FeederSetup
 ) -> None:
     entry = make_feeder_entry(ledger, feeder)
     entry.add_to_hass(hass)
     result = await hass.config_entries.options.async_init(entry.entry_id)
-    assert [str(field) for field in result["data_schema"].schema] == [CONF_READING_INTERVAL]
+    fields = [str(field) for field in result["data_schema"].schema]
+    assert fields == [CONF_READING_INTERVAL, CONF_SETTLEMENT]
+    settlement = ledger.deployment.settlement
+    assert settlement is not None
     with patch(SETUP, return_value=True):
         result = await hass.config_entries.options.async_configure(
-            result["flow_id"], {CONF_READING_INTERVAL: 5.0}
+            result["flow_id"],
+            {CONF_READING_INTERVAL: 5.0, CONF_SETTLEMENT: str(settlement.address)},
         )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {CONF_READING_INTERVAL: 5}
+    assert entry.options == {CONF_READING_INTERVAL: 5, CONF_SETTLEMENT: settlement.address}
 
 
 async def test_the_feeder_key_is_not_a_wallet_step(

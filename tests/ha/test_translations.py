@@ -11,7 +11,12 @@ import yaml
 
 from custom_components.grid_ledger.contract_errors import CONTRACT_ERRORS, UNKNOWN
 from custom_components.grid_ledger.readings import REGISTERS, SOURCE_ISSUES
-from custom_components.grid_ledger.services import PAYMENT_ERRORS, READING_ERRORS, TOKEN_ERRORS
+from custom_components.grid_ledger.services import (
+    PAYMENT_ERRORS,
+    READING_ERRORS,
+    SETTLEMENT_ERRORS,
+    TOKEN_ERRORS,
+)
 
 COMPONENT = Path(__file__).resolve().parents[2] / "custom_components" / "grid_ledger"
 EN = json.loads((COMPONENT / "translations" / "en.json").read_text())
@@ -33,11 +38,23 @@ def test_entity_names_and_icons() -> None:
 
 def test_exceptions() -> None:
     """Every exception key the code raises exists, and every one that exists is raised."""
-    modules = ("__init__.py", "coordinator.py", "market.py", "readings.py", "services.py")
+    modules = (
+        "__init__.py",
+        "coordinator.py",
+        "market.py",
+        "readings.py",
+        "services.py",
+        "settlement.py",
+    )
     used = set().union(*(_keys(module) for module in modules))
     services = (COMPONENT / "services.py").read_text()
     used |= set(re.findall(r'\bkey\b[^=\n]*= (?:\w+, )?"(\w+)"', services))
-    for keys in (READING_ERRORS, PAYMENT_ERRORS, TOKEN_ERRORS):  # the chain's failures, per action
+    for keys in (
+        READING_ERRORS,
+        PAYMENT_ERRORS,
+        TOKEN_ERRORS,
+        SETTLEMENT_ERRORS,
+    ):  # the chain's failures, per action
         used |= set(asdict(keys).values())
     used |= set(SOURCE_ISSUES)  # the source's problems: an error now, an issue if they stay
     used |= {kind.backwards for kind in REGISTERS.values()}  # a register that went backwards

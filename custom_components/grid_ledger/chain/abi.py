@@ -88,11 +88,19 @@ def event_table(abi: list[dict[str, Any]]) -> dict[bytes, str]:
 GRID_LEDGER_ABI = load_abi()
 # The energy market beside the ledger (`EnergyAuction`): its address is the household's option.
 AUCTION_ABI = load_abi(names=("EnergyAuction.json",))
+# The settlement beside the ledger (`Settlement`): its address is a feeder entry's option.
+SETTLEMENT_ABI = load_abi(names=("Settlement.json",))
 # The ledger's own errors last, so they win a shared selector; a token's errors surface
-# through the ledger's and the auction's calls.
-ERRORS = {**ERC20_ERRORS, **error_table(AUCTION_ABI), **error_table(GRID_LEDGER_ABI)}
+# through the ledger's, the auction's and the settlement's calls.
+ERRORS = {
+    **ERC20_ERRORS,
+    **error_table(SETTLEMENT_ABI),
+    **error_table(AUCTION_ABI),
+    **error_table(GRID_LEDGER_ABI),
+}
 EVENTS = event_table(GRID_LEDGER_ABI)
 AUCTION_EVENTS = event_table(AUCTION_ABI)
+SETTLEMENT_EVENTS = event_table(SETTLEMENT_ABI)
 GRID_LEDGER_FUNCTIONS = frozenset(
     str(item["name"]) for item in GRID_LEDGER_ABI if item["type"] == "function"
 )

@@ -161,3 +161,11 @@ class NoMarketError(GridLedgerError):
 
 class NothingToWithdrawError(GridLedgerError):
     """The wallet has neither refunds nor proceeds in the market."""
+
+
+class NothingOwedError(GridLedgerError):
+    """The settlement owes the account nothing to withdraw."""
+
+    def __init__(self, account: str) -> None:
+        super().__init__(f"the settlement owes {account} nothing")
+        self.account = account

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .settlement import SettlementState
 
 
 class Mode(IntEnum):
@@ -274,9 +277,8 @@ class FeederState:
     back: its household meters have closed it by then), or the one before while that one waits
     for the feeder's first reading of the new period, which checks it.
 
-    Settlement adds the feeder party's share of each period beside these figures, read at the
-    same block from the Settlement contract: the markup (bps), the amount owed to the party and
-    the last settled period.
+    `settlement`: the feeder party's share from the Settlement contract (when the entry names
+    one), read at the same block: its newest settled period and what the feeder's key is owed.
     """
 
     block_number: int
@@ -285,6 +287,7 @@ class FeederState:
     open: FeederPeriod  # the period of the block: the feeder's energy so far
     compared: FeederPeriod
     wallet_coin: int  # the feeder key's coin: it pays the readings' gas
+    settlement: SettlementState | None = None
 
     @property
     def meter(self) -> Feeder:
