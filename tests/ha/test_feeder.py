@@ -350,6 +350,8 @@ async def test_feeder_diagnostics_hold_no_key(
     assert diagnostics["outbox"]["last_submitted"]["wh"] == 3_000
     assert diagnostics["outbox"]["pending"] is None
     assert diagnostics["losses"] == {"announced_period": 0}
+    assert diagnostics["settlement"] is None  # none named in the options
+    assert diagnostics["state"]["settlement"] is None
     bare = feeder.feeder_key.removeprefix("0x").lower()
     assert bare not in json.dumps(diagnostics).lower()
 

@@ -4,6 +4,8 @@ amount owed, and withdraws it into the feeder key's wallet; and the ways the act
 
 from __future__ import annotations
 
+from typing import Any
+
 from eth_account import Account
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
@@ -107,6 +109,7 @@ async def test_a_distributor_is_settled_and_withdraws_its_markup(
     hass: HomeAssistant,
     local_chain: LocalChain,
     freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
 ) -> None:
     """The plant puts out 10 kWh in period 2, the distributor's meter measures 9.5 kWh and its
     households are billed 6 + 3 kWh: a loss of 10 % against an ideal of 5 %, so the markup is
@@ -236,10 +239,27 @@ async def test_a_distributor_is_settled_and_withdraws_its_markup(
     }
     assert diagnostics["state"]["settlement"]["last"]["markup_bps"] == 500
 
+    # A restart reads the same figures from the chain.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    markup = feeder_entity(hass, distributor, "sensor", "markup_of_the_last_settlement")
+    assert (int(markup.state), markup.attributes["period"]) == (500, 2)
+    assert float(feeder_entity(hass, distributor, "sensor", "settlement_owed").state) == 0.0
+
     # A household's entry has no settlement side.
     with pytest.raises(ServiceValidationError) as household:
         await call(hass, households[0][1], "withdraw_settlement")
     assert household.value.translation_key == "not_a_feeder_meter"
+
+    # Removing the entry removes its settlement stores: the intent and the events' last block.
+    stores = [
+        f"{DOMAIN}.{entry.entry_id}.settlement",
+        f"{DOMAIN}.{entry.entry_id}.settlement_events",
+    ]
+    assert all(key in hass_storage for key in stores)
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert not any(key in hass_storage for key in stores)
 
 
 async def test_a_feeder_without_a_settlement_refuses_its_actions(
