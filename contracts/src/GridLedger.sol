@@ -16,8 +16,9 @@ import {MeterState} from "./libraries/MeterState.sol";
 /// @title GridLedger
 /// @notice One operator's electricity ledger: signed readings, tariffs, bills, payments and supply permits.
 /// Its full interface is `IGridLedger` and `IGridLedgerProducers`: the hot paths (readings of both kinds, single and
-/// batched, bill payments) run here; the producer accounts (energy tokens, redemption, sell-back) in `GridLedgerProducers`, operator functions
-/// and top-ups in `GridLedgerExtension`, feeders, the schedule and views in `GridLedgerFeedersAndViews`, reached
+/// batched, bill payments) and the feeder periods a settlement reads run here; the producer accounts (energy tokens,
+/// redemption, sell-back) in `GridLedgerProducers`, operator functions and top-ups in `GridLedgerExtension`,
+/// feeders, the schedule and views in `GridLedgerFeedersAndViews`, reached
 /// through `Proxy` fallbacks with `delegatecall` on this contract's storage (one contract would exceed the 24 KiB code
 /// size limit). A reading's slow path runs in `GridLedgerSlowPath`, also by `delegatecall`, from the reading functions
 /// only.
@@ -29,6 +30,8 @@ contract GridLedger is IGridLedgerHotPaths, IGridLedgerProducerReadings, GridLed
 
     /// @notice The contract that serves operator functions and views on this contract's storage.
     address public immutable extension;
+    /// @dev The extension's `views`: feeder readings go to it in one hop rather than through the extension's fallback.
+    address internal immutable _feederReadings;
     /// @notice The contract that serves the producer accounts on this contract's storage.
     address public immutable producers;
     /// @notice The contract that runs readings' slow path on this contract's storage (not reachable by the fallback).
@@ -47,17 +50,19 @@ contract GridLedger is IGridLedgerHotPaths, IGridLedgerProducerReadings, GridLed
         address token = GridLedgerProducers(payable(prod)).energyToken();
         if (token != address(0) && IEnergyToken(token).ledger() != address(this)) revert InvalidConfig();
         extension = ext;
+        _feederReadings = GridLedgerExtension(payable(ext)).views();
         producers = prod;
         slowPath = address(new GridLedgerSlowPath(c));
     }
 
-    /// @dev `Proxy`'s fallback serves the producer accounts from `producers` and the rest of `IGridLedger` from the
-    /// extension, on this contract's storage: one hop each. Feeder readings, the fallback's frequent call, are told
-    /// apart first, so that they do not pay for the producer functions' comparisons.
+    /// @dev `Proxy`'s fallback serves the producer accounts from `producers`, feeder readings from the extension's
+    /// `views` and the rest of `IGridLedger` from the extension, on this contract's storage: one hop each (the
+    /// extension's fallback would be a second one for feeder readings). Feeder readings, the fallback's frequent
+    /// call, are told apart first, so that they do not pay for the producer functions' comparisons.
     function _implementation() internal view override returns (address) {
         // Compared as numbers: a `bytes4` constant is pushed as a 32-byte word.
         uint32 sel = uint32(msg.sig);
-        if (sel == uint32(IGridLedgerFeedersAndViews.submitFeederReading.selector)) return extension;
+        if (sel == uint32(IGridLedgerFeedersAndViews.submitFeederReading.selector)) return _feederReadings;
         if (
             sel == uint32(IGridLedgerProducerAccounts.claimTokens.selector)
                 || sel == uint32(IGridLedgerProducerAccounts.redeemTokens.selector)
@@ -154,6 +159,12 @@ contract GridLedger is IGridLedgerHotPaths, IGridLedgerProducerReadings, GridLed
                 emit ReadingRejected(meterId, err);
             }
         }
+    }
+
+    /// @notice See `IGridLedger.feederPeriod`.
+    function feederPeriod(uint32 feederId, uint32 period) external view returns (FeederPeriod memory fp) {
+        fp = _feederPeriods[feederId][period];
+        fp.feederWh = _feederWh(feederId, period);
     }
 
     /// @notice See `IGridLedger.applyBatchedReading`.

@@ -58,14 +58,19 @@ abstract contract GridLedgerBase is
         Band[3] bands;
     }
 
+    /// @dev Two slots: the first (its key, place and rating) is only read by a reading, the second (its register and
+    /// the energy of its running period, the period of `lastTs`) is the only one a reading writes. The running
+    /// period's energy is stored in `_feederPeriods` when the first reading of a later period arrives: each period is
+    /// stored once, and `_feederWh` adds the running period's to what is stored.
     struct FeederSlot {
         address signer;
         uint32 parentId;
         uint16 lossToleranceBps;
+        uint32 maxPowerW;
+        uint64 lastWh;
         uint32 lastTs;
         bool initialized;
-        uint64 lastWh;
-        uint32 maxPowerW;
+        uint64 runningWh;
     }
 
     /// @dev One slot: read by every reading and payment.
@@ -694,10 +699,17 @@ abstract contract GridLedgerBase is
         return _hashTypedDataV4(keccak256(abi.encode(FEEDER_READING_TYPEHASH, feederId, wh, ts)));
     }
 
+    /// @dev A feeder's energy in `period`: what is stored, plus its running period's energy if that is `period`.
+    function _feederWh(uint32 feederId, uint32 period) internal view returns (uint64 wh) {
+        FeederSlot storage f = _feeders[feederId];
+        wh = _feederPeriods[feederId][period].feederWh;
+        if (_periodOf(f.lastTs) == period) wh += f.runningWh;
+    }
+
     function _checkLoss(uint32 feederId, uint32 period) internal {
         FeederPeriod storage fp = _feederPeriods[feederId][period];
         fp.checked = true;
-        uint64 feederWh = fp.feederWh;
+        uint64 feederWh = _feederWh(feederId, period);
         uint64 childrenWh = fp.childrenWh;
         emit LossChecked(feederId, period, feederWh, childrenWh);
         if (feederWh > childrenWh) {

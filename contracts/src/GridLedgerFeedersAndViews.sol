@@ -10,9 +10,10 @@ import {MeterState} from "./libraries/MeterState.sol";
 
 /// @title GridLedgerFeedersAndViews
 /// @notice Feeders (their registration, readings and loss checks), the operator's schedule (pause, friendly window,
-/// treasury), a meter's signer and payer, and the views of `GridLedger`, executed through `GridLedgerExtension`'s fallback by `delegatecall` on the
-/// ledger's storage (the ledger and its extension would otherwise exceed the 24 KiB code size limit). Deployed by the
-/// extension's constructor with the same parameters.
+/// treasury), a meter's signer and payer, and the views of `GridLedger`, executed through `GridLedgerExtension`'s
+/// fallback (feeder readings straight from the ledger's) by `delegatecall` on the ledger's storage (the ledger and its
+/// extension would otherwise exceed the 24 KiB code size limit). Deployed by the extension's constructor with the
+/// same parameters.
 contract GridLedgerFeedersAndViews is IGridLedgerFeedersAndViews, GridLedgerBase {
     using MeterState for uint256[5];
     using MeterState for uint256;
@@ -45,21 +46,31 @@ contract GridLedgerFeedersAndViews is IGridLedgerFeedersAndViews, GridLedgerBase
         (address recovered,,) = ECDSA.tryRecover(_feederReadingDigest(r.feederId, r.wh, r.timestamp), v, rr, s);
         if (recovered != signer) revert InvalidSignature(r.feederId, recovered);
 
+        // The energy since the last reading counts in the period of this one. The running period's energy is kept in
+        // the feeder's slot; the first reading of a later period stores it (once: the running period never returns).
+        // Both stay below the 40-bit register's range. A parent's children sum takes it at once, so that it always
+        // equals what its child feeders' periods show.
         uint32 period = _periodOf(r.timestamp);
+        uint32 lastPeriod = _periodOf(lastTs);
+        uint64 runningWh = f.runningWh;
+        if (period != lastPeriod) {
+            if (runningWh != 0) _feederPeriods[r.feederId][lastPeriod].feederWh = runningWh;
+            runningWh = 0;
+        }
         if (initialized) {
             uint64 energy = r.wh - lastWh;
-            FeederPeriod storage fp = _feederPeriods[r.feederId][period];
-            fp.feederWh = _saturatingAdd(fp.feederWh, energy, r.feederId, period);
+            runningWh += energy;
             uint32 parentId = f.parentId;
-            if (parentId != 0) _addChildrenWh(parentId, period, energy);
+            if (parentId != 0 && energy != 0) _addChildrenWh(parentId, period, energy);
         }
         f.lastWh = r.wh;
         f.lastTs = r.timestamp;
         f.initialized = true;
+        f.runningWh = runningWh;
         emit FeederReadingAccepted(r.feederId, period, r.wh, r.timestamp);
 
         // The first reading of a new period checks the period before the last one: its meters have rolled over.
-        if (period > 2 && period > _periodOf(lastTs) && !_feederPeriods[r.feederId][period - 2].checked) {
+        if (period > 2 && period > lastPeriod && !_feederPeriods[r.feederId][period - 2].checked) {
             _checkLoss(r.feederId, period - 2);
         }
     }
@@ -97,10 +108,11 @@ contract GridLedgerFeedersAndViews is IGridLedgerFeedersAndViews, GridLedgerBase
             signer: signer,
             parentId: parentId,
             lossToleranceBps: lossToleranceBps,
+            maxPowerW: maxPowerW,
+            lastWh: 0,
             lastTs: uint32(block.timestamp),
             initialized: false,
-            lastWh: 0,
-            maxPowerW: maxPowerW
+            runningWh: 0
         });
         emit FeederRegistered(feederId, parentId, signer, lossToleranceBps, maxPowerW);
     }
@@ -283,11 +295,6 @@ contract GridLedgerFeedersAndViews is IGridLedgerFeedersAndViews, GridLedgerBase
         FeederSlot storage f = _feeders[feederId];
         if (f.signer == address(0)) revert UnknownFeeder(feederId);
         return FeederInfo(f.signer, f.parentId, f.lossToleranceBps, f.lastWh, f.lastTs, f.maxPowerW);
-    }
-
-    /// @notice See `IGridLedger.feederPeriod`.
-    function feederPeriod(uint32 feederId, uint32 period) external view returns (FeederPeriod memory) {
-        return _feederPeriods[feederId][period];
     }
 
     /// @notice See `IGridLedger.tariff`.

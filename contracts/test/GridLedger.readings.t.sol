@@ -308,6 +308,58 @@ contract GridLedgerReadingsTest is LedgerTestBase {
         assertEq(gl.feederPeriod(FEEDER, 1).childrenWh, 300);
     }
 
+    /// @dev The running period shows its energy before any later reading stores it; a silent period stays empty; the
+    /// energy since the last reading counts in the period of the reading that reports it; each is stored once.
+    function test_FeederPeriod_RunningPeriodShownThenStoredOnce() public {
+        vm.prank(admin);
+        gl.registerFeeder(2, vm.addr(0xF2), FEEDER, 100, FEEDER_POWER);
+        skip(60);
+        _feederRead(2, 0xF2, 1000);
+        skip(60);
+        _feederRead(2, 0xF2, 1500);
+        assertEq(gl.feederPeriod(2, 1).feederWh, 500);
+        assertEq(gl.feederPeriod(FEEDER, 1).childrenWh, 500);
+        // Silent through period 2; the first reading of period 3 reports 1000 Wh.
+        vm.warp(T0 + 2 * PERIOD + 60);
+        _feederRead(2, 0xF2, 2500);
+        assertEq(gl.feederPeriod(2, 1).feederWh, 500);
+        assertEq(gl.feederPeriod(2, 2).feederWh, 0);
+        assertEq(gl.feederPeriod(2, 3).feederWh, 1000);
+        skip(60);
+        _feederRead(2, 0xF2, 2700);
+        assertEq(gl.feederPeriod(2, 1).feederWh, 500);
+        assertEq(gl.feederPeriod(2, 3).feederWh, 1200);
+        assertEq(gl.feederPeriod(FEEDER, 1).childrenWh, 500);
+        assertEq(gl.feederPeriod(FEEDER, 2).childrenWh, 0);
+        assertEq(gl.feederPeriod(FEEDER, 3).childrenWh, 1200);
+        // Period 4 stores period 3 and starts from nothing.
+        vm.warp(T0 + 3 * PERIOD + 60);
+        _feederRead(2, 0xF2, 2700);
+        assertEq(gl.feederPeriod(2, 3).feederWh, 1200);
+        assertEq(gl.feederPeriod(2, 4).feederWh, 0);
+    }
+
+    /// @dev A feeder silent since its period's readings: a loss check of that period sees its running energy.
+    function test_CheckLoss_SeesSilentFeedersRunningPeriod() public {
+        skip(60);
+        _feederRead(FEEDER, feederKey, 0);
+        skip(60);
+        _feederRead(FEEDER, feederKey, 10_000);
+        vm.warp(T0 + 2 * PERIOD + 60);
+        assertEq(gl.feederPeriod(FEEDER, 1).feederWh, 10_000);
+        vm.expectEmit(address(gl));
+        emit LossChecked(FEEDER, 1, 10_000, 0);
+        vm.expectEmit(address(gl));
+        emit LossDetected(FEEDER, 1, 10_000, 0, 10_000);
+        gl.checkLoss(FEEDER, 1);
+        // Its next reading stores the same energy: the period keeps its figures and its check.
+        _feederRead(FEEDER, feederKey, 10_000);
+        FeederPeriod memory fp = gl.feederPeriod(FEEDER, 1);
+        assertEq(fp.feederWh, 10_000);
+        assertTrue(fp.checked);
+        assertEq(gl.feederPeriod(FEEDER, 3).feederWh, 0);
+    }
+
     function test_RevertWhen_FeederUnknown() public {
         FeederReading memory r = FeederReading(42, 1, uint32(vm.getBlockTimestamp()));
         bytes memory sig = _signFeeder(feederKey, r);

@@ -6,9 +6,10 @@ import {StdInvariant} from "forge-std/StdInvariant.sol";
 import {SettlementHandler} from "./handlers/SettlementHandler.sol";
 import {SettlementTestBase} from "./utils/SettlementTestBase.sol";
 
-/// @dev Whatever the distributor's meter reports, however households read, pay or withhold, and whenever a stranger
-/// calls `settle`: Settlement holds exactly the operator's deposit plus what it owes, pays each period once and only
-/// after its cut-off, by the formula from the plant's honest output, and no household's reading or payment reverts.
+/// @dev Whatever the distributors' meters report (or withhold), however households read, pay or withhold, and
+/// whenever a stranger calls `settle`: Settlement holds exactly the operator's deposit plus what it owes, pays each
+/// period once and only after its cut-off, by the formula from the plant's honest output split by its distributors'
+/// energy, never pays the plant for more than its output, and no household's reading or payment reverts.
 contract SettlementInvariantsTest is SettlementTestBase {
     SettlementHandler internal handler;
 
@@ -19,6 +20,14 @@ contract SettlementInvariantsTest is SettlementTestBase {
         handler = new SettlementHandler(
             gl, settlement, admin, plantOwner, distributorPayee, plantKey, distributorKey, meterKey
         );
+        // A sibling distributor below the plant, paid to the same payee; its baseline is read before the run.
+        uint32 sibling = handler.SIBLING();
+        vm.startPrank(admin);
+        gl.registerFeeder(sibling, vm.addr(handler.SIBLING_KEY()), PLANT, 500, BIG_POWER);
+        settlement.setDistributorTerms(sibling, IDEAL, SERVICE, PENALTY, TARIFF, distributorPayee);
+        vm.stopPrank();
+        vm.warp(vm.getBlockTimestamp() + 1);
+        _feederRead(handler.SIBLING_KEY(), sibling, 0);
         handler.recordInitialDeposit(settlement.deposit());
         bytes4[] memory selectors = new bytes4[](12);
         selectors[0] = SettlementHandler.warp.selector;
@@ -60,6 +69,7 @@ contract SettlementInvariantsTest is SettlementTestBase {
         assertEq(handler.formulaMismatches(), 0, "statement differs from the formula on the plant's output");
         assertEq(handler.overWithdrawals(), 0, "withdrew more than owed");
         assertEq(handler.strangerTerms(), 0, "a stranger set terms");
+        assertEq(handler.plantOverpaid(), 0, "the plant was paid for more than its output");
     }
 
     /// @dev Feeder data and settlement never make a household's reading or payment revert.

@@ -76,6 +76,34 @@ contract SettlementTest is SettlementTestBase {
         assertEq(address(settlement).balance, settlement.deposit() + settlement.totalOwed());
     }
 
+    /// @dev A second distributor below the plant reads 4,000 Wh in period P and falls silent for good (its period is
+    /// still its running one when P is settled): both settlements see its energy in the plant's children sum, so the
+    /// plant is paid 6,000 + 4,000 Wh, its whole output and no more, whichever distributor settles first.
+    function test_SilentDistributorSplitsThePlantExactly() public {
+        uint32 sibling = 30;
+        uint256 siblingKey = 0x5B1;
+        vm.startPrank(admin);
+        gl.registerFeeder(sibling, vm.addr(siblingKey), PLANT, 500, BIG_POWER);
+        settlement.setDistributorTerms(sibling, IDEAL, SERVICE, PENALTY, TARIFF, distributorPayee);
+        vm.stopPrank();
+        vm.warp(_start(P) + 1);
+        _feederRead(siblingKey, sibling, 0);
+        vm.warp(_start(P + 1) - 1);
+        _feederRead(siblingKey, sibling, 4000);
+        _period(10_000, 6000, 3000, 2000);
+        vm.warp(_start(P + 1) + CUTOFF);
+        assertEq(gl.feederPeriod(PLANT, P).childrenWh, 10_000);
+        vm.startPrank(stranger);
+        ISettlement.Statement memory s = settlement.settle(P, sibling);
+        assertEq(s.plantWh, 4000);
+        assertEq(s.householdsWh, 0);
+        s = settlement.settle(P, DISTRIBUTOR);
+        assertEq(s.plantWh, 6000);
+        assertEq(s.householdsWh, 5000);
+        vm.stopPrank();
+        assertEq(settlement.owedTo(plantOwner), 10_000 * uint256(PLANT_PRICE) / 1000);
+    }
+
     /// @dev Loss below the ideal keeps the whole markup; the loss rounds down (1 Wh of 9,999 is 1.0001 bps → 1).
     function test_SettleBelowAndAtIdeal() public {
         _period(9999, 9999, 4999, 4999);

@@ -52,7 +52,7 @@ TARGETS: dict[str, tuple[int, int] | None] = {
     "reading, single, time-of-use tariff (3 bands)": None,
     "reading, single, closes the period and issues the bill": None,
     "reading, batch of 50, whole transaction": None,
-    "feeder reading": None,
+    "feeder reading": (50_000, 40_000),
     "meter exchange, old register's final bill in the open period (postpaid, flat)": None,
     "bidirectional reading, single, cold meter (postpaid, flat)": (42_000, 39_000),
     "bidirectional reading, batch of 50 meters, per reading": (16_000, 14_500),
@@ -85,7 +85,7 @@ TARGETS: dict[str, tuple[int, int] | None] = {
     "seed lot: prepaid household reading": None,
     "seed lot: top-up, native coin (one per 12 lots)": None,
     "seed lot: settlement, per household (one period for 50 households)": None,
-    SEED_LOT: None,
+    SEED_LOT: (156_000, 120_000),
     "settlement: settle one period for one distributor": (225_000, 150_000),
     "settlement: withdraw, native coin": (40_000, 32_000),
 }

@@ -293,8 +293,13 @@ interface IGridLedgerParameters is IGridLedgerTypes {
 }
 
 /// @title Grid Ledger hot paths
-/// @notice Readings and bill payments, served by `GridLedger` itself.
+/// @notice Readings, bill payments and the feeder periods a settlement reads, served by `GridLedger` itself.
 interface IGridLedgerHotPaths is IGridLedgerTypes {
+    /// @notice A feeder's energy balance in a period: `feederWh` counts its readings stamped in the period so far
+    /// (its running period's too), `childrenWh` its child feeders' (at once) and its meters' billed energy (when their
+    /// periods close).
+    function feederPeriod(uint32 feederId, uint32 period) external view returns (FeederPeriod memory);
+
     /// @notice Submits one signed meter reading. Anyone may relay it.
     /// @dev A producer meter's signature is checked as its bidirectional readings' are (`IGridLedgerProducers`).
     /// @param r The reading.
@@ -450,9 +455,6 @@ interface IGridLedgerFeedersAndViews is IGridLedgerTypes {
 
     /// @notice A feeder's stored state.
     function feeder(uint32 feederId) external view returns (FeederInfo memory);
-
-    /// @notice A feeder's energy balance in a period.
-    function feederPeriod(uint32 feederId, uint32 period) external view returns (FeederPeriod memory);
 
     /// @notice The tariff version in force in the current period.
     function tariff(uint32 tariffId) external view returns (Tariff memory);

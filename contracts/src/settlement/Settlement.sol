@@ -7,7 +7,12 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
-import {IGridLedgerFeedersAndViews, IGridLedgerParameters, IGridLedgerTypes} from "../interfaces/IGridLedger.sol";
+import {
+    IGridLedgerFeedersAndViews,
+    IGridLedgerHotPaths,
+    IGridLedgerParameters,
+    IGridLedgerTypes
+} from "../interfaces/IGridLedger.sol";
 import {IGridLedgerProducerAccounts} from "../interfaces/IGridLedgerProducers.sol";
 import {ISettlement} from "../interfaces/ISettlement.sol";
 
@@ -144,8 +149,8 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         uint64 plantPrice = _priceAt(plantId, period).pricePerKWh;
         if (plantPrice == 0) revert NoPlantPrice(plantId, period);
 
-        IGridLedgerTypes.FeederPeriod memory plant = views.feederPeriod(plantId, period);
-        IGridLedgerTypes.FeederPeriod memory dist = views.feederPeriod(distributorId, period);
+        IGridLedgerTypes.FeederPeriod memory plant = IGridLedgerHotPaths(ledger).feederPeriod(plantId, period);
+        IGridLedgerTypes.FeederPeriod memory dist = IGridLedgerHotPaths(ledger).feederPeriod(distributorId, period);
         s.distributorWh = dist.feederWh;
         s.householdsWh = dist.childrenWh;
         // The plant's distributors' meters add up to its childrenWh, so the shares never exceed its output.

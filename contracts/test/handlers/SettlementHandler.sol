@@ -7,15 +7,20 @@ import {StdUtils} from "forge-std/StdUtils.sol";
 import {IGridLedger, IGridLedgerTypes} from "../../src/interfaces/IGridLedger.sol";
 import {ISettlement} from "../../src/interfaces/ISettlement.sol";
 
-/// @dev Drives a plant (feeder 10), its one distributor (feeder 20) and three postpaid households below it through
-/// periods, with a `Settlement` on the ledger (native coin). The plant's meter reports honestly; the distributor's
-/// meter reports anything (more or less than arrived); households read, pay, or withhold their readings; a stranger
-/// calls `settle` at any time, the parties withdraw (and try more than they are owed), the operator funds and drains
-/// its deposit. Ghost books: money in and out, each party's credits from `PeriodSettled`, the plant's output per
-/// period, and counters of broken rules, each of which must stay 0.
+/// @dev Drives a plant (feeder 10), its distributor (feeder 20) with three postpaid households below it and a
+/// sibling distributor (feeder 30, no households, the same payee) through periods, with a `Settlement` on the ledger
+/// (native coin). The plant's meter reports honestly; the distributors' meters report anything (more or less than
+/// arrived) or fall silent for periods (so that the plant's children sum would lag its distributors' periods if the
+/// ledger let it); households read, pay, or withhold their readings; a stranger calls `settle` for either
+/// distributor at any time, the parties withdraw (and try more than they are owed), the operator funds and drains
+/// its deposit. Ghost books: money in and out, each party's credits from `PeriodSettled`, the plant's output and each
+/// distributor's energy per period, the plant's energy paid per period, and counters of broken rules, each of which
+/// must stay 0.
 contract SettlementHandler is CommonBase, StdUtils {
     uint32 public constant PLANT = 10;
     uint32 public constant DISTRIBUTOR = 20;
+    uint32 public constant SIBLING = 30;
+    uint256 public constant SIBLING_KEY = 0x5B1;
     uint256 public constant HOUSES = 3;
     uint32 public constant MAX_POWER = 20_000;
     uint256 internal constant BPS = 10_000;
@@ -36,9 +41,11 @@ contract SettlementHandler is CommonBase, StdUtils {
     mapping(address account => uint256) public credited;
     mapping(address account => uint256) public withdrawn;
     mapping(uint32 period => uint64) public plantOutput;
-    mapping(uint32 period => uint256) public settledTimes;
+    mapping(uint32 period => mapping(uint32 distributorId => uint256)) public settledTimes;
+    mapping(uint32 period => mapping(uint32 distributorId => uint64)) public distributorEnergy;
+    mapping(uint32 period => uint256) public plantPaidWh;
     uint64 public plantRegister;
-    uint64 public distributorRegister;
+    mapping(uint32 distributorId => uint64) public distributorRegister;
     mapping(uint32 meterId => uint64) public houseRegister;
     mapping(uint32 meterId => uint32) public houseLastTs;
 
@@ -50,6 +57,7 @@ contract SettlementHandler is CommonBase, StdUtils {
     uint256 public readingReverts;
     uint256 public overWithdrawals;
     uint256 public strangerTerms;
+    uint256 public plantOverpaid;
 
     // Coverage.
     uint256 public settlements;
@@ -106,13 +114,17 @@ contract SettlementHandler is CommonBase, StdUtils {
         } catch {}
     }
 
-    /// @dev The distributor's meter reports whatever it likes: more, less or nothing of what arrived.
-    function distributorReads(uint256 wh) external {
+    /// @dev A distributor's meter reports whatever it likes: more, less or nothing of what arrived.
+    function distributorReads(bool sibling, uint256 wh) external {
+        uint32 id = sibling ? SIBLING : DISTRIBUTOR;
         uint64 delta = uint64(bound(wh, 0, 100_000));
+        uint32 ts = uint32(vm.getBlockTimestamp());
         IGridLedgerTypes.FeederReading memory r =
-            IGridLedgerTypes.FeederReading(DISTRIBUTOR, distributorRegister + delta, uint32(vm.getBlockTimestamp()));
-        try gl.submitFeederReading(r, _sign(distributorKey, gl.feederReadingDigest(r))) {
-            distributorRegister += delta;
+            IGridLedgerTypes.FeederReading(id, distributorRegister[id] + delta, ts);
+        uint256 key = sibling ? SIBLING_KEY : distributorKey;
+        try gl.submitFeederReading(r, _sign(key, gl.feederReadingDigest(r))) {
+            distributorRegister[id] += delta;
+            distributorEnergy[gl.periodOf(ts)][id] += delta;
         } catch {}
     }
 
@@ -148,28 +160,34 @@ contract SettlementHandler is CommonBase, StdUtils {
 
     // ------------------------------------------------------------ settlement
 
-    /// @dev A stranger settles a recent period at any time.
-    function settle(uint256 back) external {
+    /// @dev A stranger settles a recent period of either distributor at any time.
+    function settle(bool sibling, uint256 back) external {
+        uint32 id = sibling ? SIBLING : DISTRIBUTOR;
         uint32 current = gl.currentPeriod();
         uint32 period = current - uint32(bound(back, 0, current > 1 ? current - 1 : 0));
         uint256 notBefore = gl.periodStart(period + 1) + settlement.cutoff();
-        uint64 households = gl.feederPeriod(DISTRIBUTOR, period).childrenWh;
+        uint64 households = gl.feederPeriod(id, period).childrenWh;
         vm.prank(stranger);
-        try settlement.settle(period, DISTRIBUTOR) returns (ISettlement.Statement memory s) {
+        try settlement.settle(period, id) returns (ISettlement.Statement memory s) {
             ++settlements;
             if (vm.getBlockTimestamp() < notBefore) ++settledEarly;
-            if (++settledTimes[period] > 1) ++settledTwice;
+            if (++settledTimes[period][id] > 1) ++settledTwice;
             credited[plantOwner] += s.plantOwed;
             credited[payee] += s.distributorOwed;
-            _checkFormula(period, households, s);
+            plantPaidWh[period] += s.plantWh;
+            if (plantPaidWh[period] > plantOutput[period]) ++plantOverpaid;
+            _checkFormula(id, period, households, s);
         } catch {}
     }
 
-    /// @dev The statement against the handler's own arithmetic from the plant's honest output: whatever the
-    /// distributor's meter said, the plant's share is its whole output (it feeds only this distributor).
-    function _checkFormula(uint32 period, uint64 households, ISettlement.Statement memory s) internal {
-        uint256 plant = plantOutput[period];
-        ISettlement.DistributorTerms memory t = settlement.distributorTermsAt(DISTRIBUTOR, period);
+    /// @dev The statement against the handler's own arithmetic from the plant's honest output and the distributors'
+    /// periods as their readings made them: whatever their meters said, the plant's share is its output split by
+    /// their energy.
+    function _checkFormula(uint32 id, uint32 period, uint64 households, ISettlement.Statement memory s) internal {
+        uint256 mine = distributorEnergy[period][id];
+        uint256 both = distributorEnergy[period][DISTRIBUTOR] + distributorEnergy[period][SIBLING];
+        uint256 plant = plantOutput[period] * mine / both;
+        ISettlement.DistributorTerms memory t = settlement.distributorTermsAt(id, period);
         uint256 loss = (plant - households) * BPS / plant;
         uint256 base = uint256(t.idealLossBps) + t.serviceCostBps;
         uint256 penalty = loss > t.idealLossBps ? (loss - t.idealLossBps) * t.penaltyBps / BPS : 0;
