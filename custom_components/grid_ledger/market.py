@@ -10,8 +10,8 @@ money then waits as a refund).
 
 Auto-trading (options): held tokens are offered at no less than a floor price while the
 household has no open lot (and no unpaid bill they are to pay first), for a billing period at
-most (so a buyer's bill can use them); a household whose tokens do not pay its bills first
-claims the tokens its meter earned to offer them. The cheapest lot whose next bid is at or below
+most (so a buyer's bill can use them); the tokens its meter earned are claimed to be offered
+too. The cheapest lot whose next bid is at or below
 a ceiling is bid for, within the spending cap. The household's own lot, sold or not, and the
 lot it won are finalized once their deadline has passed (nobody else has a reason to): the
 market is read again at that deadline. Each decision is taken on the chain's state read after
@@ -144,7 +144,11 @@ class Market:
         self.follower.start()
         self.entry.async_on_unload(self.follower.stop)
         if self._auto_sell_floor or self._auto_bid_ceiling:
-            self.entry.async_on_unload(self.market.async_add_listener(self._schedule_auto_trade))
+            # The market's reads, and the meter's: a reading brings the tokens it earned.
+            for coordinator in (self.market, self.coordinator):
+                self.entry.async_on_unload(
+                    coordinator.async_add_listener(self._schedule_auto_trade)
+                )
             self.entry.async_on_unload(self._cancel_deadline_call)
             self._schedule_auto_trade()
 
@@ -231,11 +235,10 @@ class Market:
         if data is None or (producer := data.producer) is None:
             return
         owed = data.bill.energy_wh - producer.info.bill_redeemed_wh
-        redeem_first = bool(self.entry.options.get(CONF_REDEEM_TOKENS))
-        if redeem_first and data.amount_due and owed > 0:
+        if self.entry.options.get(CONF_REDEEM_TOKENS) and data.amount_due and owed > 0:
             return  # the tokens pay the bill first
-        if not redeem_first and producer.info.pending_wh:
-            # Earned tokens that no bill takes: claimed to the wallet to be offered.
+        if producer.info.pending_wh:
+            # Earned tokens no unpaid bill takes: claimed to the wallet to be offered.
             await self.engine.run(TokenAction.CLAIM)
             await self.coordinator.async_refresh()
             if (producer := self.coordinator.data.producer) is None:

@@ -521,8 +521,7 @@ async def test_traders_finalize_their_ended_lot_and_bought_tokens_pay_before_aut
     auction = auction_of(ledger)
     seller = register_meter(ledger, payer_index=1)
     export(ledger, seller, 1_500)
-    # Its tokens do not pay its bills first: the seller claims what its meter earned to offer
-    # it, for a billing period at most.
+    # The seller claims what its meter earned to offer it, for a billing period at most.
     seller_entry = await set_up(hass, ledger, seller, **{CONF_AUTO_SELL_FLOOR: 0.001})
     await hass.async_block_till_done(wait_background_tasks=True)
     (claimed,) = ledger.contract.events.TokensClaimed().get_logs(
