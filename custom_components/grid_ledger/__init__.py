@@ -236,6 +236,7 @@ async def _async_market(
         translation_key="market_unusable",
     )
     market = Market(hass, entry, wallet, coordinator, billing, producer.engine, auction)
+    market.tokens_pay_first = producer.tokens_pay_first
     await market.async_load()
     return market
 

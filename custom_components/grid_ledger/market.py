@@ -22,6 +22,7 @@ nothing is sent twice.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR
 from typing import Any
@@ -31,7 +32,7 @@ from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from .billing import Billing, HassPaymentStore
-from .chain import EventFollower, GridLedgerError, LedgerEvent, Wallet
+from .chain import EventFollower, GridLedgerError, LedgerEvent, MeterState, Wallet
 from .chain.errors import (
     InsufficientTokensError,
     NothingToWithdrawError,
@@ -128,6 +129,8 @@ class Market:
         )
         self._auto_lock = asyncio.Lock()
         self._deadline_call: CALLBACK_TYPE | None = None
+        # Whether held tokens pay the unpaid bill before anything is offered (the producer's).
+        self.tokens_pay_first: Callable[[MeterState], bool] = lambda _data: False
         self._deadline_at: int | None = None
 
     @property
@@ -241,8 +244,9 @@ class Market:
             # Earned tokens no unpaid bill takes: claimed to the wallet to be offered.
             await self.engine.run(TokenAction.CLAIM)
             await self.coordinator.async_refresh()
-            if (producer := self.coordinator.data.producer) is None:
-                return
+            data = self.coordinator.data
+            if (producer := data.producer) is None or self.tokens_pay_first(data):
+                return  # a bill issued meanwhile takes the held tokens first
         if not producer.token_balance_wh:
             return
         price = max(floor, self.best_price() or 0)
