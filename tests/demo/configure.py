@@ -130,7 +130,8 @@ async def add_household(
     entries = {e["title"]: e for e in hass.config_entries("grid_ledger")}
     # The prosumer's readings carry its export register once the ledger takes it.
     producer = household is PROSUMER and "energyToken" in stack.deployment
-    if household.title not in entries:
+    created = household.title not in entries
+    if created:
         meter = {
             "meter_id": household.meter_id,
             "meter_key": getattr(keys, household.meter_key),
@@ -161,7 +162,9 @@ async def add_household(
             tokens |= market_options(stack, household)
         await set_household_options(stack, entries[household.title]["entry_id"], **tokens)
     entry_id = str(entries[household.title]["entry_id"])
-    registry = await grid_ledger_registry(stack, entry_id)
+    # Just configured to trade: its market entities come with the reload of its options.
+    trading = created and market and bool(market_options(stack, household))
+    registry = await grid_ledger_registry(stack, entry_id, "market_best_price" if trading else None)
     entities = {key: entry["entity_id"] for key, entry in registry.items()}
     device_id = str(registry["permit_active"]["device_id"])
     await first_reading(stack, entities["submit_reading"], entities["last_reading"])
@@ -215,14 +218,11 @@ async def add_transformer(stack: DemoStack, keys: DemoKeys) -> FeederInHA:
         await asyncio.to_thread(stack.enable_settlement, keys)
     # The distributor follows its settlement (markup, loss, amount owed) and settles with it.
     settlement = {"settlement_address": stack.deployment["settlement"]} if settles else {}
+    kept = TRANSFORMER.title in {e["title"] for e in hass.config_entries("grid_ledger")}
     entry_id = await add_feeder_entry(stack, FEEDER_ID, keys.feeder, meter["energy"], settlement)
-    registry = await grid_ledger_registry(stack, entry_id)
-    deadline = time.monotonic() + 60
-    while settles and "settled_markup" not in registry:  # the entry reloads with its options
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"feeder {FEEDER_ID}'s settlement entities did not appear")
-        await asyncio.sleep(1)
-        registry = await grid_ledger_registry(stack, entry_id)
+    # A kept entry (from a demo before the settlement) may lack the option.
+    awaited = "settled_markup" if settles and not kept else None
+    registry = await grid_ledger_registry(stack, entry_id, awaited)
     entities = {key: entry["entity_id"] for key, entry in registry.items()}
     device_id = str(registry["loss"]["device_id"])
     await first_reading(stack, entities["submit_reading"], entities["last_reading"])
@@ -469,17 +469,27 @@ async def first_reading(stack: DemoStack, button: str, last: str) -> None:
     timeline(f"reading on-chain: {last} = {state}")
 
 
-async def grid_ledger_registry(stack: DemoStack, entry_id: str) -> dict[str, dict[str, Any]]:
-    """One entry's entities' registry entries by translation key."""
+async def grid_ledger_registry(
+    stack: DemoStack, entry_id: str, awaited: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """One entry's entities' registry entries by translation key; with `awaited`, once that
+    entity is among them (an entry reloading with new options adds entities)."""
     assert stack.hass is not None
-    (registry,) = await stack.hass.websocket({"type": "config/entity_registry/list"})
-    return {
-        entry["translation_key"]: entry
-        for entry in registry
-        if entry["platform"] == "grid_ledger"
-        and entry["config_entry_id"] == entry_id
-        and entry.get("translation_key")
-    }
+    deadline = time.monotonic() + 60
+    while True:
+        (registry,) = await stack.hass.websocket({"type": "config/entity_registry/list"})
+        found = {
+            entry["translation_key"]: entry
+            for entry in registry
+            if entry["platform"] == "grid_ledger"
+            and entry["config_entry_id"] == entry_id
+            and entry.get("translation_key")
+        }
+        if awaited is None or awaited in found:
+            return found
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {awaited} entity of entry {entry_id} within 60 s")
+        await asyncio.sleep(1)
 
 
 CARDS = {

@@ -20,6 +20,7 @@ from tests.demo.stack import (
     PERIOD_LENGTH,
     PROSUMER,
     PV_PEAK_W,
+    SPENDING_CAP,
     STABLECOIN_FOR_HOUSEHOLD,
     DemoStack,
 )
@@ -81,8 +82,15 @@ def test_demo_dashboard_shows_both_households_in_a_browser(
             if (object_id := entity_id.split(".", 1)[1]).startswith(prefix)
         }
         assert by_suffix["permit_active"]["state"] == "on", household
+        # The wallet's stablecoin as on-chain: its 500 test dollars, less what it spent within
+        # its cap (the consumer's automatic bid may be in escrow by now).
+        wallet = by_suffix["wallet_address"]["state"]
+        token = stack.deployment["paymentToken"]
+        held = stack.cast_call(token, "balanceOf(address)(uint256)", wallet)
         balance = float(by_suffix["wallet_token_balance"]["state"])
-        assert balance == STABLECOIN_FOR_HOUSEHOLD / 10**6, household
+        assert balance == held / 10**6, household
+        spent = STABLECOIN_FOR_HOUSEHOLD - held
+        assert 0 <= spent <= SPENDING_CAP * 10**6, household
         assert float(by_suffix["tariff_price"]["state"]) == pytest.approx(0.3)
     # The prosumer's producer entities are live; its meter runs rooftop solar, the consumer's
     # none.
