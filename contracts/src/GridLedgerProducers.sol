@@ -42,8 +42,11 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
             // A rebase (new meter or register).
             p = _rebasedExport(meterId, w, exportWh);
         } else {
-            // The signer moves to the producer slot (slot 0 keeps its low bits); slot 0 takes the export side.
-            p = uint256(0).withProducerSigner(w.signerOf()).withSettledAtWh(int256(uint256(exportWh)));
+            // The signer moves to the producer slot (slot 0 keeps its low bits); slot 0 takes the export side. Tokens
+            // already redeemed against the open bill stay counted.
+            uint256 redeemed = _billRedeemedWh(_producers[meterId], w, s[2].billPeriodOf());
+            p = uint256(0).withProducerSigner(w.signerOf()).withSettledAtWh(int256(uint256(exportWh)))
+                .withBillRedeemedWh(redeemed);
         }
         _producers[meterId] = p;
         s[0] = w.withExportSide(exportWh, maxExportW, p.producerSignerOf());
@@ -113,12 +116,13 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
     /// @inheritdoc IGridLedgerProducerAccounts
     function redeemTokens(uint32 meterId, uint256 wh) external whenNotPaused nonReentrant returns (uint256 amount) {
         if (wh == 0) revert ZeroAmount();
-        uint256[5] storage s = _producerSlots(meterId);
+        // Any meter: tokens bought in the market pay an import-only household's bill too.
+        uint256[5] storage s = _meterSlots(meterId);
         MeterState.Meter memory m = s.load();
         if (msg.sender != m.payer) revert NotPayer(meterId, msg.sender);
         _settleInMemory(meterId, m);
         uint256 p = _producers[meterId];
-        uint256 redeemed = p.billRedeemedWhOf();
+        uint256 redeemed = _billRedeemedWh(p, s[0], m.billPeriod);
         uint256 left = m.billEnergyWh - redeemed;
         if (m.balance >= 0 || left == 0) revert NothingToRedeem(meterId);
         uint256 debt = uint256(-m.balance);
@@ -135,6 +139,8 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
         }
         uint256 toBurn;
         (p, toBurn) = _takeTokens(p, m, wh);
+        // An import-only meter's slot keeps the bill's period with it (see `_billRedeemedWh`).
+        if (!m.producer) p = uint256(m.billPeriod);
         _producers[meterId] = p.withBillRedeemedWh(redeemed + wh);
         m.billAmount -= amount;
         // amount <= debt: the balance stays <= 0, so the ledger owes nothing more (liability unchanged).
@@ -218,8 +224,14 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
 
     /// @inheritdoc IGridLedgerProducerAccounts
     function producerInfo(uint32 meterId) external view returns (ProducerInfo memory info) {
-        uint256 w = _meterSlots(meterId)[0];
-        if (!w.isProducer()) return info;
+        uint256[5] storage s = _meterSlots(meterId);
+        uint256 w = s[0];
+        if (!w.isProducer()) {
+            // Tokens it holds may still pay its bill: what they paid of the last one (0 once the open period closes).
+            MeterState.Meter memory open = _projected(meterId);
+            info.billRedeemedWh = uint64(_billRedeemedWh(_producers[meterId], w, open.billPeriod));
+            return info;
+        }
         MeterState.Meter memory m = _projected(meterId);
         // As after closing the open period now; with nothing to close, as stored (never 0: it holds the signer).
         uint256 p = m.producerWord;
@@ -262,6 +274,14 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
         if (!s[0].isProducer()) revert ImportOnlyMeter(meterId);
     }
 
+    /// @dev The Wh of the meter's last bill (of `billPeriod`) redeemed with tokens. A producer meter's bill close sets
+    /// it in its producer slot; an import-only meter's close never reads that slot, so its redemptions keep the bill's
+    /// period in the slot's low 32 bits (where a producer's signer is) and a later bill starts from 0.
+    function _billRedeemedWh(uint256 p, uint256 reading, uint32 billPeriod) private pure returns (uint256) {
+        if (reading.isProducer() || uint32(p) == billPeriod) return p.billRedeemedWhOf();
+        return 0;
+    }
+
     function _plantOwner(Plant storage plant, uint32 feederId) private view returns (address owner) {
         owner = plant.owner;
         if (owner == address(0)) revert NotAPlant(feederId);
@@ -285,8 +305,8 @@ contract GridLedgerProducers is IGridLedgerProducerAccounts, GridLedgerBase {
         view
         returns (uint256, uint256 toBurn)
     {
-        // `m.signer` holds slot 0's export side.
-        uint256 pending = uint256(uint160(m.signer)).pendingWhOf(p);
+        // `m.signer` holds a producer's slot 0 export side; an import-only meter has no pending tokens.
+        uint256 pending = m.producer ? uint256(uint160(m.signer)).pendingWhOf(p) : 0;
         if (wh <= pending) return (p.withWhSettled(wh), 0);
         address token = energyToken;
         uint256 held = token == address(0) ? 0 : IEnergyToken(token).balanceOf(m.payer);

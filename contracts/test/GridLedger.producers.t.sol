@@ -71,6 +71,93 @@ contract GridLedgerProducersTest is LedgerTestBase, IGridLedgerProducerTypes {
         pgl.submitBidirectionalReading(r, sig);
         vm.expectRevert(abi.encodeWithSelector(ImportOnlyMeter.selector, 8));
         pgl.claimTokens(8);
+        // The redeem-first choice is about pending tokens, which it has none of.
+        vm.prank(payer);
+        vm.expectRevert(abi.encodeWithSelector(ImportOnlyMeter.selector, 8));
+        pgl.setRedeemTokens(8, true);
+    }
+
+    /// @dev `payer` holds 400 tokens from M's export and owes an import-only meter 8's bill of 1000 Wh (300,000).
+    function _importOnlyBillAndTokens() internal {
+        _setProducerTariff();
+        _register(8, Mode.Postpaid);
+        skip(600);
+        _readBi(0, 400);
+        _read(8, 1000);
+        skip(PERIOD);
+        gl.settle(8);
+        pgl.claimTokens(M);
+    }
+
+    function test_RedeemTokens_ImportOnlyMeterPaysWithTokensItHolds() public {
+        _importOnlyBillAndTokens();
+        vm.expectEmit(address(ledger));
+        emit TokensRedeemed(8, payer, 300, 60_000);
+        vm.prank(payer);
+        // 300 Wh of the bill's 0.3 per kWh, less their network charge of 0.1 per kWh.
+        assertEq(pgl.redeemTokens(8, 300), 60_000);
+        assertEq(kwh.balanceOf(payer), 100, "burned");
+        assertEq(gl.meterBalance(8), -240_000);
+        assertEq(gl.billOf(8).amount, 240_000);
+        ProducerInfo memory info = pgl.producerInfo(8);
+        assertFalse(info.exports);
+        assertEq(info.billRedeemedWh, 300);
+        assertEq(gl.meter(8).signer, meterSigner, "still import-only: its signer stays in slot 0");
+    }
+
+    function test_RedeemTokens_ImportOnlyBillTakesNoMoreThanItsEnergy() public {
+        _importOnlyBillAndTokens();
+        // The bill's 1000 Wh: 300 redeemed, then 600 more bought; only 100 more count after that.
+        vm.prank(payer);
+        pgl.redeemTokens(8, 300);
+        deal(address(kwh), payer, 700, true);
+        vm.prank(payer);
+        pgl.redeemTokens(8, 600);
+        vm.prank(payer);
+        assertEq(pgl.redeemTokens(8, 100), 20_000, "the last 100 Wh of the bill");
+        assertEq(kwh.balanceOf(payer), 0);
+        assertEq(pgl.producerInfo(8).billRedeemedWh, 1000);
+        // The whole energy is redeemed (the network charge of 100,000 stays due): nothing more to redeem.
+        deal(address(kwh), payer, 50, true);
+        vm.prank(payer);
+        vm.expectRevert(abi.encodeWithSelector(NothingToRedeem.selector, 8));
+        pgl.redeemTokens(8, 50);
+        assertEq(gl.meterBalance(8), -100_000);
+    }
+
+    function test_RedeemTokens_ImportOnlyNextBillStartsFromNothingRedeemed() public {
+        _importOnlyBillAndTokens();
+        vm.prank(payer);
+        pgl.redeemTokens(8, 400);
+        uint256 due = gl.amountDue(8);
+        vm.prank(payer);
+        gl.payBill{value: due}(8);
+        skip(60);
+        _read(8, 1500);
+        assertEq(pgl.producerInfo(8).billRedeemedWh, 400, "the open period has not closed");
+        skip(PERIOD);
+        assertEq(pgl.producerInfo(8).billRedeemedWh, 0, "as the next bill will be");
+        gl.settle(8);
+        assertEq(gl.billOf(8).energyWh, 500);
+        deal(address(kwh), payer, 500, true);
+        vm.prank(payer);
+        assertEq(pgl.redeemTokens(8, 500), 100_000);
+        assertEq(pgl.producerInfo(8).billRedeemedWh, 500);
+    }
+
+    function test_EnableExport_KeepsWhatTokensPaidOfTheOpenBill() public {
+        _importOnlyBillAndTokens();
+        vm.prank(payer);
+        pgl.redeemTokens(8, 400);
+        // The registrar enables the export register mid-bill: the 400 Wh stay redeemed, so they cannot pay twice.
+        vm.prank(admin);
+        pgl.enableExport(8, MAX_EXPORT, 0);
+        assertEq(pgl.producerInfo(8).billRedeemedWh, 400);
+        deal(address(kwh), payer, 1000, true);
+        vm.prank(payer);
+        pgl.redeemTokens(8, 1000);
+        assertEq(pgl.producerInfo(8).billRedeemedWh, 1000);
+        assertEq(gl.meterBalance(8), -100_000, "only the network charge is left");
     }
 
     function test_RevertWhen_ExportBeyondRating() public {

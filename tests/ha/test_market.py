@@ -164,10 +164,8 @@ async def test_a_whole_auction_between_two_households(
     ledger = local_chain.ledger
     auction = auction_of(ledger).functions
     seller, seller_entry = await prosumer_with_tokens(hass, ledger, 1_500)
-    # The buyer's meter is bidirectional (the ledger redeems tokens only for such meters); it
-    # exports nothing.
+    # The buyer's meter is import-only: the tokens it buys pay its bill all the same.
     buyer = register_meter(ledger, payer_index=2)
-    ledger.deployment.enable_export(buyer.meter_id, MAX_EXPORT_W, 0)
     buyer_entry = await set_up(hass, ledger, buyer, **{CONF_REDEEM_TOKENS: True})
     outbid = async_capture_events(hass, EVENT_OUTBID)
     won = async_capture_events(hass, EVENT_LOT_WON)
@@ -263,7 +261,7 @@ async def test_a_whole_auction_between_two_households(
 
     # The bought tokens pay the buyer's next bill first.
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert ledger.contract.functions.producerInfo(buyer.meter_id).call()[1]  # redeem on
+    assert not ledger.contract.functions.producerInfo(buyer.meter_id).call()[0]  # import-only
     due = bill(ledger, buyer, kwh=2)
     assert due > 0
     await buyer_entry.runtime_data.coordinator.async_refresh()
@@ -276,6 +274,7 @@ async def test_a_whole_auction_between_two_households(
     assert int(ledger.contract.functions.amountDue(buyer.meter_id).call()) == (
         due - redeemed["args"]["amount"]
     )
+    assert ledger.contract.functions.producerInfo(buyer.meter_id).call()[5] == 1_000
 
 
 async def test_an_unsold_lot_returns_and_a_cancelled_one_too(

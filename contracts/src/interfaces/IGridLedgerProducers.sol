@@ -92,7 +92,8 @@ interface IGridLedgerProducerTypes is IGridLedgerTypes {
     /// @notice A plant's pending tokens were minted to its owner.
     event PlantTokensClaimed(uint32 indexed feederId, address indexed owner, uint256 wh);
 
-    /// @notice A bidirectional reading for a meter whose export register is not enabled.
+    /// @notice A bidirectional reading, a claim, a sell-back or the redeem-first choice for a meter whose export
+    /// register is not enabled (it has no pending tokens; `redeemTokens` takes held ones from any meter).
     error ImportOnlyMeter(uint32 meterId);
     error ExportRegisterDecreased(uint32 meterId, uint64 exportWh, uint64 lastExportWh);
     /// @notice The export since the last reading implies more power than the meter's export rating.
@@ -192,7 +193,8 @@ interface IGridLedgerProducerAccounts is IGridLedgerProducerTypes {
 
     /// @notice The payer redeems `wh` tokens (its meter's pending first, then its own minted ones) against the
     /// meter's unpaid bill: the bill drops by the bill's own average price of that energy minus the network charge.
-    /// Never credits more than the debt, nor more energy than the bill has left to redeem.
+    /// Never credits more than the debt, nor more energy than the bill has left to redeem. Any meter may: an
+    /// import-only household pays with tokens it bought.
     function redeemTokens(uint32 meterId, uint256 wh) external returns (uint256 amount);
 
     /// @notice The payer sells `wh` tokens (pending first, then minted) to the operator at its tariff's feed-in

@@ -20,7 +20,8 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 ///   export register up to which exported energy is settled: minted, redeemed or sold back; a rebase of the export
 ///   register moves it along, so it may be negative) | billRedeemedWh 208..247 | redeemTokens 248. Pending tokens are
 ///   `lastExportWh - settledAtWh` (`pendingWhOf`), at most 2 * `MAX_WH`: `enableExport` rebases only while at most
-///   `MAX_WH` are pending, so settledAtWh stays within +-`MAX_WH`.
+///   `MAX_WH` are pending, so settledAtWh stays within +-`MAX_WH`. An import-only meter's producer slot holds only
+///   what tokens redeemed of its last bill: billPeriod 0..31 | billRedeemedWh 208..247.
 /// - 1 `account`: balance int96 0..95 | lapseAt 96..127 | openPeriod 128..159 | lowWh 160..199 | exhaustWh 200..239
 ///   | protected 240 | lowNotified 241 | band 242..243 | prepaid 244 (copy of slot 0's flag) | readLag 245..255. What
 ///   payments and prepaid readings touch. `readLag` is how many periods the open period is after the one the overdue
@@ -229,6 +230,11 @@ library MeterState {
     function withSigner(uint256 reading, address signer) internal pure returns (uint256) {
         if (isProducer(reading)) return (reading & ~(SIGNER_BITS << 60)) | (uint160(signer) & SIGNER_BITS) << 60;
         return (reading & ~uint256(type(uint160).max)) | uint160(signer);
+    }
+
+    /// @notice Slot 2: the period of the last issued bill.
+    function billPeriodOf(uint256 periodWord) internal pure returns (uint32) {
+        return uint32(periodWord >> 176);
     }
 
     /// @notice Slot 1: the balance (negative: debt).

@@ -78,6 +78,7 @@ contract AttackProducerInvariantsTest is ProducerInvariantsBase {
         assertEq(handler.operatorOverreach(), 0, "operator took what it owes");
         assertEq(handler.stuckWithdrawals(), 0, "proceeds not paid out");
         assertEq(handler.redemptionCredit(), 0, "redemption made credit");
+        assertEq(handler.redemptionOverpriced(), 0, "redemption took more off than the energy's price");
     }
 
     function invariant_Attack_ImportOnlyBillsUntouched() public view {

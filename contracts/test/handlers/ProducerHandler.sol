@@ -45,7 +45,10 @@ contract ProducerHandler is CommonBase, StdUtils {
     mapping(bytes32 reading => bool) internal _accepted;
     mapping(uint32 meterId => mapping(uint32 period => uint256)) public redeemedOnBill;
     mapping(uint32 meterId => mapping(uint32 period => uint64)) public energyOfBill;
+    mapping(uint32 meterId => mapping(uint32 period => uint256)) public offOnBill;
+    mapping(uint32 meterId => mapping(uint32 period => uint256)) public redemptionsOnBill;
     mapping(uint32 meterId => uint256) internal _closeRedeemed;
+    mapping(uint32 meterId => uint256) internal _closeOff;
     mapping(uint32 meterId => IGridLedgerProducerTypes.BidirectionalReading) internal _lastSent;
     bytes32[METERS] internal _importOnlyBefore;
     // Ghost books per payer: the meter's payer as the handler set it, and the Wh of tokens each address gained (export
@@ -66,6 +69,7 @@ contract ProducerHandler is CommonBase, StdUtils {
     uint256 public burnMismatches;
     uint256 public overRedeemedBills;
     uint256 public redemptionCredit;
+    uint256 public redemptionOverpriced;
     uint256 public sellBackMismatches;
     uint256 public operatorOverreach;
     uint256 public stuckWithdrawals;
@@ -75,6 +79,7 @@ contract ProducerHandler is CommonBase, StdUtils {
 
     // Coverage of the paths that matter.
     uint256 public redemptions;
+    uint256 public importOnlyRedemptions;
     uint256 public sellBacks;
     uint256 public claims;
     uint256 public payerMoves;
@@ -253,11 +258,14 @@ contract ProducerHandler is CommonBase, StdUtils {
         _checkImportOnly();
     }
 
-    /// @dev Any household redeems any amount against any meter's bill, paid or not.
+    /// @dev Any household redeems any amount against any meter's bill, paid or not: an import-only household with the
+    /// tokens it was given too. It may move only that meter.
     function redeem(uint256 householdSeed, uint256 meterSeed, uint256 whSeed) external logged {
         uint32 id = ids[meterSeed % METERS];
         address holder = householdOf(householdSeed);
-        if (householdSeed % 3 != 0 && meterSeed % METERS < PRODUCERS) holder = gl.meter(id).payer;
+        if (householdSeed % 3 != 0) holder = gl.meter(id).payer;
+        // An import-only household has tokens only from others (bought in the market): it gets some first.
+        if (_isImportOnly(id)) _buyTokens(holder, whSeed);
         uint256 wh = bound(whSeed, 0, 2 * _available(id, holder) + 10);
         gl.settle(id);
         _absorb(vm.getRecordedLogs());
@@ -270,6 +278,10 @@ contract ProducerHandler is CommonBase, StdUtils {
         vm.prank(holder);
         try pgl.redeemTokens(id, wh) returns (uint256 amount) {
             ++redemptions;
+            if (_isImportOnly(id)) {
+                ++importOnlyRedemptions;
+                _importOnlyBefore[meterSeed % METERS] = _importOnlyState(id);
+            }
             int256 balanceAfter = gl.meterBalance(id);
             if (balanceAfter > 0 || balanceAfter != balanceBefore + int256(amount)) ++redemptionCredit;
             if (gl.billOf(id).amount + amount != billBefore || gl.liability() != liabilityBefore) ++redemptionCredit;
@@ -320,6 +332,21 @@ contract ProducerHandler is CommonBase, StdUtils {
         kwh.transfer(householdOf(toSeed), amount);
         tokensOut[from] += amount;
         tokensIn[householdOf(toSeed)] += amount;
+    }
+
+    /// @dev `buyer` receives up to `seed` Wh from the first other household holding tokens.
+    function _buyTokens(address buyer, uint256 seed) internal {
+        for (uint256 i; i < HOUSEHOLDS; ++i) {
+            address from = householdOf(i);
+            uint256 held = kwh.balanceOf(from);
+            if (from == buyer || held == 0) continue;
+            uint256 amount = bound(seed, 1, held);
+            vm.prank(from);
+            kwh.transfer(buyer, amount);
+            tokensOut[from] += amount;
+            tokensIn[buyer] += amount;
+            return;
+        }
     }
 
     function withdrawProceeds(uint256 householdSeed) external logged {
@@ -582,11 +609,12 @@ contract ProducerHandler is CommonBase, StdUtils {
                 if (address(uint160(uint256(l.topics[2]))) != gl.meter(id).payer) ++misdirectedClaims;
             } else if (topic == IGridLedgerProducerTypes.TokensRedeemed.selector) {
                 uint32 id = uint32(uint256(l.topics[1]));
-                (uint256 wh,) = abi.decode(l.data, (uint256, uint256));
+                (uint256 wh, uint256 amount) = abi.decode(l.data, (uint256, uint256));
                 redeemedWh += wh;
                 tokensOut[payerOfMeter[id]] += wh;
                 _flushRedeemed(id);
                 _closeRedeemed[id] = wh;
+                _closeOff[id] = amount;
             } else if (topic == IGridLedgerProducerTypes.TokensSoldBack.selector) {
                 (uint256 wh,) = abi.decode(l.data, (uint256, uint256));
                 soldWh += wh;
@@ -601,7 +629,7 @@ contract ProducerHandler is CommonBase, StdUtils {
                 if (_isImportOnly(id) && amount != uint256(energy) * price / 1000) ++importOnlyMispriced;
             }
         }
-        for (uint256 i; i < PRODUCERS; ++i) {
+        for (uint256 i; i < METERS; ++i) {
             _flushRedeemed(ids[i]);
         }
     }
@@ -621,13 +649,21 @@ contract ProducerHandler is CommonBase, StdUtils {
         lastExport[id] = exportWh;
     }
 
-    /// @dev Books the Wh redeemed since the last `BillIssued` against the meter's latest bill.
+    /// @dev Books the Wh redeemed since the last `BillIssued`, and what they took off, against the meter's latest bill.
+    /// A household paying less: all redemptions of a bill never take more off it than their energy's price (each
+    /// rounds by at most one base unit), whatever the network charge did in between.
     function _flushRedeemed(uint32 id) internal {
         uint256 wh = _closeRedeemed[id];
         if (wh == 0) return;
         _closeRedeemed[id] = 0;
         uint32 period = lastBill[id];
         redeemedOnBill[id][period] += wh;
+        offOnBill[id][period] += _closeOff[id];
+        ++redemptionsOnBill[id][period];
+        _closeOff[id] = 0;
         if (redeemedOnBill[id][period] > energyOfBill[id][period]) ++overRedeemedBills;
+        if (offOnBill[id][period] > redeemedOnBill[id][period] * price / 1000 + redemptionsOnBill[id][period]) {
+            ++redemptionOverpriced;
+        }
     }
 }
