@@ -192,6 +192,7 @@ async def async_setup_entry(
     billing = Billing(hass, entry, wallet, coordinator)
     await billing.async_load()
     producer = Producer(hass, entry, wallet, coordinator)
+    billing.tokens_pay_first = producer.tokens_pay_first
     market = await _async_market(hass, entry, wallet, coordinator, billing, producer)
     entry.runtime_data = GridLedgerRuntimeData(
         client=client,
@@ -235,6 +236,7 @@ async def _async_market(
         translation_key="market_unusable",
     )
     market = Market(hass, entry, wallet, coordinator, billing, producer.engine, auction)
+    market.tokens_pay_first = producer.tokens_pay_first
     await market.async_load()
     return market
 

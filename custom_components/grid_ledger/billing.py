@@ -9,6 +9,7 @@ sent and released only when that payment provably did not happen.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from decimal import ROUND_FLOOR
 from typing import Any, TypedDict
 import uuid
@@ -98,6 +99,8 @@ class Billing:
         )
         self.state: BillingState = {"bill_period": 0, "cap_period": 0, "spent": {}}
         self.gas_low: bool | None = None
+        # Whether held energy tokens pay the unpaid bill before money (the producer's say).
+        self.tokens_pay_first: Callable[[MeterState], bool] = lambda _data: False
         self.approval: dict[str, Any] | None = None  # the open request, not persisted
         self._lock = asyncio.Lock()
         self._listeners: Listeners[[]] = Listeners()
@@ -203,6 +206,8 @@ class Billing:
             if data.amount_due == 0:
                 self._close_approval()
                 return
+            if self.auto_pay and self.tokens_pay_first(data):
+                return  # held tokens pay first; their redemption asks for a fresh read
             decision = decide_payment(
                 amount_due=data.amount_due,
                 cap_per_period=self.spending_cap,

@@ -9,31 +9,38 @@ does: it is reserved before the bid is sent, and released when the bid fails or 
 money then waits as a refund).
 
 Auto-trading (options): held tokens are offered at no less than a floor price while the
-household has no open lot (and no unpaid bill they are to pay first), and the cheapest lot
-whose next bid is at or below a ceiling is bid for, within the spending cap. Each decision is
-taken on the chain's state read after the previous one was mined, under one lock, and sent by
-the same intents as the actions: nothing is sent twice.
+household has no open lot (and no unpaid bill they are to pay first), for a billing period at
+most (so a buyer's bill can use them); the tokens its meter earned are claimed to be offered
+too. The cheapest lot whose next bid is at or below
+a ceiling is bid for, within the spending cap. The household's own lot, sold or not, and the
+lot it won are finalized once their deadline has passed (nobody else has a reason to): the
+market is read again at that deadline. Each decision is taken on the chain's state read after
+the previous one was mined, under one lock, and sent by the same intents as the actions:
+nothing is sent twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR
 from typing import Any
 
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from .billing import Billing, HassPaymentStore
-from .chain import EventFollower, GridLedgerError, LedgerEvent, Wallet
+from .chain import EventFollower, GridLedgerError, LedgerEvent, MeterState, Wallet
 from .chain.errors import (
     InsufficientTokensError,
     NothingToWithdrawError,
     OverSpendingCapError,
+    RevertedError,
 )
-from .chain.market import AuctionClient, Lot, MarketState, payment_for
-from .chain.tokens import TokenEngine, TokenResult
+from .chain.market import AuctionClient, Lot, LotStatus, MarketState, payment_for
+from .chain.tokens import TokenAction, TokenEngine, TokenResult
 from .const import (
     AUTO_OFFER_DURATION,
     CONF_AUTO_BID_CEILING,
@@ -49,6 +56,8 @@ from .const import (
 )
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator, update_failed
 from .units import base_units, display_amount
+
+DEADLINE_MARGIN = 3  # seconds after a lot's deadline before the market is read again
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +128,10 @@ class Market:
             store=HassPaymentStore(hass, f"{DOMAIN}.{entry.entry_id}.market_events"),
         )
         self._auto_lock = asyncio.Lock()
+        self._deadline_call: CALLBACK_TYPE | None = None
+        # Whether held tokens pay the unpaid bill before anything is offered (the producer's).
+        self.tokens_pay_first: Callable[[MeterState], bool] = lambda _data: False
+        self._deadline_at: int | None = None
 
     @property
     def address(self) -> str:
@@ -134,7 +147,12 @@ class Market:
         self.follower.start()
         self.entry.async_on_unload(self.follower.stop)
         if self._auto_sell_floor or self._auto_bid_ceiling:
-            self.entry.async_on_unload(self.market.async_add_listener(self._schedule_auto_trade))
+            # The market's reads, and the meter's: a reading brings the tokens it earned.
+            for coordinator in (self.market, self.coordinator):
+                self.entry.async_on_unload(
+                    coordinator.async_add_listener(self._schedule_auto_trade)
+                )
+            self.entry.async_on_unload(self._cancel_deadline_call)
             self._schedule_auto_trade()
 
     # ------------------------------------------------------------------ auto-trading
@@ -153,32 +171,88 @@ class Market:
 
     @callback
     def _schedule_auto_trade(self) -> None:
+        self._schedule_deadline_read()
         if not self._auto_lock.locked():
             self.entry.async_create_background_task(
                 self.hass, self.async_auto_trade(), f"{DOMAIN} auto-trade"
             )
 
+    @callback
+    def _schedule_deadline_read(self) -> None:
+        """The market read again just after the soonest deadline of a lot the household
+        finalizes: no event marks a deadline passing."""
+        data = self.market.data
+        deadlines = [lot.deadline for lot in self.lots_to_finalize(ended=False)]
+        if not deadlines or min(deadlines) == self._deadline_at:
+            return
+        self._cancel_deadline_call()
+        self._deadline_at = soonest = min(deadlines)
+        # The chain mines its next block a little after the deadline: read after it.
+        delay = max(0, soonest - data.block_timestamp) + DEADLINE_MARGIN
+
+        @callback
+        def read(_now: Any) -> None:
+            self._deadline_call = self._deadline_at = None
+            self.entry.async_create_background_task(
+                self.hass, self.market.async_refresh(), f"{DOMAIN} market deadline"
+            )
+
+        self._deadline_call = async_call_later(self.hass, delay, read)
+
+    @callback
+    def _cancel_deadline_call(self) -> None:
+        if self._deadline_call is not None:
+            self._deadline_call()
+        self._deadline_call = self._deadline_at = None
+
     async def async_auto_trade(self) -> None:
-        """One round of automatic offers and bids, each decided on fresh chain state."""
+        """One round of automatic finalizations, offers and bids, each decided on fresh chain
+        state."""
         async with self._auto_lock:
             try:
+                await self._async_auto_finalize()
                 await self._async_auto_sell()
                 await self._async_auto_bid()
             except GridLedgerError as err:
                 LOGGER.warning("Automatic trade not made: %s", err)
+
+    async def _async_auto_finalize(self) -> None:
+        """The household's own ended lots and the lots it won, finalized: its tokens or its
+        money move only then."""
+        ended = self.lots_to_finalize(ended=True)
+        for lot in ended:
+            try:
+                await self.async_finalize(lot.lot_id)
+            except RevertedError as err:
+                if err.name != "LotClosed":
+                    raise
+                LOGGER.debug("Lot %s finalized by the other side first", lot.lot_id)
+        if ended:
+            await self._async_reread()
 
     async def _async_auto_sell(self) -> None:
         if not (floor := self._auto_sell_floor) or self.own_open_lots():
             return
         await self.coordinator.async_refresh()
         data = self.coordinator.data
-        if data is None or (producer := data.producer) is None or not producer.token_balance_wh:
+        if data is None or (producer := data.producer) is None:
             return
         owed = data.bill.energy_wh - producer.info.bill_redeemed_wh
         if self.entry.options.get(CONF_REDEEM_TOKENS) and data.amount_due and owed > 0:
             return  # the tokens pay the bill first
+        if producer.info.pending_wh:
+            # Earned tokens no unpaid bill takes: claimed to the wallet to be offered.
+            await self.engine.run(TokenAction.CLAIM)
+            await self.coordinator.async_refresh()
+            data = self.coordinator.data
+            if (producer := data.producer) is None or self.tokens_pay_first(data):
+                return  # a bill issued meanwhile takes the held tokens first
+        if not producer.token_balance_wh:
+            return
         price = max(floor, self.best_price() or 0)
-        await self.async_offer(producer.token_balance_wh, price, AUTO_OFFER_DURATION)
+        # A billing period at most: what a buyer wins can pay its next bill.
+        duration = min(AUTO_OFFER_DURATION, self.coordinator.info.period_length)
+        await self.async_offer(producer.token_balance_wh, price, duration)
         await self._async_reread()
 
     async def _async_auto_bid(self) -> None:
@@ -218,6 +292,18 @@ class Market:
         """The household's lots still taking bids or waiting to be finalized."""
         data = self.market.data
         return [lot for lot in data.lots if lot.seller == self.address and lot.status == 1]
+
+    def lots_to_finalize(self, *, ended: bool) -> list[Lot]:
+        """The household's own lots and the lots it holds the standing bid on, still open,
+        whose deadline has passed (`ended`) or has not yet."""
+        data = self.market.data
+        return [
+            lot
+            for lot in data.lots
+            if lot.status is LotStatus.OPEN
+            and self.address in (lot.seller, lot.bidder)
+            and (data.block_timestamp >= lot.deadline) is ended
+        ]
 
     def best_price(self) -> int | None:
         """The highest current price per kWh among lots taking bids (start price or bid)."""

@@ -14,7 +14,7 @@ from typing import Any
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 
 from .billing import HassPaymentStore
-from .chain import GridLedgerError, LedgerEvent, ProducerState, Wallet
+from .chain import GridLedgerError, LedgerEvent, MeterState, ProducerState, Wallet
 from .chain.errors import InsufficientTokensError, NoEnergyTokenError, NothingToRedeemError
 from .chain.tokens import TokenAction, TokenEngine, TokenResult
 from .const import (
@@ -58,6 +58,7 @@ class Producer:
             coordinator.meter_id,
         )
         self._redeem_tried: int | None = None  # the bill period held tokens were redeemed for
+        self._redeeming = False  # held tokens' redemption sent, not settled yet
 
     @callback
     def async_start(self) -> CALLBACK_TYPE:
@@ -75,24 +76,37 @@ class Producer:
     def _on_update(self) -> None:
         """With tokens paying bills first, held tokens pay an unpaid bill's energy, once."""
         data = self.coordinator.data
-        if not self.redeem_tokens or data is None or (producer := data.producer) is None:
-            return
-        left = data.bill.energy_wh - producer.info.bill_redeemed_wh
-        if data.amount_due == 0 or left <= 0 or producer.token_balance_wh == 0:
-            return
-        if self._redeem_tried == data.bill.period:
+        if data is None or (wh := self._held_to_redeem(data)) is None:
             return
         self._redeem_tried = data.bill.period
-        wh = min(left, producer.token_balance_wh)
+        self._redeeming = True
         self.entry.async_create_background_task(
             self.hass, self._async_redeem_held(wh), f"{DOMAIN} redeem held tokens"
         )
+
+    def _held_to_redeem(self, data: MeterState) -> int | None:
+        """The held tokens to redeem against the unpaid bill now (not tried for it yet)."""
+        if not self.redeem_tokens or (producer := data.producer) is None:
+            return None
+        left = data.bill.energy_wh - producer.info.bill_redeemed_wh
+        if data.amount_due == 0 or left <= 0 or producer.token_balance_wh == 0:
+            return None
+        if self._redeem_tried == data.bill.period:
+            return None
+        return min(left, producer.token_balance_wh)
+
+    def tokens_pay_first(self, data: MeterState) -> bool:
+        """Whether held tokens are about to pay (or are paying) the unpaid bill: an automatic
+        payment waits for them and pays what they leave."""
+        return self._redeeming or self._held_to_redeem(data) is not None
 
     async def _async_redeem_held(self, wh: int) -> None:
         try:
             await self.engine.run(TokenAction.REDEEM, wh)
         except GridLedgerError as err:
             LOGGER.warning("Held tokens not redeemed against the bill: %s", err)
+        finally:
+            self._redeeming = False
         await self.coordinator.async_request_refresh()
 
     @property

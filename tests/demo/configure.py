@@ -17,11 +17,14 @@ import urllib.error
 import yaml
 
 from tests.demo.stack import (
+    AUTO_BID_CEILING,
+    AUTO_SELL_FLOOR,
     CONSUMER,
     FEEDER_ID,
     HA_CURRENCY,
     HISTORY_HOURS,
     HOUSEHOLDS,
+    PLANT_ID,
     PRICE_PER_KWH,
     PROSUMER,
     READING_INTERVAL_MINUTES,
@@ -101,9 +104,25 @@ async def add_meter_device(stack: DemoStack, household: Household) -> tuple[str,
     return energy, relay, exported
 
 
-async def add_household(stack: DemoStack, keys: DemoKeys, household: Household) -> HouseholdInHA:
+def market_options(stack: DemoStack, household: Household) -> dict[str, Any]:
+    """A household's options in the demo's energy market: the prosumer sells its tokens from a
+    floor, the consumer bids up to a ceiling and its bought tokens pay its bills first."""
+    if "energyAuction" not in stack.deployment:
+        return {}
+    trade = (
+        {"auto_sell_floor": AUTO_SELL_FLOOR}
+        if household is PROSUMER
+        else {"auto_bid_ceiling": AUTO_BID_CEILING, "redeem_tokens": True}
+    )
+    return {"auction_address": stack.deployment["energyAuction"], **trade}
+
+
+async def add_household(
+    stack: DemoStack, keys: DemoKeys, household: Household, market: bool = True
+) -> HouseholdInHA:
     """The household's meter in ESPHome, then its Grid Ledger entry through the config flow
-    with its own wallet and meter key (unless configured before), then a first reading."""
+    with its own wallet and meter key (unless configured before), then a first reading; with
+    `market`, it trades energy tokens automatically."""
     hass = stack.hass
     assert hass is not None
     assert stack.anvil is not None
@@ -111,7 +130,8 @@ async def add_household(stack: DemoStack, keys: DemoKeys, household: Household) 
     entries = {e["title"]: e for e in hass.config_entries("grid_ledger")}
     # The prosumer's readings carry its export register once the ledger takes it.
     producer = household is PROSUMER and "energyToken" in stack.deployment
-    if household.title not in entries:
+    created = household.title not in entries
+    if created:
         meter = {
             "meter_id": household.meter_id,
             "meter_key": getattr(keys, household.meter_key),
@@ -135,11 +155,16 @@ async def add_household(stack: DemoStack, keys: DemoKeys, household: Household) 
             f"({registers}, {relay})"
         )
         entries = {e["title"]: e for e in hass.config_entries("grid_ledger")}
-        # A prosumer's energy tokens pay its bills first (its tokens' best use).
+        # A prosumer's energy tokens pay its bills first (its tokens' best use); in the market
+        # it offers the rest, and the consumer buys them to pay its own bills first.
         tokens = {"redeem_tokens": True} if producer else {}
+        if market:
+            tokens |= market_options(stack, household)
         await set_household_options(stack, entries[household.title]["entry_id"], **tokens)
     entry_id = str(entries[household.title]["entry_id"])
-    registry = await grid_ledger_registry(stack, entry_id)
+    # Just configured to trade: its market entities come with the reload of its options.
+    trading = created and market and bool(market_options(stack, household))
+    registry = await grid_ledger_registry(stack, entry_id, "market_best_price" if trading else None)
     entities = {key: entry["entity_id"] for key, entry in registry.items()}
     device_id = str(registry["permit_active"]["device_id"])
     await first_reading(stack, entities["submit_reading"], entities["last_reading"])
@@ -183,32 +208,61 @@ async def add_transformer(stack: DemoStack, keys: DemoKeys) -> FeederInHA:
             stack, lambda e, _, wanted=entity: e == wanted, f"transformer's {object_id}"
         )
     await add_downstream_automation(stack, meter["downstream_power"])
+    settles = stack.settles
+    if settles:  # the plant first: its register starts with its first reading
+        plant = await add_feeder_entry(stack, PLANT_ID, keys.plant, meter["energy"])
+        plant_entities = {
+            k: e["entity_id"] for k, e in (await grid_ledger_registry(stack, plant)).items()
+        }
+        await first_reading(stack, plant_entities["submit_reading"], plant_entities["last_reading"])
+        await asyncio.to_thread(stack.enable_settlement, keys)
+    # The distributor follows its settlement (markup, loss, amount owed) and settles with it.
+    settlement = {"settlement_address": stack.deployment["settlement"]} if settles else {}
+    kept = TRANSFORMER.title in {e["title"] for e in hass.config_entries("grid_ledger")}
+    entry_id = await add_feeder_entry(stack, FEEDER_ID, keys.feeder, meter["energy"], settlement)
+    # A kept entry (from a demo before the settlement) may lack the option.
+    awaited = "settled_markup" if settles and not kept else None
+    registry = await grid_ledger_registry(stack, entry_id, awaited)
+    entities = {key: entry["entity_id"] for key, entry in registry.items()}
+    device_id = str(registry["loss"]["device_id"])
+    await first_reading(stack, entities["submit_reading"], entities["last_reading"])
+    return FeederInHA(entry_id, device_id, entities, meter)
+
+
+async def add_feeder_entry(
+    stack: DemoStack,
+    feeder_id: int,
+    key: str,
+    energy: str,
+    more: dict[str, Any] | None = None,
+) -> str:
+    """A feeder's Grid Ledger entry through the config flow (unless configured before), reading
+    `energy` each minute; returns its entry id. The plant's reads the transformer's register."""
+    hass = stack.hass
+    assert hass is not None
+    assert stack.anvil is not None
+    title = f"Feeder {feeder_id}"
     entries = {e["title"]: e for e in hass.config_entries("grid_ledger")}
-    if TRANSFORMER.title not in entries:
+    if title not in entries:
         await asyncio.to_thread(
             hass.run_flow,
             "grid_ledger",
             {"next_step_id": "feeder"},
             {"url": stack.anvil.rpc_url, "contract_address": stack.deployment["gridLedger"]},
             {
-                "feeder_id": FEEDER_ID,
-                "feeder_key": keys.feeder,
+                "feeder_id": feeder_id,
+                "feeder_key": key,
                 "energy_source": "entity",
-                "energy_entity": meter["energy"],
+                "energy_entity": energy,
             },
         )
-        timeline(f"Grid Ledger configured for feeder {FEEDER_ID} ({meter['energy']})")
+        timeline(f"Grid Ledger configured for feeder {feeder_id} ({energy})")
         entries = {e["title"]: e for e in hass.config_entries("grid_ledger")}
-        entry_id = str(entries[TRANSFORMER.title]["entry_id"])
-        options = {"reading_interval": READING_INTERVAL_MINUTES}
+        entry_id = str(entries[title]["entry_id"])
+        options = {"reading_interval": READING_INTERVAL_MINUTES, **(more or {})}
         await asyncio.to_thread(hass.set_options, entry_id, **options)
-        timeline(f"feeder options: {options}")
-    entry_id = str(entries[TRANSFORMER.title]["entry_id"])
-    registry = await grid_ledger_registry(stack, entry_id)
-    entities = {key: entry["entity_id"] for key, entry in registry.items()}
-    device_id = str(registry["loss"]["device_id"])
-    await first_reading(stack, entities["submit_reading"], entities["last_reading"])
-    return FeederInHA(entry_id, device_id, entities, meter)
+        timeline(f"feeder {feeder_id}'s options: {options}")
+    return str(entries[title]["entry_id"])
 
 
 # The transformer's ESPHome entities by object id, and their domains.
@@ -261,12 +315,15 @@ async def add_downstream_automation(stack: DemoStack, downstream: str) -> None:
     timeline(f"automation {TRANSFORMER_AUTOMATION}: {downstream} = the households' import")
 
 
-async def configure_home_assistant(stack: DemoStack, keys: DemoKeys) -> DemoInHA:
-    """Both households, the transformer, the dashboard and the Energy dashboard."""
+async def configure_home_assistant(
+    stack: DemoStack, keys: DemoKeys, market: bool = True
+) -> DemoInHA:
+    """Both households (trading in the energy market unless `market` is false), the
+    transformer, the dashboard and the Energy dashboard."""
     hass = stack.hass
     assert hass is not None
     fresh = not hass.config_entries("grid_ledger")
-    homes = {h.role: await add_household(stack, keys, h) for h in HOUSEHOLDS}
+    homes = {h.role: await add_household(stack, keys, h, market) for h in HOUSEHOLDS}
     # After the households: the feeder's first period then holds no energy of theirs that
     # they did not read themselves.
     feeder = await add_transformer(stack, keys)
@@ -412,17 +469,27 @@ async def first_reading(stack: DemoStack, button: str, last: str) -> None:
     timeline(f"reading on-chain: {last} = {state}")
 
 
-async def grid_ledger_registry(stack: DemoStack, entry_id: str) -> dict[str, dict[str, Any]]:
-    """One entry's entities' registry entries by translation key."""
+async def grid_ledger_registry(
+    stack: DemoStack, entry_id: str, awaited: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """One entry's entities' registry entries by translation key; with `awaited`, once that
+    entity is among them (an entry reloading with new options adds entities)."""
     assert stack.hass is not None
-    (registry,) = await stack.hass.websocket({"type": "config/entity_registry/list"})
-    return {
-        entry["translation_key"]: entry
-        for entry in registry
-        if entry["platform"] == "grid_ledger"
-        and entry["config_entry_id"] == entry_id
-        and entry.get("translation_key")
-    }
+    deadline = time.monotonic() + 60
+    while True:
+        (registry,) = await stack.hass.websocket({"type": "config/entity_registry/list"})
+        found = {
+            entry["translation_key"]: entry
+            for entry in registry
+            if entry["platform"] == "grid_ledger"
+            and entry["config_entry_id"] == entry_id
+            and entry.get("translation_key")
+        }
+        if awaited is None or awaited in found:
+            return found
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {awaited} entity of entry {entry_id} within 60 s")
+        await asyncio.sleep(1)
 
 
 CARDS = {
@@ -443,8 +510,18 @@ CARDS = {
     "Wallet": {
         "wallet_coin": "Gas (coin)",
         "wallet_token": "Stablecoin",
+        "token_balance": "Energy tokens",
+        "wallet_pending": "Pending transactions",
         "wallet_gas_low": "Gas running low",
         "last_reading": "Last reading submitted",
+    },
+    "Energy market": {
+        "market_offers": "Open offers",
+        "market_tokens_offered": "Energy tokens offered",
+        "market_best_price": "Best price",
+        "market_auction_end": "Auction end",
+        "market_last_price": "Last price",
+        "market_withdrawable": "Refunds and proceeds",
     },
     "Meter": {
         "energy": "Attested energy",
@@ -493,10 +570,14 @@ def household_view(home: HouseholdInHA, path: str) -> dict[str, Any]:
         if producer:
             cards.append({"type": "entities", "title": "Producer", "entities": rows(producer)})
     for title, names in CARDS.items():
-        shown = [(home.energy, "Meter register"), (home.relay, "Supply relay")]
-        shown = shown if title == "Meter" else []
+        shown = {
+            "Meter": [(home.energy, "Meter register"), (home.relay, "Supply relay")],
+            # What the wallet's tokens come from (a prosumer's export shows as negative).
+            "Wallet": [(f"sensor.{household.device}_power", "Meter power (import +, export -)")],
+        }.get(title, [])
         shown += [(entities[key], name) for key, name in names.items() if key in entities]
-        cards.append({"type": "entities", "title": title, "entities": rows(shown)})
+        if len(shown) > (title == "Wallet"):  # a card only with our entities in it
+            cards.append({"type": "entities", "title": title, "entities": rows(shown)})
     if "wallet_address" in entities:  # too long for an entities row: a card of its own
         template = "{{ states('" + entities["wallet_address"] + "') }}"
         cards.append(
@@ -523,6 +604,12 @@ FEEDER_CARD = {
     "last_reading": "Last reading submitted",
     "submit_reading": "Submit a reading now",
 }
+SETTLEMENT_CARD = {
+    "last_settlement": "Last settled period",
+    "settled_loss": "Loss it was settled on",
+    "settled_markup": "Distributor's markup",
+    "settlement_owed": "Owed to the distributor",
+}
 TRANSFORMER_ROWS = {
     "illegal_tap": "Illegal tap",
     "illegal_tap_power": "Illegal tap power",
@@ -538,12 +625,15 @@ def feeder_view(feeder: FeederInHA, path: str) -> dict[str, Any]:
     and the tap to switch."""
     ledger = [(feeder.entities[k], name) for k, name in FEEDER_CARD.items() if k in feeder.entities]
     meter = [(feeder.meter[k], name) for k, name in TRANSFORMER_ROWS.items()]
+    settled = [(feeder.entities[k], n) for k, n in SETTLEMENT_CARD.items() if k in feeder.entities]
+    settlement = [{"type": "entities", "title": "Settlement", "entities": rows(settled)}]
     return {
         "title": f"Transformer (feeder {FEEDER_ID})",
         "path": path,
         "cards": [
             {"type": "entities", "title": "Transformer meter", "entities": rows(meter)},
             {"type": "entities", "title": "Feeder on the ledger", "entities": rows(ledger)},
+            *(settlement if settled else []),
             {
                 "type": "history-graph",
                 "title": "Feeder power against the households' import",
@@ -564,12 +654,59 @@ def feeder_view(feeder: FeederInHA, path: str) -> dict[str, Any]:
     }
 
 
+MARKET_WALLET_ROWS = {
+    "token_balance": "Energy tokens",
+    "wallet_token": "Stablecoin",
+    "wallet_coin": "Gas (coin)",
+    "wallet_pending": "Pending transactions",
+}
+
+
+def market_view(homes: list[HouseholdInHA], path: str) -> dict[str, Any]:
+    """Both households in the energy market side by side: each wallet (its tokens, what the
+    meter exports or draws, its balances, its transactions in flight) and its trades."""
+    cards: list[dict[str, Any]] = []
+    for home in homes:
+        entities, household = home.entities, home.household
+        power = (f"sensor.{household.device}_power", "Meter power (import +, export -)")
+        wallet = [
+            power,
+            *((entities[k], n) for k, n in MARKET_WALLET_ROWS.items() if k in entities),
+        ]
+        market = [(entities[k], n) for k, n in CARDS["Energy market"].items() if k in entities]
+        name = f"{household.role.capitalize()} (meter {household.meter_id})"
+        cards.append(
+            {
+                "type": "vertical-stack",
+                "cards": [
+                    {"type": "entities", "title": f"{name}: wallet", "entities": rows(wallet)},
+                    {"type": "entities", "title": f"{name}: market", "entities": rows(market)},
+                ],
+            }
+        )
+    cards.append(
+        {
+            "type": "markdown",
+            "title": "How the households trade",
+            "content": (
+                "The prosumer offers the energy tokens its meter earned from "
+                f"{AUTO_SELL_FLOOR:g} per kWh for a billing period; the consumer bids up to "
+                f"{AUTO_BID_CEILING:g}, within its spending cap. When the lot ends, their entries "
+                "finalize it, and the bought tokens pay the consumer's next bill before its "
+                "automatic payment pays the rest."
+            ),
+        }
+    )
+    return {"title": "Energy market", "path": path, "cards": cards}
+
+
 def write_dashboard(stack: DemoStack, homes: list[HouseholdInHA], feeder: FeederInHA) -> None:
     """A YAML dashboard (HA rereads it on every load) with a view per household and short
     names for our entities: the consumer's at /grid-ledger/0, the prosumer's at /1, the
-    transformer's at /2."""
+    transformer's at /2, the energy market's at /3."""
     assert stack.hass is not None
     views = [household_view(home, str(number)) for number, home in enumerate(homes)]
     views.append(feeder_view(feeder, str(len(views))))
+    views.append(market_view(homes, str(len(views))))
     dashboard = {"title": "Grid Ledger", "views": views}
     (stack.hass.config_dir / DASHBOARD_FILE).write_text(yaml.safe_dump(dashboard, sort_keys=False))

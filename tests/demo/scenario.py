@@ -6,8 +6,13 @@ off → unpaid bill → warnings → trip (the meter's relay opens) → pay → 
 prosumer lives the producer's: export accepted → tokens minted (earned, lazily) → tokens pay part
 of its own bill → the rest claimed and sold back at feed-in. Then the transformer above them
 lives a theft: illegal tap on → the feeder's readings → loss detected (event and repair) → tap
-off → a period within the tolerance again (the repair closes). Each step is awaited within a
-bound and put on a timeline with its figures on-chain.
+off → a period within the tolerance again (the repair closes). Beside the theft, the energy
+market as the households' options trade in it: the prosumer's offer → the consumer's bid → lot
+won and sold → the lot finalized by their entries after its deadline → the bought tokens pay
+the consumer's next bill before auto-pay → its relay on throughout. Last, the settlement of the
+tapped period and of the clean one through the feeder entry's `settle_period`: each party's
+share, and the tap's lower markup. Each step is awaited within a bound and put on a timeline
+with its figures on-chain.
 
 Home Assistant and the meter firmware keep wall-clock time, and a reading's timestamp (which
 decides its billing period) is Home Assistant's clock, so jumping the chain's clock ahead would
@@ -32,16 +37,23 @@ from typing import Any
 
 from web3 import Web3
 
-from custom_components.grid_ledger.chain.abi import GRID_LEDGER_ABI
-from tests.demo.configure import FeederInHA, HouseholdInHA, configure_home_assistant
+from custom_components.grid_ledger.chain.abi import AUCTION_ABI, GRID_LEDGER_ABI
+from tests.demo.configure import (
+    FeederInHA,
+    HouseholdInHA,
+    configure_home_assistant,
+    market_options,
+)
 from tests.demo.home_assistant import ActionError, HomeAssistant
 from tests.demo.stack import (
+    BLOCK_TIME,
     CONSUMER,
     CONTRACTS,
     FEEDER_ID,
     FEEDER_LOSS_TOLERANCE_BPS,
     HOUSEHOLDS,
     METER_ID,
+    PLANT_ID,
     PROSUMER,
     PROSUMER_METER_ID,
     SPENDING_CAP,
@@ -56,6 +68,9 @@ PERIOD_LENGTH = 60
 PAYMENT_WINDOW = 10
 GRACE = 10
 EVENTS = (
+    "grid_ledger_lot_won",
+    "grid_ledger_lot_sold",
+    "grid_ledger_outbid",
     "grid_ledger_tokens_minted",
     "grid_ledger_tokens_redeemed",
     "grid_ledger_bill_issued",
@@ -283,7 +298,9 @@ async def lifecycle(stack: DemoStack, keys: DemoKeys) -> Outcome:
     side by side; returns the steps seen and the producer's figures."""
     assert stack.hass is not None
     assert stack.genesis is not None
-    demo = await configure_home_assistant(stack, keys)
+    # The market comes after the producer's story: its tokens pay its own bill and the rest is
+    # sold back first; then both households trade, beside the theft.
+    demo = await configure_home_assistant(stack, keys, market=False)
     consumer, prosumer = demo.homes[CONSUMER.role], demo.homes[PROSUMER.role]
     permit_entity = consumer.entities["permit_until"]
     events = EventLog(stack.hass, consumer.device_id, CONSUMER.role)
@@ -305,13 +322,29 @@ async def lifecycle(stack: DemoStack, keys: DemoKeys) -> Outcome:
                 cycle(home, stack.genesis, permit_entity), producer.story(stack.genesis)
             )
             # The theft after both stories: the households' loads steady again (the consumer
-            # pays automatically, so no trip cuts its load in the middle of a period).
+            # pays automatically, so no trip cuts its load in the middle of a period). Beside
+            # it, the market: the consumer's bought tokens pay its bill first.
+            await home.set_options(auto_pay=True, **market_options(stack, CONSUMER))
+            timeline("the consumer pays automatically again, bids for energy and redeems it")
             theft = Theft(stack, demo.feeder, transformer, feeder_events)
-            await theft.story((home, producer.home))
+            trade = Trade(stack, home, producer.home)
+            await asyncio.gather(theft.story((home, producer.home)), trade.story())
+            settlement = Settlement(stack, demo.feeder, home)
+            await settlement.story(theft.figures)
     finally:
         for log in (events, producer_events, feeder_events):
             await log.stop()
-    return Outcome(home.steps, producer.home.steps, producer.figures, theft.steps, theft.figures)
+    return Outcome(
+        home.steps,
+        producer.home.steps,
+        producer.figures,
+        theft.steps,
+        theft.figures,
+        trade.steps,
+        trade.figures,
+        settlement.steps,
+        settlement.figures,
+    )
 
 
 def first_period(genesis: int, left: float) -> int:
@@ -424,6 +457,10 @@ class Outcome:
     figures: dict[str, int]  # the producer's, on-chain, in Wh and payment-token base units
     theft_steps: list[str]
     theft_figures: dict[str, int]  # the feeder's, on-chain: periods, Wh and bps
+    market_steps: list[str]
+    market_figures: dict[str, int]  # the lot's and the consumer's bill's, on-chain
+    settlement_steps: list[str]
+    settlement_figures: dict[str, int]  # both periods' statements, on-chain
 
 
 PRODUCER_EVENTS = (
@@ -706,15 +743,11 @@ class Theft:
         return self.period_start(period + 2) + PERIOD_LENGTH + STEP_WITHIN - time.time()
 
     async def story(self, homes: tuple[Household, Household]) -> None:
-        await homes[0].set_options(auto_pay=True)  # the consumer's
         for home, household in zip(homes, HOUSEHOLDS, strict=True):
             await set_meter_number(
                 home, household.device, "simulated_load_factor", THEFT_LOAD_FACTOR
             )
-        timeline(
-            f"the consumer pays automatically again; both households draw {THEFT_LOAD_FACTOR:g}x "
-            "their simulated load"
-        )
+        timeline(f"both households draw {THEFT_LOAD_FACTOR:g}x their simulated load")
         await self.tap_on()
         await self.tap_off()
 
@@ -791,6 +824,260 @@ class Theft:
         )
 
 
+MARKET_STEPS = ("offer", "bid", "won and sold", "finalized", "tokens pay the bill", "relay on")
+
+
+@dataclass
+class Trade:
+    """The energy market between the households, as their options make it trade: the prosumer
+    offers what its meter earned, the consumer's bid wins, their entries finalize the lot
+    after its deadline, and the bought tokens pay the consumer's next bill before auto-pay."""
+
+    stack: DemoStack
+    consumer: Household
+    prosumer: Household
+    steps: list[str] = field(default_factory=list)
+    figures: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        assert self.stack.anvil is not None
+        w3 = Web3(Web3.HTTPProvider(self.stack.anvil.rpc_url))
+        self.w3 = w3
+        deployment = self.stack.deployment
+        self.auction = w3.eth.contract(address=deployment["energyAuction"], abi=AUCTION_ABI)
+        self.ledger = w3.eth.contract(address=deployment["gridLedger"], abi=GRID_LEDGER_ABI)
+        self.producer_ledger = w3.eth.contract(
+            address=deployment["gridLedger"],
+            abi=[event_abi(signature) for signature in PRODUCER_EVENTS],
+        )
+
+    def step(self, name: str, detail: str) -> None:
+        self.steps.append(name)
+        timeline(f"STEP {name}: {detail}")
+
+    def auction_logs(self, event: str, since: int = 0, **filters: Any) -> list[dict[str, Any]]:
+        found = self.auction.events[event]().get_logs(from_block=since, argument_filters=filters)
+        return [with_tx(log) for log in found]
+
+    def tokens(self, holder: str) -> int:
+        token = self.stack.deployment["energyToken"]
+        return self.stack.cast_call(token, "balanceOf(address)(uint256)", holder)
+
+    async def relay_stays_on(self, until: asyncio.Event) -> None:
+        """The consumer's relay, as its meter firmware reports it, throughout the trade."""
+        while not until.is_set():
+            if self.consumer.meter.value("relay") is not True:
+                raise StepMissedError("the consumer's relay went off during the trade")
+            await asyncio.sleep(0.5)
+
+    async def story(self) -> None:
+        assert self.stack.anvil is not None
+        since = int(self.stack.anvil.rpc("eth_blockNumber"), 16)
+        # The prosumer now sells what its roof earns rather than paying its own bills with it
+        # (its load, doubled for the theft, would take every token).
+        options = market_options(self.stack, PROSUMER)
+        await self.prosumer.set_options(**options, redeem_tokens=False)
+        done = asyncio.Event()
+        watch = asyncio.create_task(self.relay_stays_on(done))
+        try:
+            await self.trade(since)
+        finally:
+            done.set()
+            await watch
+        self.step(
+            "relay on",
+            f"the consumer's relay stayed on through the trade; permit until "
+            f"{iso(self.consumer.permit_until())}",
+        )
+
+    async def trade(self, since: int) -> None:
+        figures = self.figures
+        (offered,) = (
+            await wait_until(
+                lambda: self.auction_logs("LotOffered", since),
+                "the prosumer's automatic offer",
+                2 * PERIOD_LENGTH,
+            )
+        )[:1]
+        lot_id, seller_wallet = int(offered["lotId"]), str(offered["seller"])
+        figures |= {
+            "lot_id": lot_id,
+            "lot_wh": int(offered["amountWh"]),
+            "start_price": int(offered["startPricePerKWh"]),
+        }
+        self.step(
+            "offer",
+            f"lot {lot_id}: {offered['amountWh']} Wh of the prosumer's tokens (claimed from its "
+            f"meter) from {offered['startPricePerKWh'] / 10**6:g} per kWh until "
+            f"{iso(int(offered['deadline']))} (tx {offered['tx']})",
+        )
+        (bid,) = (
+            await wait_until(
+                lambda: self.auction_logs("BidPlaced", since, lotId=lot_id),
+                "the consumer's automatic bid",
+                STEP_WITHIN,
+            )
+        )[:1]
+        buyer = str(bid["bidder"])
+        figures |= {"bid_price": int(bid["pricePerKWh"]), "bid_payment": int(bid["payment"])}
+        self.step(
+            "bid",
+            f"the consumer's wallet {buyer} bid {bid['pricePerKWh'] / 10**6:g} per kWh, "
+            f"{bid['payment']} escrowed (within its spending cap; tx {bid['tx']})",
+        )
+        deadline = int(self.auction.functions.lot(lot_id).call()[2])
+        within = deadline - time.time() + STEP_WITHIN
+        won = await self.consumer.events.wait(
+            "grid_ledger_lot_won", f"lot {lot_id} won", lambda e: e["lot_id"] == lot_id, within
+        )
+        sold = await self.prosumer.events.wait(
+            "grid_ledger_lot_sold", f"lot {lot_id} sold", lambda e: e["lot_id"] == lot_id
+        )
+        self.step(
+            "won and sold",
+            f"grid_ledger_lot_won at {won['price_per_kwh']} {won['currency']} per kWh; "
+            f"grid_ledger_lot_sold, proceeds {sold['proceeds']} {sold['currency']}",
+        )
+        (final,) = self.auction_logs("LotFinalized", since, lotId=lot_id)
+        sender = self.w3.eth.get_transaction(final["tx"])["from"]
+        held = self.tokens(buyer)
+        if final["winner"] != buyer or held < int(offered["amountWh"]):
+            raise StepMissedError(f"lot {lot_id} finalized to {final['winner']}, {held} Wh held")
+        who = {buyer: "the consumer's", seller_wallet: "the prosumer's"}.get(sender, sender)
+        figures |= {"payment": int(final["payment"]), "bought_wh": int(offered["amountWh"])}
+        self.step(
+            "finalized",
+            f"lot {lot_id} finalized by {who} entry after its deadline "
+            f"{iso(deadline)}: {offered['amountWh']} Wh to the consumer for {final['payment']}, "
+            f"the consumer holds {held} Wh (tx {final['tx']})",
+        )
+        await self.redeemed(int(final["block"]))
+
+    async def redeemed(self, since: int) -> None:
+        """The consumer's next bill: the bought tokens take its energy first, auto-pay the
+        rest."""
+        figures = self.figures
+        redeemed = (
+            await wait_until(
+                lambda: self.ledger_logs("TokensRedeemed", since),
+                "the bought tokens redeemed against the consumer's bill",
+                2 * PERIOD_LENGTH + STEP_WITHIN,
+            )
+        )[0]
+        paid = (
+            await wait_until(
+                lambda: self.ledger_logs("PaymentReceived", int(redeemed["block"])),
+                "auto-pay of what the tokens left",
+                STEP_WITHIN,
+            )
+        )[0]
+        figures |= {
+            "redeemed_wh": int(redeemed["wh"]),
+            "redeemed_amount": int(redeemed["amount"]),
+            "paid_after": int(paid["amount"]),
+            "due_after": self.consumer.amount_due(),
+        }
+        if figures["due_after"] != 0:
+            raise StepMissedError(f"the consumer still owes {figures['due_after']}")
+        self.step(
+            "tokens pay the bill",
+            f"{redeemed['wh']} Wh of bought tokens took {redeemed['amount']} off the consumer's "
+            f"bill (tx {redeemed['tx']}); auto-pay paid the {paid['amount']} left; due 0",
+        )
+
+    def ledger_logs(self, event: str, since: int) -> list[dict[str, Any]]:
+        contract = self.ledger if event == "PaymentReceived" else self.producer_ledger
+        found = contract.events[event]().get_logs(
+            from_block=since, argument_filters={"meterId": METER_ID}
+        )
+        return [with_tx(log) for log in found]
+
+
+def with_tx(log: Any) -> dict[str, Any]:
+    """A decoded log's arguments, its transaction's hash and its block."""
+    return {
+        **dict(log["args"]),
+        "tx": log["transactionHash"].to_0x_hex(),
+        "block": log["blockNumber"],
+    }
+
+
+SETTLEMENT_STEPS = ("tapped period settled", "clean period settled", "markup lowered")
+STATEMENT = (
+    "statement(uint32,uint32)((uint64,uint64,uint64,uint16,uint16,bool,uint128,uint128,uint128))"
+)
+
+
+@dataclass
+class Settlement:
+    """The operator's settlement of the feeder's periods: the theft's tapped period and its
+    clean one settled through the feeder entry's `settle_period`, each statement printed with
+    every party's share."""
+
+    stack: DemoStack
+    feeder: FeederInHA
+    home: Household  # for its Home Assistant client
+    steps: list[str] = field(default_factory=list)
+    figures: dict[str, int] = field(default_factory=dict)
+
+    def step(self, name: str, detail: str) -> None:
+        self.steps.append(name)
+        timeline(f"STEP {name}: {detail}")
+
+    async def story(self, theft: dict[str, int]) -> None:
+        for name, which in (("tapped period settled", "tapped"), ("clean period settled", "clean")):
+            period = theft[f"{which}_period"]
+            await self.settle(name, which, period)
+        tapped, clean = self.figures["tapped_markup_bps"], self.figures["clean_markup_bps"]
+        if not tapped < clean:
+            raise StepMissedError(f"the tapped period's markup {tapped} is not below {clean}")
+        self.step(
+            "markup lowered",
+            f"the tap's loss cost the distributor {clean - tapped} bps of markup: {tapped} bps "
+            f"in period {theft['tapped_period']} against {clean} bps in period "
+            f"{theft['clean_period']}",
+        )
+
+    async def settle(self, name: str, which: str, period: int) -> None:
+        settlement = self.stack.deployment["settlement"]
+        not_before = self.stack.cast_call(
+            self.stack.deployment["gridLedger"], "periodStart(uint32)(uint256)", str(period + 1)
+        ) + self.stack.cast_call(settlement, "cutoff()(uint32)")
+        await sleep_until(not_before + 2 * BLOCK_TIME)  # a block after the cut-off
+        response = await self.home.hass.call_service(
+            "grid_ledger",
+            "settle_period",
+            {"config_entry_id": self.feeder.entry_id, "period": period},
+        )
+        ((plant_wh, distributor_wh, households_wh, loss, markup, settled, value, plant, dist),) = (
+            self.stack.cast_decoded(settlement, STATEMENT, str(period), str(FEEDER_ID))
+        )
+        if settled not in (True, "true"):
+            raise StepMissedError(f"period {period} not settled: {response}")
+        value, plant, dist = int(value), int(plant), int(dist)
+        operator = value - plant - dist
+        self.figures |= {
+            f"{which}_period": period,
+            f"{which}_plant_wh": int(plant_wh),
+            f"{which}_distributor_wh": int(distributor_wh),
+            f"{which}_households_wh": int(households_wh),
+            f"{which}_loss_bps": int(loss),
+            f"{which}_markup_bps": int(markup),
+            f"{which}_households_value": value,
+            f"{which}_plant_owed": plant,
+            f"{which}_distributor_owed": dist,
+            f"{which}_operator_keeps": operator,
+        }
+        self.step(
+            name,
+            f"period {period} through grid_ledger.settle_period (tx {response.get('tx_hash')}): "
+            f"plant {PLANT_ID} {plant_wh} Wh, owed {plant}; distributor {FEEDER_ID} "
+            f"{distributor_wh} Wh in, households {households_wh} Wh (worth {value}), loss "
+            f"{int(loss) / 100:g} %, markup {markup} bps, owed {dist}; the operator keeps "
+            f"{operator} (base units of the payment token)",
+        )
+
+
 STEPS = (
     "readings",
     "bill",
@@ -851,13 +1138,21 @@ def main() -> int:
         except StepMissedError as failure:
             timeline(f"FAILED: {failure}")
             return 1
-    seen = [*outcome.steps, *outcome.producer_steps, *outcome.theft_steps]
-    expected = [*STEPS, *PRODUCER_STEPS, *THEFT_STEPS]
+    seen = [
+        *outcome.steps,
+        *outcome.producer_steps,
+        *outcome.theft_steps,
+        *outcome.market_steps,
+        *outcome.settlement_steps,
+    ]
+    expected = [*STEPS, *PRODUCER_STEPS, *THEFT_STEPS, *MARKET_STEPS, *SETTLEMENT_STEPS]
     if seen != expected:
         timeline(f"FAILED: steps {seen}, expected {expected}")
         return 1
     timeline(f"the prosumer's figures: {json.dumps(outcome.figures)}")
     timeline(f"the feeder's figures: {json.dumps(outcome.theft_figures)}")
+    timeline(f"the market's figures: {json.dumps(outcome.market_figures)}")
+    timeline(f"the settlement's figures: {json.dumps(outcome.settlement_figures)}")
     timeline(f"every step happened, in {time.monotonic() - started:.0f} s")
     return 0
 

@@ -78,6 +78,20 @@ TRANSFORMER_YAML = CONFIG_DIR / "transformer-simulator.yaml"
 TECHNICAL_LOSS_PERCENT = 3
 FEEDER_LOSS_TOLERANCE_BPS = 800
 TAP_POWER_W = 800
+# The plant above the transformer (a root feeder with an owner): the Settlement pays it its
+# energy and the distributor (feeder 1) its markup, out of the operator's deposit. Its meter is
+# the transformer's register, read by a feeder entry of its own (the line between them loses
+# nothing in the demo), so the distributor's loss is the feeder's.
+PLANT_ID = 100
+PLANT_PRICE_PER_KWH = 150_000  # 0.15 test-dollars: what the operator pays the plant
+IDEAL_LOSS_BPS = 300  # the surveyed technical loss (the transformer's 3 %)
+SERVICE_COST_BPS = 200
+PENALTY_BPS = 1_000  # each bps of loss above the ideal costs 0.1 bps of markup
+SETTLEMENT_DEPOSIT = 100 * 10**6  # the operator's deposit the shares are paid from
+# The energy market: the prosumer offers its tokens between the feed-in price and what a token
+# takes off a bill (the price less the network charge); the consumer bids up to that.
+AUTO_SELL_FLOOR = 0.15  # test dollars per kWh
+AUTO_BID_CEILING = 0.2
 
 
 class SimulatedDevice:
@@ -185,6 +199,7 @@ class DemoKeys:
     household_wallet: str = field(default_factory=new_key)
     meter: str = field(default_factory=new_key)
     feeder: str = field(default_factory=new_key)
+    plant: str = field(default_factory=new_key)  # the plant's meter and its owner
     prosumer_wallet: str = field(default_factory=new_key)
     prosumer_meter: str = field(default_factory=new_key)
 
@@ -343,18 +358,26 @@ class DemoStack:
             PAYMENT_WINDOW=self.payment_window,
             GRACE=self.grace,
             GENESIS=self.genesis,
+            # Scaled to the period, as the billing cycle is: a late bid extends a lot by an
+            # eighth of a period, and a period may be settled a period after its end (its
+            # households have closed it with their first reading of the next by then).
+            AUCTION_EXTENSION=self.period_length // 8,
+            SETTLEMENT_CUTOFF=self.period_length,
         )
         self.deployment = json.loads(path.read_text())
         timeline(f"GridLedger deployed at {self.deployment['gridLedger']}")
         self.forge_script("SetTariff", TARIFF_ID=TARIFF_ID, PRICE_PER_KWH=PRICE_PER_KWH)
+        self.forge_script("RegisterFeeder", FEEDER_ID=PLANT_ID, FEEDER_SIGNER=keys.address("plant"))
+        timeline(f"plant {PLANT_ID}'s meter registered (a root feeder)")
         self.forge_script(
             "RegisterFeeder",
             FEEDER_ID=FEEDER_ID,
             FEEDER_SIGNER=keys.address("feeder"),
+            PARENT_ID=PLANT_ID,
             LOSS_TOLERANCE_BPS=FEEDER_LOSS_TOLERANCE_BPS,
         )
         timeline(
-            f"feeder {FEEDER_ID} registered with a loss tolerance of "
+            f"feeder {FEEDER_ID} registered below plant {PLANT_ID} with a loss tolerance of "
             f"{FEEDER_LOSS_TOLERANCE_BPS / 100:g} %, tariff {TARIFF_ID}"
         )
         self.fund_feeder(keys)
@@ -362,9 +385,65 @@ class DemoStack:
         self.enable_producer()
 
     def fund_feeder(self, keys: DemoKeys) -> None:
-        """The feeder's key pays its readings' gas: the operator sends it coin."""
-        self.cast_send(keys.address("feeder"), value="1ether")
-        timeline(f"feeder {FEEDER_ID}'s key {keys.address('feeder')} funded: 1 ETH for gas")
+        """The feeder's and the plant's keys pay their readings' gas: the operator sends coin."""
+        for key, name in (("feeder", f"feeder {FEEDER_ID}"), ("plant", f"plant {PLANT_ID}")):
+            self.cast_send(keys.address(key), value="1ether")
+            timeline(f"{name}'s key {keys.address(key)} funded: 1 ETH for gas")
+
+    @property
+    def settles(self) -> bool:
+        """Whether this chain's feeder sits below the plant, so the Settlement can settle it (a
+        chain kept from an older demo has it as a root)."""
+        if "settlement" not in self.deployment:
+            return False
+        parent = self.cast_decoded(
+            self.deployment["gridLedger"],
+            "feeder(uint32)((address,uint32,uint16,uint64,uint32,uint32))",
+            str(FEEDER_ID),
+        )[0][1]
+        return int(parent) == PLANT_ID
+
+    def enable_settlement(self, keys: DemoKeys) -> None:
+        """Once the plant's meter has read (its register starts there): the plant enabled with
+        its owner, the operator's terms for the feeder tree (in force from the next period)
+        and its deposit the shares are paid from. Each once, on a kept chain too."""
+        ledger, settlement = self.deployment["gridLedger"], self.deployment["settlement"]
+        plant = "plantInfo(uint32)((address,uint64,uint64))"
+        if int(self.cast_decoded(ledger, plant, str(PLANT_ID))[0][0], 16) == 0:
+            self.cast_send(
+                ledger, "enablePlant(uint32,address)", str(PLANT_ID), keys.address("plant")
+            )
+            if int(self.cast_decoded(ledger, plant, str(PLANT_ID))[0][0], 16) == 0:
+                raise RuntimeError(f"plant {PLANT_ID} not enabled")
+            timeline(f"plant {PLANT_ID} enabled, owned by {keys.address('plant')}")
+        if self.cast_call(settlement, "deposit()(uint256)") != 0:
+            return
+        self.cast_send(
+            settlement,
+            "setPlantPrice(uint32,uint64)",
+            str(PLANT_ID),
+            str(PLANT_PRICE_PER_KWH),
+        )
+        self.cast_send(
+            settlement,
+            "setDistributorTerms(uint32,uint16,uint16,uint32,uint32,address)",
+            str(FEEDER_ID),
+            str(IDEAL_LOSS_BPS),
+            str(SERVICE_COST_BPS),
+            str(PENALTY_BPS),
+            str(TARIFF_ID),
+            keys.address("feeder"),
+        )
+        self.operator_deposit(settlement, "addDeposit(uint256)", SETTLEMENT_DEPOSIT)
+        if self.cast_call(settlement, "deposit()(uint256)") != SETTLEMENT_DEPOSIT:
+            raise RuntimeError("the operator's settlement deposit is not in")
+        timeline(
+            f"settlement terms from the next period: plant {PLANT_ID} paid "
+            f"{PLANT_PRICE_PER_KWH / 10**6:g} per kWh; distributor {FEEDER_ID} ideal loss "
+            f"{IDEAL_LOSS_BPS} bps, service cost {SERVICE_COST_BPS} bps, penalty {PENALTY_BPS} "
+            f"bps per bps above the ideal, payee its key; operator deposit "
+            f"{SETTLEMENT_DEPOSIT / 10**6:g} test dollars"
+        )
 
     def keep_feeder(self, keys: DemoKeys) -> None:
         """A chain kept from a demo before the transformer has the feeder at the script's
@@ -373,6 +452,11 @@ class DemoStack:
         assert self.anvil is not None
         if int(self.anvil.rpc("eth_getBalance", keys.address("feeder"), "latest"), 16) == 0:
             self.fund_feeder(keys)
+        if not self.settles:
+            timeline(
+                f"this chain's feeder {FEEDER_ID} has no plant above it: delete .demo/ to see "
+                "the settlement"
+            )
         ledger = self.deployment["gridLedger"]
         signer, _, tolerance, *_ = self.cast_decoded(
             ledger, "feeder(uint32)((address,uint32,uint16,uint64,uint32,uint32))", str(FEEDER_ID)
@@ -444,13 +528,18 @@ class DemoStack:
                 f"register taken from {export_wh} Wh"
             )
         if self.cast_call(ledger, "feedInFunds()(uint256)") == 0:
-            assert self.anvil is not None
-            operator = self.anvil.accounts[0][0]
-            token = self.deployment["paymentToken"]
-            self.cast_send(token, "mint(address,uint256)", operator, str(FEED_IN_FUNDS))
-            self.cast_send(token, "approve(address,uint256)", ledger, str(FEED_IN_FUNDS))
-            self.cast_send(ledger, "depositFeedInFunds(uint256)", str(FEED_IN_FUNDS))
+            self.operator_deposit(ledger, "depositFeedInFunds(uint256)", FEED_IN_FUNDS)
             timeline(f"operator deposited {FEED_IN_FUNDS / 10**6:g} test dollars of feed-in funds")
+
+    def operator_deposit(self, to: str, function: str, amount: int) -> None:
+        """The operator's test dollars (minted to it) deposited into a contract's `function`,
+        which takes them by `transferFrom`."""
+        assert self.anvil is not None
+        operator = self.anvil.accounts[0][0]
+        token = self.deployment["paymentToken"]
+        self.cast_send(token, "mint(address,uint256)", operator, str(amount))
+        self.cast_send(token, "approve(address,uint256)", to, str(amount))
+        self.cast_send(to, function, str(amount))
 
     def meter_registered(self, meter_id: int) -> bool:
         """Whether the ledger knows the meter: its signer (the first word of `meter()`) is set."""

@@ -1,21 +1,26 @@
 """The demo stack on real parts, seen by a person: Chromium logs into HA and reads the dashboard,
-the consumer's view, the prosumer's and the transformer's."""
+the consumer's view, the prosumer's, the transformer's and the energy market's."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 import shutil
+import time
 
 import pytest
 
 from tests.anvil import REPO
 from tests.demo.configure import DemoInHA
 from tests.demo.stack import (
+    AUTO_SELL_FLOOR,
+    CONSUMER,
     FEEDER_LOSS_TOLERANCE_BPS,
     HOUSEHOLDS,
+    PERIOD_LENGTH,
     PROSUMER,
     PV_PEAK_W,
+    SPENDING_CAP,
     STABLECOIN_FOR_HOUSEHOLD,
     DemoStack,
 )
@@ -42,6 +47,23 @@ TRANSFORMER_TEXTS = (
     "Households' energy this period",
     "Actual loss",
     "Loss tolerance",
+    "Settlement",
+    "Distributor's markup",
+    "Owed to the distributor",
+)
+MARKET_TEXTS = (
+    "Consumer (meter 1): wallet",
+    "Consumer (meter 1): market",
+    "Prosumer (meter 2): wallet",
+    "Prosumer (meter 2): market",
+    "Energy tokens",
+    "Meter power (import +, export -)",
+    "Pending transactions",
+    "Open offers",
+    "Best price",
+    "Auction end",
+    "Last price",
+    "Refunds and proceeds",
 )
 
 
@@ -60,8 +82,15 @@ def test_demo_dashboard_shows_both_households_in_a_browser(
             if (object_id := entity_id.split(".", 1)[1]).startswith(prefix)
         }
         assert by_suffix["permit_active"]["state"] == "on", household
+        # The wallet's stablecoin as on-chain: its 500 test dollars, less what it spent within
+        # its cap (the consumer's automatic bid may be in escrow by now).
+        wallet = by_suffix["wallet_address"]["state"]
+        token = stack.deployment["paymentToken"]
+        held = stack.cast_call(token, "balanceOf(address)(uint256)", wallet)
         balance = float(by_suffix["wallet_token_balance"]["state"])
-        assert balance == STABLECOIN_FOR_HOUSEHOLD / 10**6, household
+        assert balance == held / 10**6, household
+        spent = STABLECOIN_FOR_HOUSEHOLD - held
+        assert 0 <= spent <= SPENDING_CAP * 10**6, household
         assert float(by_suffix["tariff_price"]["state"]) == pytest.approx(0.3)
     # The prosumer's producer entities are live; its meter runs rooftop solar, the consumer's
     # none.
@@ -87,7 +116,19 @@ def test_demo_dashboard_shows_both_households_in_a_browser(
     transformer_screenshot = tmp_path / "transformer.png"
     browse(stack.hass.url, "grid-ledger/2", transformer_screenshot, *TRANSFORMER_TEXTS)
     assert transformer_screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # The market, once the prosumer offers what its roof earned (its simulated midday comes
+    # within a period): the consumer sees the lot's price, both wallets their tokens.
+    best_price = homes[CONSUMER.role].entities["market_best_price"]
+    deadline = time.monotonic() + 2 * PERIOD_LENGTH
+    while (price := stack.hass.states()[best_price]["state"]) in ("unknown", "unavailable"):
+        assert time.monotonic() < deadline, "no automatic offer in the market"
+        time.sleep(5)
+    assert float(price) >= AUTO_SELL_FLOOR
+    market_screenshot = tmp_path / "market.png"
+    browse(stack.hass.url, "grid-ledger/3", market_screenshot, *MARKET_TEXTS)
+    assert market_screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if target := os.environ.get("SCREENSHOT_TO"):  # `make screenshot` refreshes docs/
         shutil.copyfile(screenshot, REPO / target)
-        prosumer_target = Path(target).with_name(f"{Path(target).stem}-prosumer.png")
-        shutil.copyfile(prosumer_screenshot, REPO / prosumer_target)
+        for name, shot in (("prosumer", prosumer_screenshot), ("market", market_screenshot)):
+            shutil.copyfile(shot, REPO / Path(target).with_name(f"{Path(target).stem}-{name}.png"))

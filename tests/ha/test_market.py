@@ -6,19 +6,27 @@ events, and the translated refusals."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from eth_account import Account
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
+from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_fire_time_changed,
+)
 
 from custom_components.grid_ledger.chain.abi import ERC20_ABI
 from custom_components.grid_ledger.const import (
+    AUTO_OFFER_DURATION,
     CONF_AUCTION,
     CONF_AUTO_BID_CEILING,
+    CONF_AUTO_PAY,
     CONF_AUTO_SELL_FLOOR,
     CONF_REDEEM_TOKENS,
     CONF_SPENDING_CAP,
@@ -62,6 +70,12 @@ def energy_balance(ledger: Ledger, address: str) -> int:
 
 def export_and_claim(ledger: Ledger, meter: MeterSetup, export_wh: int) -> None:
     """The meter's signed export of `export_wh`, relayed, and its tokens claimed to the payer."""
+    export(ledger, meter, export_wh)
+    ledger.transact(ledger.contract.functions.claimTokens(meter.meter_id))
+
+
+def export(ledger: Ledger, meter: MeterSetup, export_wh: int) -> None:
+    """The meter's signed export of `export_wh`, relayed: its tokens pending on the meter."""
     ledger.deployment.enable_export(meter.meter_id, MAX_EXPORT_W, 0)
     last_wh = int(ledger.contract.functions.meter(meter.meter_id).call()[7])
     ledger.anvil.increase_time(20)
@@ -75,7 +89,6 @@ def export_and_claim(ledger: Ledger, meter: MeterSetup, export_wh: int) -> None:
             (meter.meter_id, last_wh + 1, export_wh, timestamp), signature
         )
     )
-    ledger.transact(ledger.contract.functions.claimTokens(meter.meter_id))
 
 
 def bill(ledger: Ledger, meter: MeterSetup, kwh: int) -> int:
@@ -498,6 +511,75 @@ async def test_auto_bids_stop_at_the_spending_cap(
     assert [(e["args"]["lotId"], e["args"]["bidder"]) for e in bids] == [
         (first["lot_id"], buyer.wallet_address)
     ]
+
+
+async def test_traders_finalize_their_ended_lot_and_bought_tokens_pay_before_auto_pay(
+    hass: HomeAssistant, local_chain: LocalChain
+) -> None:
+    ledger = local_chain.ledger
+    auction = auction_of(ledger)
+    seller = register_meter(ledger, payer_index=1)
+    export(ledger, seller, 1_500)
+    # The seller claims what its meter earned to offer it, for a billing period at most.
+    seller_entry = await set_up(hass, ledger, seller, **{CONF_AUTO_SELL_FLOOR: 0.001})
+    await hass.async_block_till_done(wait_background_tasks=True)
+    (claimed,) = ledger.contract.events.TokensClaimed().get_logs(
+        from_block=0, argument_filters={"meterId": seller.meter_id}
+    )
+    assert claimed["args"]["wh"] == 1_500
+    (offered,) = auction.events.LotOffered().get_logs(from_block=claimed["blockNumber"])
+    lot_id = int(offered["args"]["lotId"])
+    opened = ledger.w3.eth.get_block(offered["blockNumber"])["timestamp"]
+    duration = min(AUTO_OFFER_DURATION, ledger.deployment.config.period_length)
+    assert offered["args"]["amountWh"] == 1_500
+    assert offered["args"]["deadline"] == opened + duration
+
+    # The buyer's meter is bidirectional (the ledger redeems tokens only for such meters): it
+    # pays automatically, and its tokens pay its bills first.
+    buyer = register_meter(ledger, payer_index=2)
+    ledger.deployment.enable_export(buyer.meter_id, MAX_EXPORT_W, 0)
+    options = {CONF_AUTO_BID_CEILING: 0.0012, CONF_REDEEM_TOKENS: True, CONF_AUTO_PAY: True}
+    buyer_entry = await set_up(hass, ledger, buyer, **options, **{CONF_SPENDING_CAP: 1.0})
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert auction.functions.lot(lot_id).call()[5] == buyer.wallet_address
+    won = async_capture_events(hass, EVENT_LOT_WON)
+    sold = async_capture_events(hass, EVENT_LOT_SOLD)
+    # Both traders read the market again at the lot's deadline; nobody calls `finalize`.
+    deadline = int(auction.functions.lot(lot_id).call()[2])
+    for entry in (seller_entry, buyer_entry):
+        market = entry.runtime_data.market
+        assert market is not None
+        assert market._deadline_at == deadline
+    ledger.anvil.increase_time(duration)
+    ledger.anvil.rpc("evm_mine")
+    assert auction.functions.lot(lot_id).call()[4] == 1  # open, past its deadline
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=duration + 10))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    (finalized,) = auction.events.LotFinalized().get_logs(from_block=0)
+    assert finalized["args"]["lotId"] == lot_id
+    assert finalized["args"]["winner"] == buyer.wallet_address
+    assert auction.functions.lot(lot_id).call()[4] == 2  # sold
+    assert energy_balance(ledger, buyer.wallet_address) == 1_500
+    await follow(hass, seller_entry, buyer_entry)
+    assert [event.data["lot_id"] for event in won] == [lot_id]
+    assert [event.data["lot_id"] for event in sold] == [lot_id]
+
+    # The bill: the bought tokens pay its energy first, auto-pay pays what they leave.
+    due = bill(ledger, buyer, kwh=2)
+    await buyer_entry.runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await buyer_entry.runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    (redeemed,) = ledger.contract.events.TokensRedeemed().get_logs(
+        from_block=0, argument_filters={"meterId": buyer.meter_id}
+    )
+    assert redeemed["args"]["wh"] == 1_500
+    (paid,) = ledger.contract.events.PaymentReceived().get_logs(
+        from_block=redeemed["blockNumber"], argument_filters={"meterId": buyer.meter_id}
+    )
+    assert paid["args"]["amount"] == due - redeemed["args"]["amount"] > 0
+    assert int(ledger.contract.functions.amountDue(buyer.meter_id).call()) == 0
+    assert energy_balance(ledger, buyer.wallet_address) == 0
 
 
 async def test_on_a_token_ledger_a_bid_escrows_dollars_with_a_permit(
