@@ -291,7 +291,9 @@ class Market:
     def own_open_lots(self) -> list[Lot]:
         """The household's lots still taking bids or waiting to be finalized."""
         data = self.market.data
-        return [lot for lot in data.lots if lot.seller == self.address and lot.status == 1]
+        return [
+            lot for lot in data.lots if lot.seller == self.address and lot.status is LotStatus.OPEN
+        ]
 
     def lots_to_finalize(self, *, ended: bool) -> list[Lot]:
         """The household's own lots and the lots it holds the standing bid on, still open,
@@ -317,7 +319,7 @@ class Market:
             (
                 lot
                 for lot in reversed(self.market.data.lots)
-                if lot.status == 2 and self.address in (lot.seller, lot.bidder)
+                if lot.status is LotStatus.SOLD and self.address in (lot.seller, lot.bidder)
             ),
             None,
         )
