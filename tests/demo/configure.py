@@ -462,9 +462,9 @@ async def first_reading(stack: DemoStack, button: str, last: str) -> None:
             break
         if time.monotonic() > deadline:
             raise TimeoutError(f"no reading on-chain a minute after start ({last}: {state})")
-        # A registered button has no state until its entity is added: pressing it then only
-        # logs a warning.
-        if button in states:
+        # A button not yet added (no state) or reloading with its entry (unavailable): pressing
+        # it then only logs a warning.
+        if states.get(button, {}).get("state") not in (None, "unavailable"):
             with suppress(urllib.error.HTTPError):  # the entry may still be reloading its options
                 await asyncio.to_thread(
                     hass.request, "POST", "/api/services/button/press", {"entity_id": button}
