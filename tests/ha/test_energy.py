@@ -94,6 +94,7 @@ async def test_energy_dashboard_accepts_our_entities(
     }
 
 
+@pytest.mark.freeze_time("2026-11-26 12:57:30+00:00")  # the start that once hid the first window
 async def test_cost_statistics_add_up_to_what_the_contract_billed(
     hass: HomeAssistant, local_chain: LocalChain, freezer: FrozenDateTimeFactory
 ) -> None:
@@ -103,8 +104,10 @@ async def test_cost_statistics_add_up_to_what_the_contract_billed(
     meter = register_meter(ledger)
     decimals = 6  # the test stablecoin's
     cost = f"sensor.grid_ledger_meter_{meter.meter_id}_cost"
-    hour = dt_util.utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    start = hour - timedelta(minutes=10)  # two 5-minute windows that close the hour
+    # Two 5-minute windows that close an hour. The recorder marks the last five minutes that ended
+    # before it started as compiled, so both windows lie after the test's start.
+    hour = dt_util.utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
+    start = hour - timedelta(minutes=10)
     freezer.move_to(start)
     await set_register(hass, 1.0)
     hass.states.async_set(RELAY_ENTITY, "on")
