@@ -9,9 +9,10 @@ does: it is reserved before the bid is sent, and released when the bid fails or 
 money then waits as a refund).
 
 Auto-trading (options): held tokens are offered at no less than a floor price while the
-household has no open lot (and no unpaid bill they are to pay first), for a billing period at
-most (so a buyer's bill can use them); the tokens its meter earned are claimed to be offered
-too. The cheapest lot whose next bid is at or below
+household has no open lot, for a billing period at most (so a buyer's bill can use them); the
+tokens its meter earned are claimed to be offered too. With tokens paying bills first, only
+the surplus is offered: the tokens beyond the unpaid bill's energy they have not paid yet and
+the import of the open period so far. The cheapest lot whose next bid is at or below
 a ceiling is bid for, within the spending cap. The household's own lot, sold or not, and the
 lot it won are finalized once their deadline has passed (nobody else has a reason to): the
 market is read again at that deadline. Each decision is taken on the chain's state read after
@@ -32,7 +33,14 @@ from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from .billing import Billing, HassPaymentStore
-from .chain import EventFollower, GridLedgerError, LedgerEvent, MeterState, Wallet
+from .chain import (
+    EventFollower,
+    GridLedgerError,
+    LedgerEvent,
+    MeterState,
+    ProducerState,
+    Wallet,
+)
 from .chain.errors import (
     InsufficientTokensError,
     NothingToWithdrawError,
@@ -235,25 +243,34 @@ class Market:
             return
         await self.coordinator.async_refresh()
         data = self.coordinator.data
-        if data is None or (producer := data.producer) is None:
+        if data is None or (producer := data.producer) is None or self.tokens_pay_first(data):
+            return  # held tokens pay the unpaid bill first: decided again on what they leave
+        if (wh := self._tokens_to_offer(data, producer)) <= 0:
             return
-        owed = data.bill.energy_wh - producer.info.bill_redeemed_wh
-        if self.entry.options.get(CONF_REDEEM_TOKENS) and data.amount_due and owed > 0:
-            return  # the tokens pay the bill first
-        if producer.info.pending_wh:
-            # Earned tokens no unpaid bill takes: claimed to the wallet to be offered.
+        if wh > producer.token_balance_wh:
+            # Earned tokens are claimed to the wallet to be offered.
             await self.engine.run(TokenAction.CLAIM)
             await self.coordinator.async_refresh()
             data = self.coordinator.data
             if (producer := data.producer) is None or self.tokens_pay_first(data):
                 return  # a bill issued meanwhile takes the held tokens first
-        if not producer.token_balance_wh:
-            return
+            wh = min(self._tokens_to_offer(data, producer), producer.token_balance_wh)
+            if wh <= 0:
+                return
         price = max(floor, self.best_price() or 0)
         # A billing period at most: what a buyer wins can pay its next bill.
         duration = min(AUTO_OFFER_DURATION, self.coordinator.info.period_length)
-        await self.async_offer(producer.token_balance_wh, price, duration)
+        await self.async_offer(wh, price, duration)
         await self._async_reread()
+
+    def _tokens_to_offer(self, data: MeterState, producer: ProducerState) -> int:
+        """The tokens (earned and held) automatic offers may take; 0 or less: none. With tokens
+        paying bills first, only the surplus: beyond the energy of the unpaid bill that tokens
+        have not paid yet, and the import of the open period so far, which its bill will take."""
+        if not self.entry.options.get(CONF_REDEEM_TOKENS):
+            return producer.tokens_wh
+        owed = data.bill.energy_wh - producer.info.bill_redeemed_wh if data.amount_due else 0
+        return producer.tokens_wh - max(owed, 0) - data.meter.open_period_wh
 
     async def _async_auto_bid(self) -> None:
         if not (ceiling := self._auto_bid_ceiling):

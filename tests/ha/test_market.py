@@ -496,6 +496,69 @@ async def test_auto_trading_offers_surplus_and_bids_up_to_the_ceiling(
     assert len(auction_of(ledger).events.BidPlaced().get_logs(from_block=0)) == 4
 
 
+def read_both(ledger: Ledger, meter: MeterSetup, import_wh: int, export_wh: int) -> None:
+    """A signed bidirectional reading ten minutes on: `import_wh` more imported and `export_wh`
+    more exported in the running period, relayed (its tokens pending on the meter)."""
+    ledger.deployment.enable_export(meter.meter_id, MAX_EXPORT_W, 0)
+    exported = int(ledger.contract.functions.producerInfo(meter.meter_id).call()[3])
+    last_wh = int(ledger.contract.functions.meter(meter.meter_id).call()[7])
+    ledger.anvil.increase_time(600)
+    timestamp = ledger.anvil.timestamp() + 1
+    registers = (last_wh + import_wh, exported + export_wh)
+    signer = Account.from_key(meter.meter_key)
+    signature = ledger.deployment.sign_bidirectional_reading(
+        signer, meter.meter_id, *registers, timestamp
+    )
+    ledger.transact(
+        ledger.contract.functions.submitBidirectionalReading(
+            (meter.meter_id, *registers, timestamp), signature
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("import_wh", "export_wh", "tokens_pay_first", "offered_wh"),
+    [
+        (2_000, 1_500, True, None),  # its own import takes every token: nothing to sell
+        (500, 1_500, True, 1_000),  # the surplus only
+        (2_000, 1_500, False, 1_500),  # tokens not for its bills: all of them, as before
+    ],
+)
+async def test_auto_sell_with_tokens_paying_bills_first_offers_only_the_surplus(
+    hass: HomeAssistant,
+    local_chain: LocalChain,
+    import_wh: int,
+    export_wh: int,
+    tokens_pay_first: bool,
+    offered_wh: int | None,
+) -> None:
+    ledger = local_chain.ledger
+    auction = auction_of(ledger)
+    meter = register_meter(ledger, payer_index=1)
+    read_both(ledger, meter, import_wh, export_wh)
+    running = ledger.contract.functions.meter(meter.meter_id).call()
+    assert running[7] - running[11] == import_wh  # the running period's import, not billed
+    options = {CONF_AUTO_SELL_FLOOR: 0.001, CONF_REDEEM_TOKENS: tokens_pay_first}
+    entry = await set_up(hass, ledger, meter, **options)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    # A later reading (the meter's listener) decides again on the same surplus.
+    await entry.runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    offers = auction.events.LotOffered().get_logs(from_block=0)
+    pending = ledger.contract.functions.producerInfo(meter.meter_id).call()[4]
+    held = energy_balance(ledger, meter.wallet_address)
+    if offered_wh is None:
+        assert offers == []
+        assert (pending, held) == (export_wh, 0)  # not even claimed: the bill takes them
+        return
+    assert [(o["args"]["seller"], o["args"]["amountWh"]) for o in offers] == [
+        (meter.wallet_address, offered_wh)
+    ]
+    # Claimed to be offered; what the running period's import takes stays in the wallet.
+    assert (pending, held) == (0, export_wh - offered_wh)
+
+
 async def test_auto_bids_stop_at_the_spending_cap(
     hass: HomeAssistant, local_chain: LocalChain
 ) -> None:

@@ -76,7 +76,7 @@ def test_the_outbox_keeps_the_export_register_and_its_adjustment() -> None:
 
 
 def _state(export_wh: int, period: int = 3, price: int = 80_000) -> MeterState:
-    meter = Meter(7, "0x1", "0x2", 1, 1, Mode.POSTPAID, False, 5_000, 1, 20_000, period)
+    meter = Meter(7, "0x1", "0x2", 1, 1, Mode.POSTPAID, False, 5_000, 1, 20_000, period, 5_000)
     producer = ProducerState(
         info=ProducerInfo(True, False, 5_000, export_wh, 0, 0),
         token_balance_wh=0,

@@ -63,6 +63,7 @@ class Meter:
     last_timestamp: int
     max_power_w: int
     open_period: int
+    period_start_wh: int  # the register when the open period began
 
     @classmethod
     def from_tuple(cls, meter_id: int, raw: tuple[Any, ...]) -> Meter:
@@ -78,7 +79,13 @@ class Meter:
             last_timestamp=int(raw[8]),
             max_power_w=int(raw[9]),
             open_period=int(raw[10]),
+            period_start_wh=int(raw[11]),
         )
+
+    @property
+    def open_period_wh(self) -> int:
+        """The import of the open period so far, not billed yet: what its bill will take."""
+        return self.last_wh - self.period_start_wh
 
 
 MINUTES_PER_DAY = 24 * 60
