@@ -6,6 +6,8 @@ events, and the translated refusals."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +24,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.grid_ledger.chain.abi import ERC20_ABI
+from custom_components.grid_ledger.chain.market import LOT_WINDOW
 from custom_components.grid_ledger.const import (
     AUTO_OFFER_DURATION,
     CONF_AUCTION,
@@ -669,3 +672,125 @@ async def test_on_a_token_ledger_a_bid_escrows_dollars_with_a_permit(
     assert balance(auction_of(ledger).address).call() == 200_000
     assert auction_of(ledger).functions.nextLotId().call() == offer["lot_id"] + 1
     assert seller.wallet_address != buyer.wallet_address
+
+
+def neighbour_offers(ledger: Ledger, count: int, price: int, duration: int) -> None:
+    """The neighbour (a prosumer too) offers `count` lots of 1 Wh straight on the chain, all
+    sent before a block is mined (a few blocks hold them all)."""
+    neighbour = register_meter(ledger, payer_index=NEIGHBOUR)
+    export_and_claim(ledger, neighbour, count)
+    sender = Account.from_key(neighbour.wallet_key)
+    auction = auction_of(ledger)
+    token = ledger.w3.eth.contract(
+        address=ledger.contract.functions.energyToken().call(), abi=ERC20_ABI
+    )
+    ledger.deployment.transact(token.functions.approve(auction.address, count), sender)
+    w3 = ledger.w3
+    nonce = w3.eth.get_transaction_count(sender.address)
+    ledger.anvil.rpc("evm_setAutomine", False)
+    try:
+        for i in range(count):
+            tx = auction.functions.offer(1, price, duration).build_transaction(
+                {
+                    "from": sender.address,
+                    "nonce": nonce + i,
+                    "gas": 200_000,
+                    "chainId": ledger.deployment.chain_id,
+                }
+            )
+            w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
+        while w3.eth.get_transaction_count(sender.address) < nonce + count:
+            ledger.anvil.rpc("evm_mine")
+    finally:
+        ledger.anvil.rpc("evm_setAutomine", True)
+    assert int(auction.functions.nextLotId().call()) > count
+
+
+def call_counter(
+    monkeypatch: pytest.MonkeyPatch, entry: MockConfigEntry
+) -> Callable[[Awaitable[Any]], Awaitable[int]]:
+    """A count of the node calls (each one `guard` of the entry's client) that one awaited
+    step makes, also in the tasks it starts; not those of other tasks meanwhile."""
+    client = entry.runtime_data.coordinator.client
+    counting: ContextVar[list[str] | None] = ContextVar("counting", default=None)
+    guard = client.guard
+
+    async def counted(call: Any) -> Any:
+        if (calls := counting.get()) is not None:
+            calls.append(repr(call))
+        return await guard(call)
+
+    monkeypatch.setattr(client, "guard", counted)
+
+    async def calls_of(step: Awaitable[Any]) -> int:
+        calls: list[str] = []
+        token = counting.set(calls)
+        try:
+            await step
+        finally:
+            counting.reset(token)
+        return len(calls)
+
+    return calls_of
+
+
+async def test_the_market_keeps_an_open_lot_older_than_the_newest_window_in_view(
+    hass: HomeAssistant, local_chain: LocalChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = local_chain.ledger
+    seller, entry = await prosumer_with_tokens(hass, ledger, 1_000)
+    market = entry.runtime_data.market
+    assert market is not None
+    own = await call(hass, entry, "offer_energy", amount=1, start_price=0.002, duration=86_400)
+    await market.follower.stop()  # stepped here only
+    delivered: list[str] = []
+    deliver = market.follower._callback
+
+    async def record(events: Any) -> None:
+        delivered.extend(event.name for event in events)
+        await deliver(events)
+
+    monkeypatch.setattr(market.follower, "_callback", record)
+    await market.follower.async_step()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert delivered == ["LotOffered"]  # its own, naming it the seller
+    delivered.clear()
+    calls_of = call_counter(monkeypatch, entry)
+    # One window: the block, the next lot id, the refund, the proceeds and one `lots` call.
+    assert await calls_of(market.market.async_refresh()) == 5
+
+    # More lots than one window, none of them the household's, at a lower price.
+    neighbour_offers(ledger, LOT_WINDOW + 1, PRICE, 3_600)
+    # The head, then the logs naming the household as second and as third indexed topic: the
+    # neighbour's offers are not read at all.
+    assert await calls_of(market.follower.async_step()) == 3
+    assert delivered == []
+
+    # The older open lot takes a second `lots` call.
+    assert await calls_of(market.market.async_refresh()) == 6
+    await hass.async_block_till_done()
+    assert [lot.lot_id for lot in market.own_open_lots()] == [own["lot_id"]]
+    assert market.best_price() == 2 * PRICE
+    assert sensor(hass, seller, "open_market_offers").state == "1"
+    assert float(sensor(hass, seller, "best_market_price").state) == 0.002
+
+    # A bid on the household's lot names the lot and the bidders only: the market's read shows
+    # it. Finalized after its deadline by the neighbour, the lot's end names the seller.
+    neighbour_bid(ledger, own["lot_id"])
+    await market.follower.async_step()
+    assert delivered == []
+    ledger.anvil.increase_time(86_401)
+    _, key = ledger.anvil.accounts[NEIGHBOUR]
+    auction = auction_of(ledger).functions
+    ledger.deployment.transact(auction.finalize(own["lot_id"]), Account.from_key(key))
+    sold = async_capture_events(hass, EVENT_LOT_SOLD)
+    await market.follower.async_step()
+    await hass.async_block_till_done()
+    assert delivered == ["LotFinalized"]
+    assert [event.data["lot_id"] for event in sold] == [own["lot_id"]]
+
+    # No lot is live any more (the neighbour's ended unfinalized): one window again.
+    assert await calls_of(market.market.async_refresh()) == 5
+    assert market.market.data.live_from == int(auction.nextLotId().call())
+    assert market.own_open_lots() == []
+    assert market.best_price() is None

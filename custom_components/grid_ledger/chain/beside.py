@@ -11,7 +11,7 @@ from web3.types import LogReceipt
 
 from .client import GridLedgerClient
 from .errors import NotGridLedgerError
-from .models import ContractCall, LedgerEvent, Receipt
+from .models import ContractCall, LedgerEvent, Receipt, Topics
 
 
 class BesideLedger:
@@ -35,9 +35,7 @@ class BesideLedger:
         """A call of one of the contract's functions, for the wallet to send."""
         return ContractCall(self.address, self._contract.encode_abi(function, list(args)), value)
 
-    async def logs(
-        self, from_block: int, to_block: int, topics: list[str | None]
-    ) -> list[LedgerEvent]:
+    async def logs(self, from_block: int, to_block: int, topics: Topics) -> list[LedgerEvent]:
         return await self.client.logs(from_block, to_block, topics, self._contract, self._events)
 
     def decode_log(self, log: LogReceipt) -> LedgerEvent | None:

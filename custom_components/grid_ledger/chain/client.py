@@ -59,6 +59,7 @@ from .models import (
     Receipt,
     SignedReading,
     Tariff,
+    Topics,
 )
 from .provider import SessionHTTPProvider
 from .signing import domain_separator
@@ -426,7 +427,7 @@ class GridLedgerClient:
 
     async def receipt_events(self, receipt: Receipt, meter_id: int) -> list[LedgerEvent]:
         """The ledger's events of `meter_id` that one mined transaction emitted."""
-        topics: list[str | None] = [None, meter_topic(meter_id)]
+        topics: Topics = [None, meter_topic(meter_id)]
         events = await self.logs(receipt.block_number, receipt.block_number, topics)
         return [event for event in events if event.tx_hash.lower() == receipt.tx_hash.lower()]
 
@@ -434,7 +435,7 @@ class GridLedgerClient:
         self,
         from_block: int,
         to_block: int,
-        topics: list[str | None],
+        topics: Topics,
         contract: AsyncContract | None = None,
         events: dict[bytes, str] | None = None,
     ) -> list[LedgerEvent]:

@@ -12,17 +12,22 @@ from enum import IntEnum
 from functools import partial
 from typing import Any
 
+from eth_abi.abi import encode
 from eth_utils.address import to_checksum_address
 
 from .abi import AUCTION_ABI, AUCTION_EVENTS, ERC20_ABI
 from .beside import BesideLedger
 from .client import ZERO_ADDRESS, GridLedgerClient
 from .errors import NotGridLedgerError, RevertedError
+from .models import Topics
 from .payments import permit_digest
 from .wallet import Wallet
 
-LOT_WINDOW = 256  # the newest lots read per refresh (one `lots` call)
+LOT_WINDOW = 256  # lots per `lots` call; a refresh reads at least the newest window
 PERMIT_LIFETIME = 3_600  # seconds an offer's or a bid's permit is valid
+# The events that index an account second (after the lot) and third.
+_NAMED_SECOND = ("LotOffered", "BidPlaced", "LotFinalized", "LotCancelled")
+_NAMED_THIRD = ("BidPlaced", "LotFinalized")
 
 
 class LotStatus(IntEnum):
@@ -67,13 +72,17 @@ class Lot:
 
 @dataclass(frozen=True, slots=True)
 class MarketState:
-    """The newest lots and one account's withdrawable money, read at one block."""
+    """The lots that may matter (see `AuctionClient.state`) and one account's withdrawable
+    money, read at one block."""
 
     block_number: int
     block_timestamp: int
     lots: list[Lot]
     refund: int  # the account's refunds of outbid payments
     proceeds: int  # the account's proceeds of sales
+    # No lot before this one takes bids or is the account's open lot, and none ever will: a
+    # closed lot stays closed, and one past its deadline takes no bid.
+    live_from: int = 1
 
 
 def payment_for(amount_wh: int, price_per_kwh: int) -> int:
@@ -102,35 +111,55 @@ class AuctionClient(BesideLedger):
             raise NotGridLedgerError(f"{self.address} trades the tokens of another ledger")
         self.payment_token = None if payment == ZERO_ADDRESS else payment
 
+    def account_filters(self, account: str) -> list[Topics]:
+        """Log filters of the events that name `account`: as seller of a new or cancelled lot,
+        bidder, or winner (topic 2), and as outbid bidder or seller of a finalized lot (topic
+        3). An account is indexed at two positions, so no one filter takes both."""
+        topic = {name: "0x" + signature.hex() for signature, name in self._events.items()}
+        indexed = "0x" + encode(["address"], [to_checksum_address(account)]).hex()
+        second: list[str] = [topic[name] for name in _NAMED_SECOND]
+        third: list[str] = [topic[name] for name in _NAMED_THIRD]
+        return [[second, None, indexed], [third, None, None, indexed]]
+
     # -------------------------------------------------------------------- reads
 
-    async def state(self, account: str) -> MarketState:
-        """The newest `LOT_WINDOW` lots and `account`'s refunds and proceeds at one block."""
+    async def state(self, account: str, live_from: int = 1) -> MarketState:
+        """`account`'s refunds and proceeds and the lots from `live_from` on (an earlier state's
+        `live_from`), and at least the newest `LOT_WINDOW`, all read at one block: every lot
+        taking bids, and every open lot `account` sold or leads, however old. One `lots` call
+        while those fit in the newest window."""
         w3 = self.client.w3
         block = await self.client.guard(lambda: w3.eth.get_block("latest"))
-        number = int(block["number"])
+        number, timestamp = int(block["number"]), int(block["timestamp"])
         functions = self._contract.functions
         next_id = int(
             await self.client.guard(partial(functions.nextLotId().call, block_identifier=number))
         )
-        first = max(1, next_id - LOT_WINDOW)
+        first = max(1, min(live_from, next_id - LOT_WINDOW))
         account = to_checksum_address(account)
-        raw_lots, refund, proceeds = await asyncio.gather(
-            *(
-                self.client.guard(partial(fn.call, block_identifier=number))
-                for fn in (
-                    functions.lots(first, LOT_WINDOW),
-                    functions.refundOf(account),
-                    functions.proceedsOf(account),
-                )
-            )
+        reads = [
+            functions.refundOf(account),
+            functions.proceedsOf(account),
+            *(functions.lots(start, LOT_WINDOW) for start in range(first, next_id, LOT_WINDOW)),
+        ]
+        refund, proceeds, *pages = await asyncio.gather(
+            *(self.client.guard(partial(fn.call, block_identifier=number)) for fn in reads)
+        )
+        raw_lots = [raw for page in pages for raw in page]
+        lots = [Lot.from_tuple(first + i, tuple(raw)) for i, raw in enumerate(raw_lots)]
+        live = (
+            lot.lot_id
+            for lot in lots
+            if lot.open_at(timestamp)
+            or (lot.status is LotStatus.OPEN and account in (lot.seller, lot.bidder))
         )
         return MarketState(
             block_number=number,
-            block_timestamp=int(block["timestamp"]),
-            lots=[Lot.from_tuple(first + i, tuple(raw)) for i, raw in enumerate(raw_lots)],
+            block_timestamp=timestamp,
+            lots=lots,
             refund=int(refund),
             proceeds=int(proceeds),
+            live_from=next(live, next_id),
         )
 
     async def lot(self, lot_id: int) -> Lot:

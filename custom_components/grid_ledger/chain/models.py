@@ -465,6 +465,10 @@ class WalletTx:
         )
 
 
+# A log filter's topics by position: one value, any of several, or None for any.
+type Topics = list[str | list[str] | None]
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerEvent:
     """A decoded contract event."""
