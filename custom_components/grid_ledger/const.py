@@ -91,7 +91,4 @@ EVENT_LOT_EXPIRED: Final = "grid_ledger_lot_expired"
 CONF_AUTO_SELL_FLOOR: Final = "auto_sell_floor"  # per kWh; 0: no automatic offers
 CONF_AUTO_BID_CEILING: Final = "auto_bid_ceiling"  # per kWh; 0: no automatic bids
 AUTO_OFFER_DURATION: Final = 7_200  # seconds an automatic offer takes bids
-# The market read at least this often: the best price and neighbours' bids on the household's
-# lots (its follower reads only the events naming it).
-MARKET_REFRESH_INTERVAL: Final = timedelta(minutes=1)
 CONF_SETTLEMENT: Final = "settlement_address"  # a feeder's settlement contract (`Settlement`)

@@ -60,7 +60,7 @@ from .const import (
     EVENT_LOT_WON,
     EVENT_OUTBID,
     LOGGER,
-    MARKET_REFRESH_INTERVAL,
+    REFRESH_INTERVAL,
 )
 from .coordinator import GridLedgerConfigEntry, GridLedgerCoordinator, update_failed
 from .units import base_units, display_amount
@@ -86,8 +86,8 @@ class MarketOutcome:
 class MarketCoordinator(DataUpdateCoordinator[MarketState]):
     """The lots that may matter to the household and the market's best price (the newest
     window, and any older lot still taking bids or open with the household in it) and the
-    wallet's refunds and proceeds, read at one block: on the household's auction events, after
-    its own actions, at its lots' deadlines and every `MARKET_REFRESH_INTERVAL`."""
+    wallet's refunds and proceeds, read at one block: on every lot's events, after
+    its own actions, at its lots' deadlines and every `REFRESH_INTERVAL`."""
 
     def __init__(
         self, hass: HomeAssistant, entry: GridLedgerConfigEntry, auction: AuctionClient, wallet: str
@@ -97,7 +97,7 @@ class MarketCoordinator(DataUpdateCoordinator[MarketState]):
             LOGGER,
             config_entry=entry,
             name=f"{DOMAIN} market {auction.address}",
-            update_interval=MARKET_REFRESH_INTERVAL,
+            update_interval=REFRESH_INTERVAL,
         )
         self.auction = auction
         self.wallet = wallet
@@ -131,14 +131,10 @@ class Market:
         self.engine = engine  # the producer's: one recorded intent per wallet and meter
         self.auction = auction
         self.market = MarketCoordinator(hass, entry, auction, wallet.address)
-        # Only the auction's events naming the household: the market-wide figures come from
-        # the market's reads, not from every neighbour's bid.
-        mine, mine_too = auction.account_filters(wallet.address)
         self.follower = EventFollower(
             coordinator.client,
-            mine,
+            auction.lot_events(),
             self.async_on_events,
-            or_topics=[mine_too],
             source=auction,
             store=HassPaymentStore(hass, f"{DOMAIN}.{entry.entry_id}.market_events"),
         )

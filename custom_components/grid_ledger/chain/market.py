@@ -12,7 +12,6 @@ from enum import IntEnum
 from functools import partial
 from typing import Any
 
-from eth_abi.abi import encode
 from eth_utils.address import to_checksum_address
 
 from .abi import AUCTION_ABI, AUCTION_EVENTS, ERC20_ABI
@@ -25,9 +24,8 @@ from .wallet import Wallet
 
 LOT_WINDOW = 256  # lots per `lots` call; a refresh reads at least the newest window
 PERMIT_LIFETIME = 3_600  # seconds an offer's or a bid's permit is valid
-# The events that index an account second (after the lot) and third.
-_NAMED_SECOND = ("LotOffered", "BidPlaced", "LotFinalized", "LotCancelled")
-_NAMED_THIRD = ("BidPlaced", "LotFinalized")
+# The events that change a lot: its offer, bids, deadline, end or cancellation.
+_LOT_EVENTS = ("LotOffered", "BidPlaced", "DeadlineExtended", "LotFinalized", "LotCancelled")
 
 
 class LotStatus(IntEnum):
@@ -111,15 +109,12 @@ class AuctionClient(BesideLedger):
             raise NotGridLedgerError(f"{self.address} trades the tokens of another ledger")
         self.payment_token = None if payment == ZERO_ADDRESS else payment
 
-    def account_filters(self, account: str) -> list[Topics]:
-        """Log filters of the events that name `account`: as seller of a new or cancelled lot,
-        bidder, or winner (topic 2), and as outbid bidder or seller of a finalized lot (topic
-        3). An account is indexed at two positions, so no one filter takes both."""
+    def lot_events(self) -> Topics:
+        """The log filter of every lot's changes, anyone's: a neighbour's new lot is what an
+        automatic bid waits for, a bid on the household's lot what its seller sees, and each
+        moves the best price. The withdrawals and the operator's fee settings are left out."""
         topic = {name: "0x" + signature.hex() for signature, name in self._events.items()}
-        indexed = "0x" + encode(["address"], [to_checksum_address(account)]).hex()
-        second: list[str] = [topic[name] for name in _NAMED_SECOND]
-        third: list[str] = [topic[name] for name in _NAMED_THIRD]
-        return [[second, None, indexed], [third, None, None, indexed]]
+        return [[topic[name] for name in _LOT_EVENTS]]
 
     # -------------------------------------------------------------------- reads
 
