@@ -324,6 +324,7 @@ async def lifecycle(stack: DemoStack, keys: DemoKeys) -> Outcome:
             # The theft after both stories: the households' loads steady again (the consumer
             # pays automatically, so no trip cuts its load in the middle of a period). Beside
             # it, the market: the consumer's bought tokens pay its bill first.
+            await reading_early_in_a_period(home, stack.genesis)
             await home.set_options(auto_pay=True, **market_options(stack, CONSUMER))
             timeline("the consumer pays automatically again, bids for energy and redeems it")
             theft = Theft(stack, demo.feeder, transformer, feeder_events)
@@ -345,6 +346,24 @@ async def lifecycle(stack: DemoStack, keys: DemoKeys) -> Outcome:
         settlement.steps,
         settlement.figures,
     )
+
+
+# Seconds into a period for the reading the consumer's reading interval restarts from.
+READING_PHASE = 5
+
+
+async def reading_early_in_a_period(home: Household, genesis: int) -> None:
+    """A reading a few seconds into the next period, once the chain is in it. An entry's reload
+    restarts its reading interval from its last reading, and the consumer's next reload (its
+    options for the market) comes right after it was restored, at its permit's end: counted
+    from there, each period's bill would close at the moment the next permit ends, and the
+    household trips for a second. Counted from this reading, the bill closes, and auto-pay pays
+    it, with the scenario's payment window and grace still ahead (a minute's reading interval
+    against 20 s; days against minutes outside the scenario)."""
+    start = genesis + (int(time.time() - genesis) // PERIOD_LENGTH + 1) * PERIOD_LENGTH
+    await sleep_until(start + READING_PHASE)
+    await home.chain_enters(start)
+    await home.submit_reading()
 
 
 def first_period(genesis: int, left: float) -> int:

@@ -59,10 +59,13 @@ PROSUMER_METER_ID = 2
 TARIFF_ID = 1
 PRICE_PER_KWH = 300_000  # 0.30 test-dollars (6 decimals)
 STABLECOIN_FOR_HOUSEHOLD = 500 * 10**6
-# The prosumer's rooftop solar: its peak against the simulated 800..1600 W load exports up to
-# 2.8 kW (12 A, under the meter's 16 A cut-off). One simulated day per billing period, so every
+# The prosumer's rooftop solar: its peak against its simulated 400..800 W load exports up to
+# 3.2 kW (14 A, under the meter's 16 A cut-off). One simulated day per billing period, so every
 # period holds a night (import) and a midday (export); the day starts at sunrise with the meter.
+# Over a day the roof makes about twice what the house draws: its tokens pay its own bills first
+# and the surplus goes to the market.
 PV_PEAK_W = 3600
+PROSUMER_BASE_W, PROSUMER_SWING_W = 600, 200
 # The producer tariff on tariff 1 (6 decimals): a token sold back earns the feed-in price; one
 # redeemed against the holder's own bill takes its energy off it, less the network charge.
 FEED_IN_PER_KWH = 80_000  # 0.08 test-dollars
@@ -146,6 +149,8 @@ PROSUMER = Household(
     (
         ("mac_address", "98:35:69:ab:f6:7a"),  # not the consumer simulator's
         ("sim_pv_peak_w", str(PV_PEAK_W)),
+        ("sim_base_power_w", str(PROSUMER_BASE_W)),
+        ("sim_swing_power_w", str(PROSUMER_SWING_W)),
         ("sim_day_seconds", str(PERIOD_LENGTH)),
         ("sim_start_hour", "6"),
     ),
