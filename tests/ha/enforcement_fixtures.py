@@ -1,8 +1,9 @@
 """A private chain whose clock the test moves together with Home Assistant's, and a real relay.
 
 Chain time (anvil's block timestamps) and Home Assistant's clock (freezer) start equal and are
-moved together, so a permit that ends on-chain at `permit_until` ends for Home Assistant at the
-same instant. The relay is a real `switch` entity: a template switch over an `input_boolean`.
+moved together, by the test only, so a permit that ends on-chain at `permit_until` ends for Home
+Assistant at the same instant. The relay is a real `switch` entity: a template switch over an
+`input_boolean`.
 """
 
 from __future__ import annotations
@@ -191,12 +192,17 @@ def node_fixture(socket_enabled: None) -> Iterator[Anvil]:
 def make_grid(
     node: Anvil, freezer: FrozenDateTimeFactory, config: LedgerConfig | None = None
 ) -> Grid:
-    """Deploy on `node`, register a meter that used 500 Wh, align HA's clock to the chain."""
+    """Deploy on `node`, register a meter that used 500 Wh, align HA's clock to the chain.
+
+    From the meter's first reading on, chain time moves only as the test moves it: each block
+    the integration's transactions mine keeps the latest block's time, where anvil would stamp
+    it by the real time elapsed (a slow machine would move permits and bills by seconds)."""
     deployment = deploy_ledger(web3_for(node), node.accounts[0][1], token=False, config=config)
     ledger = Ledger(node, deployment)
     meter = register_meter(ledger)
     grid = Grid(node, ledger, meter, freezer)
     grid.consume(500)
+    node.rpc("anvil_setBlockTimestampInterval", 0)
     freezer.move_to(utc(grid.chain_time()))
     return grid
 

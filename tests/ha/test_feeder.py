@@ -190,9 +190,14 @@ async def at(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, anvil: Anvil, moment: int
 ) -> None:
     """The chain and Home Assistant at `moment`: a block mined then, and the readings whose
-    timers fell due on the way taken (the interval's, and the one at the period's end)."""
+    timers fell due on the way taken (the interval's, and the one at the period's end).
+
+    Chain time stands at `moment` until the test moves it: anvil would otherwise stamp the
+    next blocks by the real time elapsed since, so a reading at a period's last second would
+    land in the next period whenever the machine is slow."""
     anvil.rpc("evm_setNextBlockTimestamp", moment)
     anvil.rpc("evm_mine")
+    anvil.rpc("anvil_setBlockTimestampInterval", 0)
     when = dt_util.utc_from_timestamp(moment)
     freezer.move_to(when)
     async_fire_time_changed(hass, when)
