@@ -363,40 +363,6 @@ async def test_websocket_follower_resubscribes_after_an_outage(local_chain: Loca
         await client.close()
 
 
-async def test_websocket_follower_subscribes_to_each_of_its_filters(
-    local_chain: LocalChain,
-) -> None:
-    ledger = local_chain.ledger
-    first, second, other = (register_meter(ledger) for _ in range(3))
-    client = GridLedgerClient(ledger.anvil.ws_url, ledger.address, request_timeout=2)
-    meters: list[int] = []
-    both = asyncio.Event()
-
-    async def on_events(events: list[LedgerEvent]) -> None:
-        meters.extend(int(e.args["meterId"]) for e in events if e.name == "ReadingAccepted")
-        if {first.meter_id, second.meter_id} <= set(meters):
-            both.set()
-
-    follower = EventFollower(
-        client,
-        [None, meter_topic(first.meter_id)],
-        on_events,
-        or_topics=[[None, meter_topic(second.meter_id)]],
-    )
-    await follower.async_load()
-    follower.start()
-    try:
-        await asyncio.sleep(0.3)
-        for meter in (other, second, first):
-            relay_reading(ledger, meter)
-        async with asyncio.timeout(10):
-            await both.wait()
-    finally:
-        await follower.stop()
-        await client.close()
-    assert sorted(meters) == sorted([first.meter_id, second.meter_id])
-
-
 def test_abi_files(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         load_abi(tmp_path)

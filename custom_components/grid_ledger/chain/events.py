@@ -1,18 +1,16 @@
 """Follow one contract's events: a log subscription over WebSocket, block polling over HTTP.
 
 A follower is given the contract (the ledger, or another one beside it such as the energy
-auction) and the topics to filter by: one filter, or several whose logs are merged (an account
-indexed at different positions of different events). With a store it keeps the last block it
-delivered, and a new start resumes after it, so events emitted while it was stopped are
-delivered then (in pages of `MAX_BLOCK_RANGE` blocks), each once.
+auction) and the topics to filter by. With a store it keeps the last block it delivered, and a
+new start resumes after it, so events emitted while it was stopped are delivered then (in pages
+of `MAX_BLOCK_RANGE` blocks), each once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 import contextlib
-from functools import partial
 import logging
 from typing import Any, Protocol, cast
 
@@ -44,9 +42,8 @@ class LogSource(Protocol):
 class EventFollower:
     """Delivers batches of decoded events to a callback until stopped; survives node outages.
 
-    `topics` filter the source's logs (`[None, meter_topic(id)]`: a party's events), or with
-    `or_topics` any of those filters too (each one more log request per poll); the source is the
-    client's ledger unless another contract is given. A `store` keeps `last_block`
+    `topics` filter the source's logs (`[None, meter_topic(id)]`: a party's events); the source
+    is the client's ledger unless another contract is given. A `store` keeps `last_block`
     across restarts; without one a start begins at the chain's head.
     """
 
@@ -56,7 +53,6 @@ class EventFollower:
         topics: Topics,
         callback: EventCallback,
         *,
-        or_topics: Sequence[Topics] = (),
         source: LogSource | None = None,
         store: PaymentStore | None = None,
         poll_interval: float = 2.0,
@@ -64,7 +60,7 @@ class EventFollower:
     ) -> None:
         self._client = client
         self._source: LogSource = source or client
-        self._filters = [topics, *or_topics]
+        self._topics = topics
         self._callback = callback
         self._store = store
         self._poll_interval = poll_interval
@@ -114,20 +110,10 @@ class EventFollower:
                 return
             while self.last_block < head:
                 to_block = min(head, self.last_block + MAX_BLOCK_RANGE)
-                events = await self._logs(self.last_block + 1, to_block)
+                events = await self._source.logs(self.last_block + 1, to_block, self._topics)
                 if events:
                     await self._callback(events)
                 await self._advance(to_block, keep=bool(events))
-
-    async def _logs(self, from_block: int, to_block: int) -> list[LedgerEvent]:
-        """The logs any filter matches, each once, in the chain's order."""
-        if len(self._filters) == 1:
-            return await self._source.logs(from_block, to_block, self._filters[0])
-        found: dict[tuple[int, int], LedgerEvent] = {}
-        for topics in self._filters:
-            for event in await self._source.logs(from_block, to_block, topics):
-                found[event.block_number, event.log_index] = event
-        return [found[key] for key in sorted(found)]
 
     async def _advance(self, block: int, *, keep: bool) -> None:
         """Delivered through `block`. Kept (before anything later is delivered) when events
@@ -146,10 +132,9 @@ class EventFollower:
 
     async def _subscribe(self) -> None:
         w3 = self._client.w3
+        params: dict[str, Any] = {"address": self._source.address, "topics": self._topics}
         await self._client.block_number()  # connects the socket
-        for topics in self._filters:
-            params: dict[str, Any] = {"address": self._source.address, "topics": topics}
-            await self._client.guard(partial(w3.eth.subscribe, "logs", cast(Any, params)))
+        await self._client.guard(lambda: w3.eth.subscribe("logs", cast(Any, params)))
         # Subscribed first, then caught up: nothing falls between (an event may come twice).
         await self.async_step()
         provider = cast(WebSocketProvider, w3.provider)
