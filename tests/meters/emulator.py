@@ -65,6 +65,9 @@ def build_message(block: str, *, end: bool = True, bcc_delta: int = 0) -> bytes:
 DEFAULT_MESSAGE = build_message(DEFAULT_BLOCK)
 
 
+REACTION_TIME = 0.2  # seconds: IEC 62056-21 mode C, the least a meter waits before answering
+
+
 class MeterEmulator:
     def __init__(
         self,
@@ -145,6 +148,9 @@ class MeterEmulator:
         while self._speed() != agreed:  # noqa: ASYNC110
             await asyncio.sleep(0.005)
         self.data_speed = agreed
+        # And answers no sooner than the standard's reaction time (200 ms) after it: a reader's
+        # port change ends by discarding what it had received, as serialx's does.
+        await asyncio.sleep(REACTION_TIME)
         if self.raw_message is not None:
             os.write(self._master, self.raw_message)
         elif self.message is not None:
