@@ -76,7 +76,10 @@ ha-compat: $(VENV)/.installed
 contracts-test: setup
 	cd contracts && FOUNDRY_PROFILE=ci $(FORGE) test
 
+# `forge test` leaves the scripts uncompiled: compile them (and any stale source) here, outside the tests'
+# time limits, so that no test waits for the IR pipeline.
 pytest: setup $(VENV)/.demo-installed
+	cd contracts && $(FORGE) build --skip test
 	$(PY) -m pytest --cov --cov-report=term -q tests
 
 test: lint typecheck ha-compat contracts-test pytest
