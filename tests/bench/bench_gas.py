@@ -461,11 +461,6 @@ def run() -> list[Row]:
     return rows
 
 
-if __name__ == "__main__":
-    for row in run():
-        print(f"{row.metric:<60} {int(row.value):>9,} {row.unit}  {row.target}")
-
-
 def _feeder_tx(d: Deployment, signer: LocalAccount, feeder_id: int, wh: int, ts: int) -> int:
     sig = d.sign_feeder_reading(signer, feeder_id, wh, ts)
     call = d.ledger.functions.submitFeederReading((feeder_id, wh, ts), sig)
@@ -536,3 +531,8 @@ def _measure_seed_lot(d: Deployment, clock: _Clock, gas: dict[str, int]) -> None
     owed = int(settlement.functions.owedTo(plant_owner.address).call())
     receipt = d.transact(settlement.functions.withdraw(owed), plant_owner)
     gas["settlement: withdraw, native coin"] = int(receipt["gasUsed"])
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(f"{row.metric:<60} {int(row.value):>9,} {row.unit}  {row.target}")
