@@ -7,7 +7,7 @@ import {SettlementHandler} from "./handlers/SettlementHandler.sol";
 import {SettlementTestBase} from "./utils/SettlementTestBase.sol";
 
 /// @dev Whatever the distributors' meters report (or withhold), however households read, pay or withhold, and
-/// whenever a stranger calls `settle`: Settlement holds exactly the operator's deposit plus what it owes, pays each
+/// whenever a stranger calls `settle`, whatever cut-off the operator sets and when: Settlement holds exactly the operator's deposit plus what it owes, pays each
 /// period once and only after its cut-off, by the formula from the plant's honest output split by its distributors'
 /// energy, never pays the plant for more than its output, and no household's reading or payment reverts.
 contract SettlementInvariantsTest is SettlementTestBase {
@@ -41,7 +41,7 @@ contract SettlementInvariantsTest is SettlementTestBase {
         selectors[8] = SettlementHandler.operatorDeposits.selector;
         selectors[9] = SettlementHandler.operatorWithdrawsDeposit.selector;
         selectors[10] = SettlementHandler.strangerSetsTerms.selector;
-        selectors[11] = SettlementHandler.warp.selector;
+        selectors[11] = SettlementHandler.operatorSetsCutoff.selector;
         targetSelector(StdInvariant.FuzzSelector({addr: address(handler), selectors: selectors}));
         targetContract(address(handler));
     }

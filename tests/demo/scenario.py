@@ -1061,7 +1061,7 @@ class Settlement:
         settlement = self.stack.deployment["settlement"]
         not_before = self.stack.cast_call(
             self.stack.deployment["gridLedger"], "periodStart(uint32)(uint256)", str(period + 1)
-        ) + self.stack.cast_call(settlement, "cutoff()(uint32)")
+        ) + self.stack.cast_call(settlement, "cutoffAt(uint32)(uint32)", str(period))
         await sleep_until(not_before + 2 * BLOCK_TIME)  # a block after the cut-off
         response = await self.home.hass.call_service(
             "grid_ledger",

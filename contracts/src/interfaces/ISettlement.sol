@@ -15,8 +15,9 @@ pragma solidity 0.8.30;
 /// - `householdsWh`: the distributor's `childrenWh`: the households' billed energy below it (a bill adds its energy
 ///   when it closes) and its child feeders' readings.
 ///
-/// Data is "in" at the cut-off: `cutoff` seconds after the period's end; `settle` is open to anyone from then on,
-/// once per period and distributor. Energy not billed by then (a household withholding its readings) counts as loss:
+/// Data is "in" at the cut-off: `cutoffAt(period)` seconds after the period's end; `settle` is open to anyone from then
+/// on, once per period and distributor. A new cut-off applies from the next period, like terms and prices: nobody can
+/// shorten a period's wait once its bills may still be closing, and settle it on part of its households' energy. Energy not billed by then (a household withholding its readings) counts as loss:
 /// the distributor is paid on what was billed.
 ///
 /// The formula, in basis points (10,000 = 100 %), each step rounded down:
@@ -84,8 +85,8 @@ interface ISettlement {
     );
     /// @notice A plant's price was set, in force from period `from`.
     event PlantPriceSet(uint32 indexed plantId, uint32 from, uint64 pricePerKWh);
-    /// @notice The cut-off after a period's end was set.
-    event CutoffSet(uint32 cutoff);
+    /// @notice The cut-off after a period's end was set, in force from period `from`.
+    event CutoffSet(uint32 from, uint32 cutoff);
     /// @notice Money was added to the operator's deposit.
     event DepositAdded(address indexed from, uint256 amount);
     /// @notice The operator took money back from its deposit, sent to the ledger's treasury.
@@ -115,7 +116,7 @@ interface ISettlement {
     error NotAPlant(uint32 feederId);
     /// @notice The feeder has no distributor terms in force for the period.
     error NotADistributor(uint32 feederId, uint32 period);
-    /// @notice The plant has no price in force for the period.
+    /// @notice The plant was never priced for the period (a price of 0 is a price).
     error NoPlantPrice(uint32 plantId, uint32 period);
     /// @notice Terms out of range: ideal loss + service cost above 100 %, or a penalty above `MAX_PENALTY_BPS`.
     error TermsOutOfRange();
@@ -149,8 +150,12 @@ interface ISettlement {
     /// @notice The ledger's payment token; address(0) is the native coin.
     function paymentToken() external view returns (address);
 
-    /// @notice Seconds after a period's end from which it may be settled.
+    /// @notice The newest cut-off: seconds after a period's end from which it may be settled, for the periods from the
+    /// one it was set for on.
     function cutoff() external view returns (uint32);
+
+    /// @notice The cut-off in force for `period`.
+    function cutoffAt(uint32 period) external view returns (uint32);
 
     /// @notice The operator's deposit not yet owed to anyone.
     function deposit() external view returns (uint256);
@@ -190,7 +195,7 @@ interface ISettlement {
     /// @notice Sets a plant's price per kWh from the next period on. Needs the ledger's tariff setter role.
     function setPlantPrice(uint32 plantId, uint64 pricePerKWh) external;
 
-    /// @notice Sets the cut-off after a period's end. Needs the ledger's admin role.
+    /// @notice Sets the cut-off after a period's end from the next period on. Needs the ledger's admin role.
     function setCutoff(uint32 cutoff_) external;
 
     /// @notice Adds `amount` to the operator's deposit: native coin as `msg.value`, or the token by `transferFrom`.

@@ -39,8 +39,12 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     /// @inheritdoc ISettlement
     address public immutable paymentToken;
 
-    /// @inheritdoc ISettlement
-    uint32 public cutoff;
+    /// @dev A cut-off and the first period it applies to.
+    struct CutoffVersion {
+        uint32 from;
+        uint32 seconds_;
+    }
+
     /// @inheritdoc ISettlement
     uint256 public deposit;
     /// @inheritdoc ISettlement
@@ -49,6 +53,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     mapping(uint32 distributorId => DistributorTerms[]) internal _terms;
     mapping(uint32 plantId => PlantPrice[]) internal _prices;
     mapping(uint32 period => mapping(uint32 distributorId => Statement)) internal _statements;
+    CutoffVersion[] internal _cutoffs;
 
     /// @param ledger_ The `GridLedger`: its feeders, periods, tariffs and plants are settled, its payment token pays,
     /// its roles set the terms.
@@ -58,8 +63,8 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         if (cutoff_ > MAX_CUTOFF) revert CutoffOutOfRange(cutoff_);
         ledger = ledger_;
         paymentToken = IGridLedgerParameters(ledger_).paymentToken();
-        cutoff = cutoff_;
-        emit CutoffSet(cutoff_);
+        _cutoffs.push(CutoffVersion(0, cutoff_));
+        emit CutoffSet(0, cutoff_);
     }
 
     // ------------------------------------------------------------ operator
@@ -104,8 +109,12 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     function setCutoff(uint32 cutoff_) external {
         _checkRole(DEFAULT_ADMIN_ROLE);
         if (cutoff_ > MAX_CUTOFF) revert CutoffOutOfRange(cutoff_);
-        cutoff = cutoff_;
-        emit CutoffSet(cutoff_);
+        // From the next period: a period that has begun keeps the wait its bills were closing under.
+        uint32 from = _nextPeriod();
+        uint256 n = _cutoffs.length;
+        if (_cutoffs[n - 1].from == from) _cutoffs[n - 1].seconds_ = cutoff_;
+        else _cutoffs.push(CutoffVersion(from, cutoff_));
+        emit CutoffSet(from, cutoff_);
     }
 
     /// @inheritdoc ISettlement
@@ -141,13 +150,16 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         Statement storage stored = _statements[period][distributorId];
         if (stored.settled) revert PeriodAlreadySettled(period, distributorId);
         IGridLedgerFeedersAndViews views = IGridLedgerFeedersAndViews(ledger);
-        uint256 notBefore = views.periodStart(period + 1) + cutoff;
+        uint256 notBefore = views.periodStart(period + 1) + cutoffAt(period);
         if (block.timestamp < notBefore) revert SettlementTooEarly(period, distributorId, notBefore);
         (uint32 plantId, address plantOwner) = _plantOf(distributorId);
         DistributorTerms memory t = _termsAt(distributorId, period);
         if (t.payee == address(0)) revert NotADistributor(distributorId, period);
-        uint64 plantPrice = _priceAt(plantId, period).pricePerKWh;
-        if (plantPrice == 0) revert NoPlantPrice(plantId, period);
+        PlantPrice memory price = _priceAt(plantId, period);
+        // A price set to 0 is a price (the plant is paid nothing); only a plant never priced blocks the period, so no
+        // price change can stop its distributor's pay.
+        if (price.from == 0) revert NoPlantPrice(plantId, period);
+        uint64 plantPrice = price.pricePerKWh;
 
         IGridLedgerTypes.FeederPeriod memory plant = IGridLedgerHotPaths(ledger).feederPeriod(plantId, period);
         IGridLedgerTypes.FeederPeriod memory dist = IGridLedgerHotPaths(ledger).feederPeriod(distributorId, period);
@@ -194,6 +206,20 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     }
 
     // ------------------------------------------------------------ views
+
+    /// @inheritdoc ISettlement
+    function cutoff() external view returns (uint32) {
+        return _cutoffs[_cutoffs.length - 1].seconds_;
+    }
+
+    /// @inheritdoc ISettlement
+    function cutoffAt(uint32 period) public view returns (uint32) {
+        // Newest first; the constructor's version (from 0) ends the search.
+        for (uint256 i = _cutoffs.length; i > 0; --i) {
+            if (_cutoffs[i - 1].from <= period) return _cutoffs[i - 1].seconds_;
+        }
+        return 0;
+    }
 
     /// @inheritdoc ISettlement
     function owedTo(address account) external view returns (uint256) {

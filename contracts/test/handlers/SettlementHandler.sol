@@ -13,7 +13,8 @@ import {ISettlement} from "../../src/interfaces/ISettlement.sol";
 /// arrived) or fall silent for periods (so that the plant's children sum would lag its distributors' periods if the
 /// ledger let it); households read, pay, or withhold their readings; a stranger calls `settle` for either
 /// distributor at any time, the parties withdraw (and try more than they are owed), the operator funds and drains
-/// its deposit. Ghost books: money in and out, each party's credits from `PeriodSettled`, the plant's output and each
+/// its deposit and changes the cut-off at any time (a shorter one right after a period would let it settle that
+/// period before its households' bills close, and so cut the distributor's markup). Ghost books: money in and out, each party's credits from `PeriodSettled`, the plant's output and each
 /// distributor's energy per period, the plant's energy paid per period, and counters of broken rules, each of which
 /// must stay 0.
 contract SettlementHandler is CommonBase, StdUtils {
@@ -48,6 +49,10 @@ contract SettlementHandler is CommonBase, StdUtils {
     mapping(uint32 distributorId => uint64) public distributorRegister;
     mapping(uint32 meterId => uint64) public houseRegister;
     mapping(uint32 meterId => uint32) public houseLastTs;
+    /// @dev The cut-offs the operator set, each with the period it was set in: a period waits the newest one set
+    /// before the period began.
+    uint32[] internal _cutoffSetIn;
+    uint32[] internal _cutoffValue;
 
     // Ghost counters: each must stay 0.
     uint256 public settledTwice;
@@ -86,6 +91,8 @@ contract SettlementHandler is CommonBase, StdUtils {
         for (uint32 i = 1; i <= HOUSES; ++i) {
             houseLastTs[i] = uint32(vm.getBlockTimestamp());
         }
+        _cutoffSetIn.push(0);
+        _cutoffValue.push(settlement_.cutoff());
     }
 
     /// @dev The invariant test's deposit before the run.
@@ -165,7 +172,7 @@ contract SettlementHandler is CommonBase, StdUtils {
         uint32 id = sibling ? SIBLING : DISTRIBUTOR;
         uint32 current = gl.currentPeriod();
         uint32 period = current - uint32(bound(back, 0, current > 1 ? current - 1 : 0));
-        uint256 notBefore = gl.periodStart(period + 1) + settlement.cutoff();
+        uint256 notBefore = gl.periodStart(period + 1) + promisedCutoff(period);
         uint64 households = gl.feederPeriod(id, period).childrenWh;
         vm.prank(stranger);
         try settlement.settle(period, id) returns (ISettlement.Statement memory s) {
@@ -240,6 +247,23 @@ contract SettlementHandler is CommonBase, StdUtils {
         vm.prank(admin);
         settlement.withdrawDeposit(amount);
         moneyOut += amount;
+    }
+
+    /// @dev The operator sets any cut-off, shorter or longer, at any moment.
+    function operatorSetsCutoff(uint256 seconds_) external {
+        uint32 c = uint32(bound(seconds_, 0, 3 hours));
+        vm.prank(admin);
+        settlement.setCutoff(c);
+        _cutoffSetIn.push(gl.currentPeriod());
+        _cutoffValue.push(c);
+    }
+
+    /// @dev The cut-off `period` began under: the newest set in an earlier period (the first one at deployment).
+    function promisedCutoff(uint32 period) public view returns (uint32) {
+        for (uint256 i = _cutoffSetIn.length; i > 1; --i) {
+            if (_cutoffSetIn[i - 1] < period) return _cutoffValue[i - 1];
+        }
+        return _cutoffValue[0];
     }
 
     /// @dev A stranger trying to set a distributor's terms (to raise its own markup) is refused.
