@@ -17,7 +17,7 @@ PYTHON313 = $(shell \
     ls -d "$$(pyenv root)"/versions/3.13.*/bin/python3.13 2>/dev/null | sort -V | tail -n 1; \
   fi)
 
-.PHONY: help setup chromium test lint typecheck ha-compat contracts-test pytest bench demo demo-scenario screenshot abi clean
+.PHONY: help setup chromium contracts test lint typecheck ha-compat contracts-test pytest bench demo demo-scenario screenshot abi clean
 
 help:
 	@echo "make demo   run Grid Ledger on a local chain, a simulated meter and Home Assistant"
@@ -76,10 +76,12 @@ ha-compat: $(VENV)/.installed
 contracts-test: setup
 	cd contracts && FOUNDRY_PROFILE=ci $(FORGE) test
 
-# `forge test` leaves the scripts uncompiled: compile them (and any stale source) here, outside the tests'
-# time limits, so that no test waits for the IR pipeline.
-pytest: setup $(VENV)/.demo-installed
+# The sources and the operator's scripts, compiled before anything runs them (`forge test` leaves the
+# scripts out): no test waits for the IR pipeline under its time limit, and the demo deploys at once.
+contracts: setup
 	cd contracts && $(FORGE) build --skip test
+
+pytest: setup $(VENV)/.demo-installed contracts
 	$(PY) -m pytest --cov --cov-report=term -q tests
 
 test: lint typecheck ha-compat contracts-test pytest
@@ -97,10 +99,10 @@ $(VENV)/.demo-installed: $(VENV)/.installed tests/demo/requirements.py
 	 $(PY) -m pip install $(PIP_QUIET) -c "$$constraints" $$($(PY) -m tests.demo.requirements) 2>&1 | grep -v '^WARNING: Location' || true
 	@touch $@
 
-demo: setup $(VENV)/.demo-installed
+demo: setup $(VENV)/.demo-installed contracts
 	$(PY) -m tests.demo
 
-demo-scenario: setup $(VENV)/.demo-installed
+demo-scenario: setup $(VENV)/.demo-installed contracts
 	$(PY) -m tests.demo.scenario
 
 screenshot: setup $(VENV)/.demo-installed
