@@ -17,8 +17,9 @@ pragma solidity 0.8.30;
 ///
 /// Data is "in" at the cut-off: `cutoffAt(period)` seconds after the period's end; `settle` is open to anyone from then
 /// on, once per period and distributor. A new cut-off applies from the next period, like terms and prices: nobody can
-/// shorten a period's wait once its bills may still be closing, and settle it on part of its households' energy. Energy not billed by then (a household withholding its readings) counts as loss:
-/// the distributor is paid on what was billed.
+/// shorten a period's wait once its bills may still be closing, and settle it on part of its households' energy.
+/// Energy not billed by then (a household withholding its readings) counts as loss: the distributor is paid on what
+/// was billed.
 ///
 /// The formula, in basis points (10,000 = 100 %), each step rounded down:
 /// - actual loss `lossBps` = (`plantWh` − `householdsWh`) × 10,000 / `plantWh`;

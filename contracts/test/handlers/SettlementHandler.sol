@@ -14,9 +14,9 @@ import {ISettlement} from "../../src/interfaces/ISettlement.sol";
 /// ledger let it); households read, pay, or withhold their readings; a stranger calls `settle` for either
 /// distributor at any time, the parties withdraw (and try more than they are owed), the operator funds and drains
 /// its deposit and changes the cut-off at any time (a shorter one right after a period would let it settle that
-/// period before its households' bills close, and so cut the distributor's markup). Ghost books: money in and out, each party's credits from `PeriodSettled`, the plant's output and each
-/// distributor's energy per period, the plant's energy paid per period, and counters of broken rules, each of which
-/// must stay 0.
+/// period before its households' bills close, and so cut the distributor's markup). Ghost books: money in and out,
+/// each party's credits from `PeriodSettled`, the plant's output and each distributor's energy per period, the plant's
+/// energy paid per period, and counters of broken rules, each of which must stay 0.
 contract SettlementHandler is CommonBase, StdUtils {
     uint32 public constant PLANT = 10;
     uint32 public constant DISTRIBUTOR = 20;
